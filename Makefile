@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: demo test lint browser bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Migrate, create the demo admin, load CLINC150, start embedded Redis (unless REDIS_URL is set),
+# an RQ worker and the web server on http://127.0.0.1:8000/.
+demo: $(VENV)/.installed
+	DEBUG=$${DEBUG:-1} $(PY) manage.py demo
+
+# Chromium and its driver for the browser tests (Debian packages).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "browser tests need chromium and chromedriver: sudo apt install chromium chromium-driver" >&2; exit 2; fi
+
+# The whole suite on a throwaway PostgreSQL cluster and Redis server, started and stopped here.
+test: $(VENV)/.installed browser
+	DEBUG=1 bash tests/services.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from datasets.clinc150 import DEFAULT_PATH, clinc150_import
+from datasets.models import Topic
+from datasets.services import DatasetError
+
+
+class Command(BaseCommand):
+    help = "Import CLINC150 as a demo topic: domain -> intent taxonomy, questions imported and approved."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--path", type=Path, default=DEFAULT_PATH, help="Folder with domains.json and data_full.json")
+        parser.add_argument("--topic", default="CLINC150", help="Name of the topic to create")
+        parser.add_argument("--if-missing", action="store_true", help="Do nothing when the topic already exists")
+
+    def handle(self, *args, path, topic, if_missing, **options):
+        if if_missing and Topic.objects.filter(name=topic).exists():
+            self.stdout.write(f"Topic {topic!r} already loaded.")
+            return
+        try:
+            result = clinc150_import(path=path, topic_name=topic)
+        except DatasetError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(self.style.SUCCESS(
+            f"Loaded {result.topic.name!r}: {result.domains} domains, {result.intents} intents, "
+            f"{result.questions} questions ({result.duplicates} exact duplicates skipped)."
+        ))

@@ -1,0 +1,316 @@
+"""Topics, their intent taxonomy, questions, the review audit trail and exports."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from datasets.normalize import text_hash
+
+LANGUAGE_CHOICES = [
+    ("en", "English"),
+    ("zh", "Chinese"),
+    ("de", "German"),
+    ("es", "Spanish"),
+    ("fr", "French"),
+    ("it", "Italian"),
+    ("ja", "Japanese"),
+    ("pt", "Portuguese"),
+    ("ru", "Russian"),
+    ("ko", "Korean"),
+]
+PATH_SEPARATOR = " -> "
+
+
+class Topic(models.Model):
+    """The root of a dataset: "Customer Support", with its generation defaults."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_topics"
+    )
+    reviewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="review_topics",
+        help_text="Reviewers assigned to this topic; only they see its review queue.",
+    )
+    # Generation defaults (the seed tool's distill-auto options).
+    levels = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(6)])
+    tags_per_level = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(50)])
+    questions_per_intent = models.PositiveIntegerField(default=20, validators=[MinValueValidator(1), MaxValueValidator(10000)])
+    leaf_only = models.BooleanField(default=True, help_text="Generate questions for leaf intents only.")
+    # Review settings.
+    target_per_intent = models.PositiveIntegerField(default=200, help_text="Approved questions wanted per intent.")
+    confidence_threshold = models.FloatField(
+        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Captured production queries below this confidence enter the review queue.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class IntentNode(models.Model):
+    """One intent in a topic's taxonomy, numbered like "2.1" by its place in the tree."""
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="intents")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    number = models.CharField(max_length=64, help_text='Dotted position in the tree, e.g. "2.1".')
+    # Zero-padded number ("0002.0001") so the tree sorts in reading order with one ORDER BY.
+    sort_key = models.CharField(max_length=255, editable=False, db_index=True)
+    depth = models.PositiveSmallIntegerField(default=1)
+    position = models.PositiveIntegerField(default=1, help_text="Order among siblings, from 1.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["topic_id", "sort_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "number"], name="intent_unique_number_per_topic"),
+            models.UniqueConstraint(
+                "parent", Lower("name"), condition=Q(parent__isnull=False), name="intent_unique_child_name"
+            ),
+            models.UniqueConstraint(
+                "topic", Lower("name"), condition=Q(parent__isnull=True), name="intent_unique_root_name"
+            ),
+        ]
+        indexes = [models.Index(fields=["topic", "parent", "position"], name="intent_siblings_idx")]
+
+    def __str__(self):
+        return self.intent_full_name
+
+    def save(self, *args, **kwargs):
+        self.sort_key = self.sort_key_for(self.number)
+        self.depth = self.number.count(".") + 1
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def sort_key_for(number: str) -> str:
+        return ".".join(part.zfill(4) for part in number.split("."))
+
+    def clean(self):
+        if self.parent_id and self.parent.topic_id != self.topic_id:
+            raise ValidationError({"parent": "The parent intent belongs to another topic."})
+        siblings = IntentNode.objects.filter(topic_id=self.topic_id, parent_id=self.parent_id, name__iexact=self.name)
+        if siblings.exclude(pk=self.pk).exists():
+            raise ValidationError({"name": f"An intent named {self.name!r} already exists at this level."})
+
+    # The seed tool's fields. `ancestors()` walks up the tree; exports use
+    # datasets.selectors.intent_paths() to compute these for a whole topic at once.
+    def ancestors(self) -> list["IntentNode"]:
+        chain, node = [], self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+    @property
+    def intent_full_name(self) -> str:
+        return f"{self.number} {self.name}"
+
+    @property
+    def intent_hierarchy(self) -> list[str]:
+        return [self.topic.name] + [node.name for node in self.ancestors()]
+
+    @property
+    def intent_path(self) -> str:
+        return PATH_SEPARATOR.join(self.intent_hierarchy)
+
+    @property
+    def intent_numbered_path(self) -> str:
+        return PATH_SEPARATOR.join([self.topic.name] + [n.intent_full_name for n in self.ancestors()])
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children.exists()
+
+
+class Question(models.Model):
+    """One labeled sample: a user question and its intent."""
+
+    class Source(models.TextChoices):
+        GENERATED = "generated", "Generated"
+        IMPORTED = "imported", "Imported"
+        CAPTURED = "captured", "Captured"
+        MANUAL = "manual", "Manual"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        RELABELED = "relabeled", "Relabeled"
+        FLAGGED = "flagged", "Flagged"
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="questions")
+    intent = models.ForeignKey(IntentNode, on_delete=models.PROTECT, related_name="questions")
+    text = models.TextField()
+    text_hash = models.CharField(max_length=40, editable=False, help_text="SHA-1 of the normalized text.")
+    language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+
+    # Generation metadata.
+    run = models.ForeignKey(
+        "distiller.DistillationRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="questions"
+    )
+    provider = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    style = models.CharField(max_length=50, blank=True)
+    complexity = models.CharField(max_length=20, blank=True)
+    audience = models.CharField(max_length=20, blank=True)
+    edge_case = models.CharField(max_length=30, blank=True)
+
+    # Captured production queries: what the deployed model said, and how often we saw it.
+    predicted_intent = models.ForeignKey(
+        IntentNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="predicted_questions"
+    )
+    confidence = models.FloatField(null=True, blank=True)
+    occurrences = models.PositiveIntegerField(default=1)
+
+    # Review.
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_questions"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    original_intent = models.ForeignKey(
+        IntentNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="relabeled_away_questions"
+    )
+    original_text = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every change (optimistic concurrency).")
+    # Review queue lease: who holds the item and until when.
+    leased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leased_questions"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "text_hash"], name="question_unique_text_per_topic"),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=0, confidence__lte=1),
+                name="question_confidence_0_1",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["topic", "status", "intent"], name="question_topic_status_idx"),
+            models.Index(fields=["intent", "status"], name="question_intent_status_idx"),
+            models.Index(fields=["topic", "status", "confidence", "id"], name="question_queue_idx"),
+            models.Index(fields=["run"], name="question_run_idx"),
+            models.Index(fields=["created_at"], name="question_created_idx"),
+        ]
+
+    def __str__(self):
+        return self.text[:80]
+
+    def save(self, *args, **kwargs):
+        self.text_hash = text_hash(self.text)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        if self.intent_id and self.topic_id and self.intent.topic_id != self.topic_id:
+            raise ValidationError({"intent": "The intent belongs to another topic."})
+        if not self.text.strip():
+            raise ValidationError({"text": "The question is empty."})
+        dupes = Question.objects.filter(topic_id=self.topic_id, text_hash=text_hash(self.text)).exclude(pk=self.pk)
+        if self.topic_id and dupes.exists():
+            raise ValidationError({"text": "This topic already has this question (ignoring case and punctuation)."})
+
+
+class ReviewEvent(models.Model):
+    """Append-only audit of every change of a question's status, intent or text."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REJECT = "reject", "Reject"
+        FLAG = "flag", "Flag"
+        RELABEL = "relabel", "Relabel"
+        EDIT = "edit", "Edit"
+        RESET = "reset", "Reset to pending"
+        UNDO = "undo", "Undo"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    from_intent = models.ForeignKey(IntentNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_intent = models.ForeignKey(IntentNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    from_text = models.TextField(blank=True)
+    to_text = models.TextField(blank=True)
+    via = models.CharField(max_length=16, default="ui", help_text="ui, api, admin or cli")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["question", "-created_at"], name="reviewevent_question_idx")]
+
+    def __str__(self):
+        return f"{self.action} #{self.question_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("Review events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Review events are append-only.")
+
+
+class Export(models.Model):
+    """One export job: a topic's questions written to files in a training format."""
+
+    class Format(models.TextChoices):
+        JSONL = "jsonl", "JSONL (seed schema)"
+        JSON = "json", "JSON"
+        CSV = "csv", "CSV"
+        ALPACA = "alpaca", "Alpaca"
+        SHAREGPT = "sharegpt", "ShareGPT"
+        RASA = "rasa", "Rasa NLU YAML"
+        HUGGINGFACE = "huggingface", "Hugging Face folder"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.JSONL)
+    filters = models.JSONField(default=dict, blank=True, help_text='e.g. {"statuses": ["approved"], "intent": 12}')
+    split = models.JSONField(default=dict, blank=True, help_text='e.g. {"train": 0.8, "test": 0.2}')
+    seed = models.IntegerField(default=42)
+    system_prompt = models.TextField(blank=True)
+    instruction = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    file = models.FileField(upload_to="exports/", blank=True, max_length=500)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows per split.")
+    intent_counts = models.JSONField(default=dict, blank=True, help_text="Rows per intent and split.")
+    warnings = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["topic", "-created_at"], name="export_topic_idx")]
+
+    def __str__(self):
+        return f"{self.get_format_display()} export of {self.topic} ({self.status})"

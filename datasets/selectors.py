@@ -1,0 +1,73 @@
+"""Reads on topics, taxonomies and questions."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Count
+
+from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
+
+
+@dataclass
+class IntentInfo:
+    """The seed tool's intent fields for one node, computed once per topic."""
+
+    id: int
+    name: str
+    number: str
+    depth: int
+    parent_id: int | None
+    intent_full_name: str
+    intent_hierarchy: list[str]
+    intent_path: str
+    intent_numbered_path: str
+    is_leaf: bool = True
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def intent_infos(*, topic: Topic) -> dict[int, IntentInfo]:
+    """Every intent of a topic with its path fields, in tree order (one query)."""
+    nodes = list(IntentNode.objects.filter(topic=topic).order_by("sort_key").values("id", "name", "number", "depth", "parent_id"))
+    infos: dict[int, IntentInfo] = {}
+    for node in nodes:  # sorted by sort_key, so a parent always comes before its children
+        parent = infos.get(node["parent_id"])
+        names = (parent.intent_hierarchy if parent else [topic.name]) + [node["name"]]
+        full_name = f"{node['number']} {node['name']}"
+        numbered = (parent.intent_numbered_path if parent else topic.name) + PATH_SEPARATOR + full_name
+        infos[node["id"]] = IntentInfo(
+            id=node["id"], name=node["name"], number=node["number"], depth=node["depth"], parent_id=node["parent_id"],
+            intent_full_name=full_name, intent_hierarchy=names, intent_path=PATH_SEPARATOR.join(names),
+            intent_numbered_path=numbered,
+        )
+        if parent:
+            parent.is_leaf = False
+    return infos
+
+
+def taxonomy_with_counts(*, topic: Topic) -> list[IntentInfo]:
+    """The taxonomy in tree order, each node with its own question counts by status."""
+    infos = intent_infos(topic=topic)
+    rows = Question.objects.filter(topic=topic).values("intent_id", "status").annotate(n=Count("id")).order_by()
+    for row in rows:
+        info = infos.get(row["intent_id"])
+        if info:
+            info.counts[row["status"]] = row["n"]
+    return list(infos.values())
+
+
+def intent_subtree_ids(*, node: IntentNode) -> list[int]:
+    """Ids of `node` and all its descendants."""
+    prefix = node.number + "."
+    descendants = IntentNode.objects.filter(topic_id=node.topic_id, number__startswith=prefix).values_list("id", flat=True)
+    return [node.pk, *descendants]
+
+
+def topic_status_counts(*, topic: Topic) -> dict[str, int]:
+    counts = defaultdict(int)
+    for row in Question.objects.filter(topic=topic).values("status").annotate(n=Count("id")).order_by():
+        counts[row["status"]] = row["n"]
+    return dict(counts)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DistillerConfig(AppConfig):
+    name = "distiller"
+    verbose_name = "Distillation"

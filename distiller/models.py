@@ -1,0 +1,143 @@
+"""LLM providers and distillation runs."""
+
+import os
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class LLMProvider(models.Model):
+    """An OpenAI-compatible endpoint. The API key stays in the environment; only its variable name is stored."""
+
+    class Kind(models.TextChoices):
+        DEEPSEEK = "deepseek", "DeepSeek"
+        OPENROUTER = "openrouter", "OpenRouter"
+        OPENAI = "openai", "OpenAI"
+        CUSTOM = "custom", "Custom (any OpenAI-compatible server)"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CUSTOM)
+    base_url = models.URLField(max_length=500, blank=True, help_text="Blank: read LLM_BASE_URL (custom provider).")
+    model = models.CharField(max_length=200, blank=True, help_text="Blank: read LLM_MODEL (custom provider).")
+    api_key_env = models.CharField(
+        "API key variable", max_length=100, blank=True,
+        help_text="Name of the environment variable that holds the key, e.g. DEEPSEEK_API_KEY. Never the key itself.",
+    )
+    supports_json_schema = models.BooleanField(
+        default=False, help_text="Send response_format json_schema; otherwise json_object with the schema in the prompt."
+    )
+    max_concurrency = models.PositiveIntegerField(default=8, validators=[MinValueValidator(1)])
+    requests_per_minute = models.PositiveIntegerField(default=600, help_text="0 means no limit.")
+    price_input_per_mtok = models.DecimalField(
+        "input price per 1M tokens (USD)", max_digits=10, decimal_places=4, default=Decimal("0")
+    )
+    price_output_per_mtok = models.DecimalField(
+        "output price per 1M tokens (USD)", max_digits=10, decimal_places=4, default=Decimal("0")
+    )
+    timeout_seconds = models.FloatField(default=120.0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "LLM provider"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.api_key_env and not ENV_VAR_NAME.match(self.api_key_env):
+            raise ValidationError(
+                {"api_key_env": "Enter the NAME of an environment variable (like DEEPSEEK_API_KEY), not a key."}
+            )
+
+    @property
+    def resolved_base_url(self) -> str:
+        return self.base_url or settings.LLM_BASE_URL
+
+    @property
+    def resolved_model(self) -> str:
+        return self.model or settings.LLM_MODEL
+
+    def api_key(self) -> str:
+        """The key from the environment ('' when unset). Never store, log or render it."""
+        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key())
+
+    def cost_for(self, tokens_in: int, tokens_out: int) -> Decimal:
+        million = Decimal(1_000_000)
+        return (Decimal(tokens_in) * self.price_input_per_mtok + Decimal(tokens_out) * self.price_output_per_mtok) / million
+
+
+class DistillationRun(models.Model):
+    """One distillation job (taxonomy, questions or both) with its live progress."""
+
+    class Kind(models.TextChoices):
+        AUTO = "auto", "Taxonomy and questions"
+        TAXONOMY = "taxonomy", "Taxonomy only"
+        QUESTIONS = "questions", "Questions only"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+
+    topic = models.ForeignKey("datasets.Topic", on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.AUTO)
+    parameters = models.JSONField(default=dict, blank=True)
+    provider = models.ForeignKey(LLMProvider, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+
+    units_total = models.PositiveIntegerField(default=0)
+    units_done = models.PositiveIntegerField(default=0)
+    units_failed = models.PositiveIntegerField(default=0)
+    intents_created = models.PositiveIntegerField(default=0)
+    questions_target = models.PositiveIntegerField(default=0)
+    questions_created = models.PositiveIntegerField(default=0)
+    duplicates_dropped = models.PositiveIntegerField(default=0)
+    near_duplicates_dropped = models.PositiveIntegerField(default=0)
+    invalid_dropped = models.PositiveIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0)
+    tokens_in = models.PositiveBigIntegerField(default=0)
+    tokens_out = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal("0"))
+    estimate = models.JSONField(default=dict, blank=True, help_text="Calls, tokens and cost estimated at start.")
+
+    error = models.TextField(blank=True)
+    job_ids = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["topic", "-created_at"], name="run_topic_idx")]
+
+    def __str__(self):
+        return f"Run #{self.pk} {self.get_kind_display()} of {self.topic} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.units_total:
+            return 100 if self.status == self.Status.SUCCEEDED else 0
+        return min(100, round(100 * self.units_done / self.units_total))
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES

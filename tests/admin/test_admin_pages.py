@@ -1,0 +1,115 @@
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.urls import reverse
+
+from datasets.models import Question, ReviewEvent
+from distiller.models import LLMProvider
+
+
+@pytest.fixture
+def populated(topic, make_intent, make_question, superuser):
+    """One of everything, so every change page has an object to show."""
+    from datasets.models import Export
+    from distiller.models import DistillationRun
+    from labeling.services import question_review
+
+    parent = make_intent(topic, "Billing")
+    leaf = make_intent(topic, "Refunds", parent=parent)
+    question = make_question(leaf, "I want my money back")
+    question_review(question_id=question.pk, actor=superuser, action="approve")
+    Export.objects.create(topic=topic, created_by=superuser)
+    DistillationRun.objects.create(topic=topic, provider=LLMProvider.objects.first(), created_by=superuser)
+    return dict(topic=topic, leaf=leaf, question=question)
+
+
+def registered_models():
+    return [m for m in admin.site._registry if m._meta.app_label in ("datasets", "distiller", "auth")]
+
+
+def test_every_changelist_and_change_page_renders_for_a_superuser(client, superuser, populated):
+    client.force_login(superuser)
+    for model in registered_models():
+        opts = model._meta
+        changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        assert client.get(changelist).status_code == 200, changelist
+        assert client.get(changelist + "?q=a").status_code == 200, changelist
+        obj = model.objects.first()
+        if obj is not None:
+            change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            assert client.get(change).status_code == 200, change
+
+
+def test_the_taxonomy_tree_shows_numbered_nodes_with_counts(client, superuser, populated):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:datasets_topic_taxonomy", args=[populated["topic"].pk])).content.decode()
+    assert "1 Billing" in page and "1.1 Refunds" in page
+    assert "approved: 1" in page
+
+
+def test_admin_actions_review_questions_and_write_events(client, superuser, populated, make_question):
+    other = make_question(populated["leaf"], "Refund please")
+    client.force_login(superuser)
+    response = client.post(reverse("admin:datasets_question_changelist"),
+                           {"action": "reject_selected", "_selected_action": [other.pk]})
+    assert response.status_code == 302
+    other.refresh_from_db()
+    assert other.status == "rejected" and other.reviewed_by == superuser and other.version == 2
+    event = ReviewEvent.objects.get(question=other)
+    assert (event.action, event.from_status, event.to_status, event.via) == ("reject", "pending", "rejected", "admin")
+
+
+def test_a_reviewer_cannot_reach_provider_settings(client, reviewer):
+    client.force_login(reviewer)
+    provider = LLMProvider.objects.first()
+    assert client.get(reverse("admin:distiller_llmprovider_changelist")).status_code == 403
+    assert client.get(reverse("admin:distiller_llmprovider_change", args=[provider.pk])).status_code == 403
+    assert client.get(reverse("admin:datasets_question_changelist")).status_code == 200
+
+
+def test_a_dataset_admin_sees_providers_but_cannot_change_them(client, dataset_admin):
+    client.force_login(dataset_admin)
+    provider = LLMProvider.objects.first()
+    page = client.get(reverse("admin:distiller_llmprovider_change", args=[provider.pk]))
+    assert page.status_code == 200
+    assert client.post(reverse("admin:distiller_llmprovider_change", args=[provider.pk]),
+                       {"name": "x"}).status_code == 403
+
+
+def test_provider_pages_never_show_a_key(client, superuser, monkeypatch):
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test-secret-value-123456")
+    client.force_login(superuser)
+    provider = LLMProvider.objects.get(name="DeepSeek")
+    for url in (reverse("admin:distiller_llmprovider_changelist"),
+                reverse("admin:distiller_llmprovider_change", args=[provider.pk])):
+        page = client.get(url).content.decode()
+        assert "sk-test-secret-value-123456" not in page
+        assert "DEEPSEEK_API_KEY is set" in page
+
+
+def test_review_events_are_read_only_in_the_admin(client, superuser, populated):
+    client.force_login(superuser)
+    event = ReviewEvent.objects.first()
+    assert client.post(reverse("admin:datasets_reviewevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert ReviewEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_the_default_providers_and_roles_exist(db):
+    assert set(LLMProvider.objects.values_list("name", "base_url")) >= {
+        ("DeepSeek", "https://api.deepseek.com/v1"), ("OpenRouter", "https://openrouter.ai/api/v1")}
+    assert LLMProvider.objects.get(name="DeepSeek").model == "deepseek-chat"
+    group_model = apps.get_model("auth", "Group")
+    reviewer = group_model.objects.get(name="reviewer")
+    assert set(reviewer.permissions.values_list("codename", flat=True)) == {
+        "view_topic", "view_intentnode", "view_question", "change_question", "view_reviewevent"}
+    assert group_model.objects.get(name="dataset admin").permissions.filter(codename="add_export").exists()
+
+
+def test_question_admin_exports_jsonl(client, superuser, populated):
+    client.force_login(superuser)
+    response = client.post(reverse("admin:datasets_question_export"),
+                           {"format": "2", "resource": "0", "questionresource_id": True, "questionresource_text": True,
+                            "questionresource_topic": True, "questionresource_intent": True,
+                            "questionresource_intent_path": True, "questionresource_status": True})
+    assert response.status_code == 200, response.content[:500]
+    assert Question.objects.count() == 1

@@ -1,0 +1,73 @@
+"""Shared fixtures: personas for permission tests and small factories for data."""
+
+import itertools
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from datasets.models import Question, Topic
+from datasets.services import intent_create
+
+_counter = itertools.count(1)
+
+
+def _user(username, *, groups=(), staff=True, superuser=False):
+    user = User.objects.create_user(username=username, password="pw-" + username, is_staff=staff,
+                                    is_superuser=superuser)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def superuser(db):
+    return _user("root", superuser=True)
+
+
+@pytest.fixture
+def dataset_admin(db):
+    return _user("dora", groups=["dataset admin"])
+
+
+@pytest.fixture
+def reviewer(db, topic):
+    user = _user("rita", groups=["reviewer"])
+    topic.reviewers.add(user)
+    return user
+
+
+@pytest.fixture
+def other_reviewer(db):
+    """A reviewer who is not assigned to `topic`."""
+    return _user("otto", groups=["reviewer"])
+
+
+@pytest.fixture
+def topic(db):
+    return Topic.objects.create(name="Customer Support")
+
+
+@pytest.fixture
+def make_topic(db):
+    def make(name=None, **fields):
+        return Topic.objects.create(name=name or f"Topic {next(_counter)}", **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_intent(db):
+    def make(topic, name=None, parent=None, description=""):
+        return intent_create(topic=topic, parent=parent, name=name or f"Intent {next(_counter)}",
+                             description=description)
+
+    return make
+
+
+@pytest.fixture
+def make_question(db):
+    def make(intent, text=None, **fields):
+        return Question.objects.create(topic=intent.topic, intent=intent,
+                                       text=text or f"Question number {next(_counter)}?", **fields)
+
+    return make
