@@ -1,0 +1,47 @@
+"""What every API endpoint shares: one error shape and the mapping of service errors to HTTP.
+
+Every error body is {"error": {"code": ..., "message": ..., "details": ...}}.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from datasets.services import DatasetError
+
+STATUS_FOR_CODE = {
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "conflict": status.HTTP_409_CONFLICT,
+    "duplicate": status.HTTP_409_CONFLICT,
+    "exists": status.HTTP_409_CONFLICT,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+}
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DatasetError):
+        return Response(error_body(exc.code, exc.message, exc.details),
+                        status=STATUS_FOR_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST))
+    if isinstance(exc, ValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django log it and answer 500
+    if isinstance(exc, exceptions.ValidationError):
+        code, message, details = "invalid", "The request is invalid; see details.", response.data
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        code = getattr(detail, "code", None) or exc.default_code
+        message, details = str(detail) or str(exc.default_detail), None
+    response.data = error_body(code, message, details)
+    return response

@@ -1,0 +1,52 @@
+"""Role checks shared by the API, the review UI and the admin.
+
+Roles are Django groups (created by labeling/migrations/0001_roles.py):
+- `dataset admin`: manages topics, taxonomies, runs and exports of every topic;
+- `reviewer`: reviews the questions of the topics listed in `Topic.reviewers`.
+Superusers can do everything.
+"""
+
+from rest_framework.permissions import BasePermission
+
+from datasets.models import Topic
+
+DATASET_ADMIN = "dataset admin"
+REVIEWER = "reviewer"
+
+
+def is_dataset_admin(user) -> bool:
+    return bool(user and user.is_authenticated and (
+        user.is_superuser or user.groups.filter(name=DATASET_ADMIN).exists()))
+
+
+def is_reviewer(user) -> bool:
+    return bool(user and user.is_authenticated and user.groups.filter(name=REVIEWER).exists())
+
+
+def topics_for_reviewer(user):
+    """The topics a user may review: all for dataset admins, the assigned ones for reviewers."""
+    if is_dataset_admin(user):
+        return Topic.objects.all()
+    if is_reviewer(user):
+        return Topic.objects.filter(reviewers=user)
+    return Topic.objects.none()
+
+
+def can_review_topic(user, topic_id: int) -> bool:
+    return topics_for_reviewer(user).filter(pk=topic_id).exists()
+
+
+class IsDatasetAdmin(BasePermission):
+    message = "Only dataset admins may do this."
+
+    def has_permission(self, request, view):
+        return is_dataset_admin(request.user)
+
+
+class IsReviewerOrDatasetAdmin(BasePermission):
+    """Reviewers and dataset admins; object access is further limited to their topics by the view."""
+
+    message = "Only reviewers and dataset admins may do this."
+
+    def has_permission(self, request, view):
+        return is_dataset_admin(request.user) or is_reviewer(request.user)
