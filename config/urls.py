@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/v1/", include("datasets.api_urls")),
     path("api/v1/", include("distiller.api_urls")),
     path("api/v1/", include("labeling.api_urls")),
+    path("", include("labeling.urls")),
 ]

@@ -1,0 +1,3 @@
+"""HTML pages of the review UI."""
+
+urlpatterns = []
