@@ -156,6 +156,7 @@ LOGGING = {
     "loggers": {
         # httpx logs request URLs only; never headers, so keys stay out of logs.
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # the openai client's HTTP library logs every request at INFO
         "openai": {"level": "WARNING"},
     },
 }
