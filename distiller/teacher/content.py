@@ -88,13 +88,16 @@ def questions_answer(request: dict, seed: int) -> dict:
     path = request.get("intent_path") or ["something"]
     intent = path[-1] if language in ("zh", "de") else path[-1].lower()
     items = request.get("items") or []
-    rng = stable_rng(seed, "questions", path, items, request.get("existing"))
+    # Seeded by what the batches of one round share, and offset by each item's number, so the
+    # concurrent batches of a round pick different sentences instead of colliding by chance.
+    rng = stable_rng(seed, "questions", path, request.get("existing"))
     base = rng.randrange(DISTINCT_SPAN)
     taken = {normalize_text(text) for text in request.get("existing") or []}
     questions = []
     for offset, item in enumerate(items):
+        number = item.get("n", offset + 1) if isinstance(item.get("n"), int) else offset + 1
         for bump in range(50):
-            index = (base + offset + bump * len(items)) % DISTINCT_SPAN
+            index = (base + number + bump * 97) % DISTINCT_SPAN
             text = _sentence(language, index, intent, item.get("edge_case", "none"))
             if normalize_text(text) not in taken:
                 break
