@@ -53,23 +53,28 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
         batches = [specs[i:i + p["questions_per_call"]] for i in range(0, ask, p["questions_per_call"])]
         futures = {ctx.call_pool.submit(_ask, ctx, path, intent.description, batch, existing[-EXISTING_IN_PROMPT:],
                                         usage): batch for batch in batches}
-        round_created, round_errors = 0, []
+        round_created, round_errors, fatal = 0, [], None
         try:
             for future in as_completed(futures):
                 try:
                     answer = future.result()
-                except LLMFatalError:
-                    raise
+                except LLMFatalError as exc:
+                    # Stop asking, but still write the answers already paid for.
+                    fatal = fatal or exc
+                    ctx.stop.set()
+                    continue
                 except LLMError as exc:
                     round_errors.append(exc.message)
                     _write(ctx, unit, [], usage)
                     continue
                 rows, counts = _screen(ctx, intent.pk, answer, futures[future], seen_hashes, similar)
                 round_created += _write(ctx, unit, rows, usage, **counts)
-                ctx.check()
         finally:
             for future in futures:
                 future.cancel()
+        if fatal is not None:
+            _write(ctx, unit, [], usage)
+            raise fatal
         errors = round_errors
         if round_created == 0 and round_errors:
             break  # every call of the round failed: more rounds would fail the same way
