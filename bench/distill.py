@@ -107,11 +107,14 @@ def main():
             started = time.monotonic()
             run = run_start(topic=topic, provider=provider, levels=args.levels, tags_per_level=args.tags,
                             questions_per_intent=args.questions, questions_per_call=args.per_call, workers=count)
+            stages, last = {}, None
             while True:
                 run.refresh_from_db()
+                if run.stage != last:
+                    stages[run.stage], last = round(time.monotonic() - started, 1), run.stage
                 if not run.is_active:
                     break
-                time.sleep(0.2)
+                time.sleep(0.1)
             wall = time.monotonic() - started
             stats = json.loads(urllib.request.urlopen(url + "/teacher/stats").read())
             question_calls = run.estimate["question_calls"]
@@ -122,7 +125,8 @@ def main():
                 "questions_per_min": round(run.questions_created / wall * 60), "calls": run.calls,
                 "planned_calls": run.estimate["calls"], "max_in_flight": stats["max_in_flight"],
                 "lower_bound_s": bound, "ratio_to_bound": round(wall / bound, 2),
-                "near_duplicates_dropped": run.near_duplicates_dropped, "duplicates_dropped": run.duplicates_dropped,
+                "stage_started_s": stages,
+                "queued_to_started_s": round((run.started_at - run.created_at).total_seconds(), 2), "near_duplicates_dropped": run.near_duplicates_dropped, "duplicates_dropped": run.duplicates_dropped,
             }
             results.append(result)
             print(json.dumps(result), flush=True)

@@ -65,18 +65,24 @@ def env_url(name: str, default: str = "", *, schemes: tuple[str, ...]) -> str:
     return raw
 
 
+# Threads that write (distillation workers) would otherwise deadlock upgrading a read
+# transaction to a write one ("database is locked"): take the write lock when a transaction
+# starts, and wait for it up to 30 s.
+SQLITE_OPTIONS = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+
+
 def database_config(name: str, default_sqlite_path: Path) -> dict:
     """Parse DATABASE_URL into Django's DATABASES entry (PostgreSQL or SQLite)."""
     raw = env_url(name, schemes=("postgres", "postgresql", "sqlite"))
     if not raw:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path)}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path), "OPTIONS": SQLITE_OPTIONS}
     parsed = urlparse(raw)
     if parsed.scheme == "sqlite":
         # sqlite:///relative.db or sqlite:////absolute/path.db
         path = raw[len("sqlite:///"):] if raw.startswith("sqlite:///") else ""
         if not path:
             raise ImproperlyConfigured(f"{name} names no SQLite file: {raw!r}")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": SQLITE_OPTIONS}
     db_name = parsed.path.lstrip("/")
     if not db_name:
         raise ImproperlyConfigured(f"{name} names no database: {raw!r} (expected postgres://user:pass@host:port/dbname)")

@@ -98,8 +98,6 @@ class Endpoint:
         """Raise LLMFatalError when the endpoint cannot work at all (before any call)."""
         if not self.base_url:
             raise LLMFatalError(f"{self.name}: no base URL — set the provider's base URL or LLM_BASE_URL.")
-        if not self.model:
-            raise LLMFatalError(f"{self.name}: no model — set the provider's model or LLM_MODEL.")
 
 
 # --- Parsing -----------------------------------------------------------------------------------
@@ -188,6 +186,24 @@ class LLMClient:
         # Our own retries decide; the SDK's would hide Retry-After and fault counts from us.
         self.sdk = openai.OpenAI(api_key=endpoint.api_key or "not-needed", base_url=endpoint.base_url,
                                  timeout=endpoint.timeout_seconds, max_retries=0)
+        self._model, self._model_lock = "", threading.Lock()
+
+    def served_model(self) -> str:
+        """The endpoint's model, or the first one a local server lists when none is configured."""
+        if self.endpoint.model:
+            return self.endpoint.model
+        with self._model_lock:
+            if not self._model:
+                try:
+                    models = [m.id for m in self.sdk.models.list()]
+                except openai.OpenAIError as exc:
+                    raise LLMFatalError(f"{self.endpoint.name}: no model configured and {self.endpoint.base_url}"
+                                        f"/models failed ({exc.__class__.__name__}) — set LLM_MODEL.") from exc
+                if not models:
+                    raise LLMFatalError(f"{self.endpoint.name}: no model configured and the server lists none "
+                                        "— set LLM_MODEL.")
+                self._model = models[0]
+            return self._model
 
     def _fatal(self, exc: openai.APIStatusError) -> LLMFatalError:
         e, status, code = self.endpoint, exc.status_code, _error_code(exc)
@@ -252,7 +268,7 @@ class LLMClient:
         LLMOutputError. Raises LLMFatalError and LLMUnavailableError as documented on them.
         """
         messages = [dict(m) for m in messages]
-        request = {"model": self.endpoint.model, "messages": messages, "temperature": temperature}
+        request = {"model": self.served_model(), "messages": messages, "temperature": temperature}
         if max_tokens:
             request["max_tokens"] = max_tokens
         json_schema = strict_schema(schema)

@@ -51,6 +51,9 @@ class RunContext:
         self.owner = uuid.uuid4().hex[:32]
         self.lease = timedelta(seconds=settings.DISTILL_UNIT_LEASE_SECONDS)
         self.stop = threading.Event()
+        # Idle unit threads sleep on this; a thread that plans a stage or finishes a unit wakes
+        # them, so the worker's own threads move on at once (other workers notice by polling).
+        self.changed = threading.Condition()
         self._held: set[int] = set()
         self._lock = threading.Lock()
 
@@ -65,6 +68,14 @@ class RunContext:
     def held(self) -> list[int]:
         with self._lock:
             return list(self._held)
+
+    def notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def idle(self, seconds: float) -> None:
+        with self.changed:
+            self.changed.wait(seconds)
 
     def check(self) -> None:
         if self.stop.is_set():
@@ -166,6 +177,7 @@ def _unit_process(ctx: RunContext, unit: DistillationUnit) -> None:
         unit_finish(ctx, unit.pk, failed=True, error=f"internal error: {exc!r}")
     finally:
         ctx.drop(unit.pk)
+        ctx.notify()
 
 
 def _unit_loop(ctx: RunContext) -> None:
@@ -184,9 +196,10 @@ def _unit_loop(ctx: RunContext) -> None:
                 status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING])
             if not open_units.exists():
                 run_advance(run_id=ctx.run_id, from_stage=row["stage"])
+                ctx.notify()
                 continue
             # Other threads or workers hold the stage's last units: wait for them (or their leases).
-            ctx.stop.wait(0.2 + random.random() * 0.2)
+            ctx.idle(0.1 + random.random() * 0.2)
     finally:
         connection.close()
 
@@ -215,5 +228,7 @@ def run_work(*, run_id: int) -> None:
                 future.result()
     finally:
         ctx.stop.set()
+        ctx.notify()
         ctx.call_pool.shutdown(wait=True, cancel_futures=True)
         keeper.join()
+        connection.close()  # this thread's own; matters when a command runs the work in-process

@@ -253,7 +253,7 @@ def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: 
         "intents": intents_made, "question_intents": intents, "questions": intents * q,
         "tokens_in": tokens_in, "tokens_out": tokens_out,
         "cost": str(provider.cost_for(tokens_in, tokens_out).quantize(provider.price_input_per_mtok.__class__("0.0001"))),
-        "provider": provider.name, "model": provider.resolved_model,
+        "provider": provider.name, "model": provider.resolved_model or "the server's first model",
     }
 
 
@@ -284,9 +284,11 @@ def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = 
     """
     provider = provider or provider_resolve()
     p = run_parameters(topic=topic, kind=kind, **parameters)
-    if not provider.resolved_base_url or not provider.resolved_model:
-        raise RunError(f"{provider.name} has no base URL or model: set them on the provider "
-                       "(or LLM_BASE_URL and LLM_MODEL for the custom provider).")
+    if not provider.resolved_base_url:
+        raise RunError(f"{provider.name} has no base URL: set it on the provider (or LLM_BASE_URL for the "
+                       "custom provider).")
+    if not provider.resolved_model and provider.kind != LLMProvider.Kind.CUSTOM:
+        raise RunError(f"{provider.name} has no model: set it on the provider.")
     if provider.api_key_env and not provider.has_key and provider.kind != LLMProvider.Kind.CUSTOM:
         raise RunError(f"{provider.name}: {provider.api_key_env} is not set; put the API key in that variable.")
     estimate = run_estimate(topic=topic, provider=provider, kind=kind, parameters=p)
