@@ -23,7 +23,7 @@ from django.utils import timezone
 from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
 from distiller.models import DistillationRun, DistillationUnit
 from distiller.ratelimit import ProviderLimiter
-from distiller.services.runs import run_advance, run_fail
+from distiller.services.runs import run_complete, run_fail, units_plan_after
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class RunContext:
         self.owner = uuid.uuid4().hex[:32]
         self.lease = timedelta(seconds=settings.DISTILL_UNIT_LEASE_SECONDS)
         self.stop = threading.Event()
-        # Idle unit threads sleep on this; a thread that plans a stage or finishes a unit wakes
+        # Idle unit threads sleep on this; a thread that finishes a unit (maybe planning more) wakes
         # them, so the worker's own threads move on at once (other workers notice by polling).
         self.changed = threading.Condition()
         self._held: set[int] = set()
@@ -121,13 +121,13 @@ def _keeper(ctx: RunContext) -> None:
         connection.close()
 
 
-def unit_claim(ctx: RunContext, stage: str) -> DistillationUnit | None:
-    """Take a pending unit of `stage`, or one whose worker's lease ran out."""
+def unit_claim(ctx: RunContext) -> DistillationUnit | None:
+    """Take a pending unit, or one whose worker's lease ran out; taxonomy first (the critical path)."""
     now = timezone.now()
     claimable = Q(status=DistillationUnit.Status.PENDING) | Q(status=DistillationUnit.Status.RUNNING,
                                                                 lease_expires_at__lt=now)
-    candidates = list(DistillationUnit.objects.filter(claimable, run_id=ctx.run_id, stage=stage)
-                      .order_by("id").values_list("id", flat=True)[:ctx.concurrency])
+    candidates = list(DistillationUnit.objects.filter(claimable, run_id=ctx.run_id)
+                      .order_by("-kind", "id").values_list("id", flat=True)[:ctx.concurrency])
     random.shuffle(candidates)  # threads and workers racing for the same rows would mostly lose
     for unit_id in candidates:
         taken = DistillationUnit.objects.filter(claimable, pk=unit_id).update(
@@ -140,14 +140,24 @@ def unit_claim(ctx: RunContext, stage: str) -> DistillationUnit | None:
 
 
 def unit_finish(ctx: RunContext, unit_id: int, *, failed: bool, error: str = "") -> None:
+    """Mark our unit done or failed; a done taxonomy unit plans what its intents need next."""
     with transaction.atomic():
         done = DistillationUnit.objects.filter(pk=unit_id, lease_owner=ctx.owner,
                                                status=DistillationUnit.Status.RUNNING).update(
             status=DistillationUnit.Status.FAILED if failed else DistillationUnit.Status.DONE,
             error=error[:2000], lease_owner="", lease_expires_at=None)
-        if done:
-            field = "units_failed" if failed else "units_done"
-            DistillationRun.objects.filter(pk=ctx.run_id).update(**{field: F(field) + 1})
+        if not done:
+            return
+        unit = DistillationUnit.objects.get(pk=unit_id)
+        run = DistillationRun.objects.get(pk=ctx.run_id)
+        if not failed and unit.kind == DistillationUnit.Kind.TAXONOMY:
+            units_plan_after(run=run, unit=unit)
+        frontier = (DistillationUnit.objects.filter(run_id=ctx.run_id, status__in=[
+            DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).order_by("-kind", "stage")
+            .values_list("stage", flat=True).first())
+        field = "units_failed" if failed else "units_done"
+        DistillationRun.objects.filter(pk=ctx.run_id).update(
+            **{field: F(field) + 1}, **({"stage": frontier} if frontier else {}))
 
 
 def unit_release(ctx: RunContext, unit_id: int, *, error: str = "") -> None:
@@ -183,22 +193,22 @@ def _unit_process(ctx: RunContext, unit: DistillationUnit) -> None:
 def _unit_loop(ctx: RunContext) -> None:
     try:
         while not ctx.stop.is_set():
-            row = DistillationRun.objects.filter(pk=ctx.run_id).values("status", "stage").first()
-            if not row or row["status"] != DistillationRun.Status.RUNNING:
+            status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
+            if status != DistillationRun.Status.RUNNING:
                 ctx.stop.set()
                 break
-            unit = unit_claim(ctx, row["stage"])
+            unit = unit_claim(ctx)
             if unit is not None:
                 _unit_process(ctx, unit)
                 continue
             open_units = DistillationUnit.objects.filter(
-                run_id=ctx.run_id, stage=row["stage"],
-                status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING])
+                run_id=ctx.run_id, status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING])
             if not open_units.exists():
-                run_advance(run_id=ctx.run_id, from_stage=row["stage"])
+                run_complete(run_id=ctx.run_id)
                 ctx.notify()
                 continue
-            # Other threads or workers hold the stage's last units: wait for them (or their leases).
+            # Other threads or workers hold the last open units: wait for them (or their leases),
+            # and for the units they plan when they finish.
             ctx.idle(0.1 + random.random() * 0.2)
     finally:
         connection.close()

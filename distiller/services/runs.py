@@ -1,11 +1,13 @@
-"""Runs: start, estimate, cancel, resume, and the stages a run goes through.
+"""Runs: start, estimate, cancel, resume, and how a run's units are planned and ended.
 
-A run is a list of stages ("taxonomy:1" .. "taxonomy:<levels>", then "questions"); each stage
-is a set of units planned when the previous stage completes. Exactly one worker plans the next
-stage: it holds the run row's lock for the few milliseconds that takes (no I/O inside).
+A run starts with one unit (the topic's first level, or the questions of existing intents).
+When a taxonomy unit finishes, the units its new intents need are planned in the same
+transaction: their children (down to `levels`) and, for leaves, their questions. Work flows
+down the tree without level-wide barriers. The run ends when no unit is open.
 """
 
 import math
+from decimal import Decimal
 
 import django_rq
 from django.db import transaction
@@ -105,17 +107,8 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
 # --- Stages and their units --------------------------------------------------------------------
 
 
-def _stages(kind: str, p: dict) -> list[str]:
-    taxonomy = [f"taxonomy:{level}" for level in range(1, p["levels"] + 1)]
-    if kind == DistillationRun.Kind.TAXONOMY:
-        return taxonomy
-    if kind == DistillationRun.Kind.QUESTIONS:
-        return [QUESTIONS_STAGE]
-    return [*taxonomy, QUESTIONS_STAGE]
-
-
 def _question_targets(topic: Topic, p: dict, created: list[int] | None) -> list[int]:
-    """Intent ids that get questions: the nodes this run created, or the topic's (or a subtree's)."""
+    """Intent ids that get questions: the nodes given, or the topic's (or a subtree's) intents."""
     nodes = IntentNode.objects.filter(topic=topic)
     if created is not None:
         nodes = nodes.filter(pk__in=created)
@@ -126,86 +119,71 @@ def _question_targets(topic: Topic, p: dict, created: list[int] | None) -> list[
     return list(nodes.order_by("sort_key").values_list("pk", flat=True))
 
 
-def _projected_units(kind: str, p: dict, level_done: int, nodes_at_level: int) -> tuple[int, int]:
-    """(units, questions) still to plan after taxonomy level `level_done`, given its node count."""
-    t, levels = p["tags_per_level"], p["levels"]
-    units = sum(nodes_at_level * t ** (j - level_done - 1) for j in range(level_done + 1, levels + 1))
-    if kind == DistillationRun.Kind.TAXONOMY:
-        return units, 0
-    leaves = nodes_at_level * t ** (levels - level_done)
-    intents = leaves if p["leaf_only"] else sum(nodes_at_level * t ** (j - level_done)
-                                                 for j in range(level_done + 1, levels + 1))
-    if not p["leaf_only"] and level_done:
-        intents += nodes_at_level  # nodes already made also get questions when every node does
-    return units + intents, intents * p["questions_per_intent"]
+def _taxonomy_unit(run, parent_id: int | None, level: int) -> DistillationUnit:
+    return DistillationUnit(run=run, kind=DistillationUnit.Kind.TAXONOMY, stage=f"taxonomy:{level}",
+                            node_id=parent_id, key=f"taxonomy:{parent_id or 'root'}",
+                            target=run.parameters["tags_per_level"])
 
 
-def _plan(run: DistillationRun, stage: str) -> list[DistillationUnit]:
-    """The units of `stage`, from what the previous stages produced."""
+def _question_units(run, intent_ids: list[int]) -> list[DistillationUnit]:
+    return [DistillationUnit(run=run, kind=DistillationUnit.Kind.QUESTIONS, stage=QUESTIONS_STAGE, node_id=pk,
+                             key=f"questions:{pk}", target=run.parameters["questions_per_intent"])
+            for pk in intent_ids]
+
+
+def _plan_first(run: DistillationRun) -> list[DistillationUnit]:
+    if run.kind == DistillationRun.Kind.QUESTIONS:
+        return _question_units(run, _question_targets(run.topic, run.parameters, created=None))
+    return [_taxonomy_unit(run, run.parameters["parent_id"], 1)]
+
+
+def units_plan_after(*, run: DistillationRun, unit: DistillationUnit) -> int:
+    """Queue what the intents of a finished taxonomy unit need next; returns how many units.
+
+    Called in the transaction that marks the unit done, so work flows down the tree without
+    waiting for the rest of the level: a leaf's questions start as soon as the leaf exists.
+    Idempotent (one unit per run and key).
+    """
     p = run.parameters
-    if stage.startswith("taxonomy:"):
-        level = int(stage.split(":")[1])
-        count = p["tags_per_level"]
-        if level == 1:
-            parents = [p["parent_id"]]
-        else:
-            parents = [pk for unit in run.units.filter(stage=f"taxonomy:{level - 1}") for pk in unit.created_ids]
-        return [DistillationUnit(run=run, kind=DistillationUnit.Kind.TAXONOMY, stage=stage, node_id=parent,
-                                 key=f"taxonomy:{parent or 'root'}", target=count) for parent in parents]
-    created = None
+    level = int(unit.stage.split(":")[1])
+    created = list(unit.created_ids)
+    planned = [_taxonomy_unit(run, pk, level + 1) for pk in created] if level < p["levels"] else []
     if run.kind == DistillationRun.Kind.AUTO:
-        created = [pk for unit in run.units.filter(kind=DistillationUnit.Kind.TAXONOMY) for pk in unit.created_ids]
-    return [DistillationUnit(run=run, kind=DistillationUnit.Kind.QUESTIONS, stage=stage, node_id=pk,
-                             key=f"questions:{pk}", target=p["questions_per_intent"])
-            for pk in _question_targets(run.topic, p, created)]
+        if not p["leaf_only"]:
+            targets = created
+        elif level == p["levels"]:
+            targets = created
+        else:
+            targets = []
+        if p["leaf_only"] and not created and unit.node_id:
+            targets = [unit.node_id]  # it got no children after all: it is a leaf
+        planned += _question_units(run, targets)
+    DistillationUnit.objects.bulk_create(planned, ignore_conflicts=True)
+    return len(planned)
 
 
-def run_advance(*, run_id: int, from_stage: str) -> str:
-    """Move a running run past a completed stage: plan the next one, or finish. Returns the stage now.
+def run_complete(*, run_id: int) -> bool:
+    """End a running run whose units are all finished: succeeded, or failed naming its failed units.
 
-    Safe to call from many workers at once: only the first to lock the row still at `from_stage` acts.
+    Safe to call from many workers at once (the run row is locked). Returns whether it ended the run.
     """
     with transaction.atomic():
         run = DistillationRun.objects.select_for_update().select_related("topic").get(pk=run_id)
-        if run.stage != from_stage or run.status != DistillationRun.Status.RUNNING:
-            return run.stage
-        units = run.units.filter(stage=from_stage)
-        if units.filter(status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).exists():
-            return run.stage
-        failed = list(units.filter(status=DistillationUnit.Status.FAILED).select_related("node")[:5])
-        if failed:
-            n = units.filter(status=DistillationUnit.Status.FAILED).count()
-            first = failed[0]
+        if run.status != DistillationRun.Status.RUNNING:
+            return False
+        if run.units.filter(status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).exists():
+            return False
+        failed = run.units.filter(status=DistillationUnit.Status.FAILED)
+        first = failed.select_related("node").first()
+        if first is not None:
             where = first.node.intent_full_name if first.node else run.topic.name
             run.status, run.finished_at = DistillationRun.Status.FAILED, timezone.now()
-            run.error = (f"{n} unit(s) of stage {from_stage} failed; first, {first.kind} for {where}: {first.error} "
+            run.error = (f"{failed.count()} unit(s) failed; first, {first.kind} for {where}: {first.error} "
                          "Fix the cause and resume the run.")
             run.save(update_fields=["status", "finished_at", "error", "updated_at"])
-            return run.stage
-        stages = _stages(run.kind, run.parameters)
-        following = stages[stages.index(from_stage) + 1] if from_stage in stages[:-1] else DONE_STAGE
-        if following == DONE_STAGE:
-            _finish(run)
-            return DONE_STAGE
-        planned = _plan(run, following)
-        DistillationUnit.objects.bulk_create(planned, ignore_conflicts=True)
-        _update_totals(run, following, len(planned))
-        run.stage = following
-        run.save(update_fields=["stage", "units_total", "questions_target", "updated_at"])
-        return following
-
-
-def _update_totals(run: DistillationRun, stage: str, planned: int) -> None:
-    existing = run.units.count()
-    if stage == QUESTIONS_STAGE:
-        run.units_total = existing
-        run.questions_target = sum(run.units.filter(stage=stage).values_list("target", flat=True))
-        return
-    level = int(stage.split(":")[1])
-    nodes_next = planned * run.parameters["tags_per_level"]
-    more_units, questions = _projected_units(run.kind, run.parameters, level, nodes_next)
-    run.units_total = existing + more_units
-    run.questions_target = questions
+            return True
+        _finish(run)
+        return True
 
 
 def _finish(run: DistillationRun) -> None:
@@ -217,7 +195,9 @@ def _finish(run: DistillationRun) -> None:
         DistillationRun.Status.SUCCEEDED, DONE_STAGE, timezone.now(), warnings)
     run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
     run.units_total = run.units.count()
-    run.save(update_fields=["status", "stage", "finished_at", "warnings", "units_done", "units_total", "updated_at"])
+    run.questions_target = sum(run.units.filter(kind=DistillationUnit.Kind.QUESTIONS).values_list("target", flat=True))
+    run.save(update_fields=["status", "stage", "finished_at", "warnings", "units_done", "units_total",
+                            "questions_target", "updated_at"])
 
 
 def run_fail(*, run_id: int, error: str) -> bool:
@@ -232,11 +212,11 @@ def run_fail(*, run_id: int, error: str) -> bool:
 def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: dict) -> dict:
     """Calls, tokens and cost a run should take with `provider` (before duplicates force extra rounds)."""
     p = parameters
-    stages = _stages(kind, p)
     t = p["tags_per_level"]
-    taxonomy_calls = sum(t ** (level - 1) for level in range(1, p["levels"] + 1)) if stages[0] != QUESTIONS_STAGE else 0
+    taxonomy_calls = sum(t ** (level - 1) for level in range(1, p["levels"] + 1)) \
+        if kind != DistillationRun.Kind.QUESTIONS else 0
     intents_made = sum(t ** level for level in range(1, p["levels"] + 1)) if taxonomy_calls else 0
-    if QUESTIONS_STAGE in stages:
+    if kind != DistillationRun.Kind.TAXONOMY:
         intents = (t ** p["levels"] if p["leaf_only"] else intents_made) if taxonomy_calls \
             else len(_question_targets(topic, p, created=None))
     else:
@@ -252,7 +232,7 @@ def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: 
         "calls": taxonomy_calls + question_calls, "taxonomy_calls": taxonomy_calls, "question_calls": question_calls,
         "intents": intents_made, "question_intents": intents, "questions": intents * q,
         "tokens_in": tokens_in, "tokens_out": tokens_out,
-        "cost": str(provider.cost_for(tokens_in, tokens_out).quantize(provider.price_input_per_mtok.__class__("0.0001"))),
+        "cost": str(provider.cost_for(tokens_in, tokens_out).quantize(Decimal("0.0001"))),
         "provider": provider.name, "model": provider.resolved_model or "the server's first model",
     }
 
@@ -297,12 +277,12 @@ def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = 
             topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate, created_by=user,
             status=DistillationRun.Status.QUEUED, questions_target=estimate["questions"],
         )
-        first = _stages(kind, p)[0]
-        planned = _plan(run, first)
+        planned = _plan_first(run)
         DistillationUnit.objects.bulk_create(planned)
-        run.stage = first
-        _update_totals(run, first, len(planned))
-        run.save(update_fields=["stage", "units_total", "questions_target"])
+        run.stage = planned[0].stage if planned else DONE_STAGE
+        # Projected from the estimate; made exact when the run ends.
+        run.units_total = estimate["taxonomy_calls"] + estimate["question_intents"]
+        run.save(update_fields=["stage", "units_total"])
         _enqueue_work(run, workers)
     return run
 
