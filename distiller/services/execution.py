@@ -1,7 +1,7 @@
 """What a worker does with a run: claim units, run their LLM calls concurrently, write, repeat.
 
-Each RQ work job of a run starts `concurrency` unit threads and a pool of as many call threads.
-Unit threads claim units by a conditional UPDATE and hold them by a lease a keeper thread
+Each RQ work job of a run claims units (a conditional UPDATE) for up to `concurrency` unit
+threads, which share a pool of as many call threads. Units are held by a lease a keeper thread
 renews; they write in short transactions that first check the lease is still theirs. Call
 threads only talk HTTP (never the database); the provider's limits across all workers are
 enforced by distiller.ratelimit around each HTTP attempt.
@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 from decimal import Decimal
 
@@ -51,9 +51,6 @@ class RunContext:
         self.owner = uuid.uuid4().hex[:32]
         self.lease = timedelta(seconds=settings.DISTILL_UNIT_LEASE_SECONDS)
         self.stop = threading.Event()
-        # Idle unit threads sleep on this; a thread that finishes a unit (maybe planning more) wakes
-        # them, so the worker's own threads move on at once (other workers notice by polling).
-        self.changed = threading.Condition()
         self._held: set[int] = set()
         self._lock = threading.Lock()
 
@@ -68,14 +65,6 @@ class RunContext:
     def held(self) -> list[int]:
         with self._lock:
             return list(self._held)
-
-    def notify(self) -> None:
-        with self.changed:
-            self.changed.notify_all()
-
-    def idle(self, seconds: float) -> None:
-        with self.changed:
-            self.changed.wait(seconds)
 
     def check(self) -> None:
         if self.stop.is_set():
@@ -187,31 +176,49 @@ def _unit_process(ctx: RunContext, unit: DistillationUnit) -> None:
         unit_finish(ctx, unit.pk, failed=True, error=f"internal error: {exc!r}")
     finally:
         ctx.drop(unit.pk)
-        ctx.notify()
 
 
-def _unit_loop(ctx: RunContext) -> None:
+def _unit_thread(ctx: RunContext, unit: DistillationUnit) -> None:
     try:
-        while not ctx.stop.is_set():
-            status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
-            if status != DistillationRun.Status.RUNNING:
-                ctx.stop.set()
-                break
+        _unit_process(ctx, unit)
+    finally:
+        connection.close()  # pool threads outlive the job's interest in them
+
+
+def _dispatch(ctx: RunContext, units: ThreadPoolExecutor) -> None:
+    """Claim units while threads are free and hand them out; end the run when nothing is open.
+
+    One thread per worker polls the database; unit threads start only when there is a unit for
+    them (ThreadPoolExecutor grows on demand), so a worker joining a run costs little.
+    """
+    running: set = set()
+    while not ctx.stop.is_set():
+        status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
+        if status != DistillationRun.Status.RUNNING:
+            ctx.stop.set()
+            break
+        while len(running) < ctx.concurrency:
             unit = unit_claim(ctx)
-            if unit is not None:
-                _unit_process(ctx, unit)
-                continue
+            if unit is None:
+                break
+            running.add(units.submit(_unit_thread, ctx, unit))
+        if not running:
             open_units = DistillationUnit.objects.filter(
                 run_id=ctx.run_id, status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING])
             if not open_units.exists():
                 run_complete(run_id=ctx.run_id)
-                ctx.notify()
                 continue
-            # Other threads or workers hold the last open units: wait for them (or their leases),
-            # and for the units they plan when they finish.
-            ctx.idle(0.1 + random.random() * 0.2)
-    finally:
-        connection.close()
+        # Wake when one of ours finishes (it may have planned more units), or poll for the
+        # units other workers plan or give up.
+        pause = 0.1 + random.random() * 0.2
+        if not running:
+            ctx.stop.wait(pause)
+            continue
+        finished, _ = wait(running, timeout=pause, return_when=FIRST_COMPLETED)
+        for future in finished:
+            future.result()  # _unit_process handles its errors; anything here is a bug worth raising
+        running -= finished
+    wait(running)
 
 
 def run_work(*, run_id: int) -> None:
@@ -234,11 +241,9 @@ def run_work(*, run_id: int) -> None:
     keeper.start()
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run_id}-unit") as units:
-            for future in [units.submit(_unit_loop, ctx) for _ in range(concurrency)]:
-                future.result()
+            _dispatch(ctx, units)
     finally:
         ctx.stop.set()
-        ctx.notify()
         ctx.call_pool.shutdown(wait=True, cancel_futures=True)
         keeper.join()
         connection.close()  # this thread's own; matters when a command runs the work in-process
