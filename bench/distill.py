@@ -68,6 +68,8 @@ def main():
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    # A long-running server has these loaded after its first request; do not time the imports.
+    import distiller.jobs  # noqa: F401
     from datasets.models import Topic
     from distiller.models import LLMProvider
     from distiller.ratelimit import redis_connection
