@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -38,8 +39,9 @@ class UnitInline(admin.TabularInline):
     show_change_link = False
 
     def get_queryset(self, request):
-        # Problems first: a run can have thousands of units, the failed ones are what matter.
-        return super().get_queryset(request).select_related("node").exclude(status="done", error="")
+        # A run can have thousands of units: show the ones at work and the ones with a problem.
+        interesting = Q(status__in=["running", "failed"]) | ~Q(error="")
+        return super().get_queryset(request).select_related("node").filter(interesting)
 
 
 def progress_bar_html(run):

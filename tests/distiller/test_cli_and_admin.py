@@ -83,3 +83,19 @@ def test_reviewers_cannot_start_runs_from_the_admin(client, reviewer, topic, pro
     response = client.get("/admin/distiller/distillationrun/start/")
     assert response.status_code == 302
     assert not DistillationRun.objects.exists()
+
+
+@WORKERS
+def test_distill_tags_and_questions_save_into_a_topic(provider, topic, make_intent, capsys):
+    billing = make_intent(topic, "Billing")
+    make_intent(topic, "Refunds", parent=billing)
+    call_command("distill", "tags", "--topic", topic.name, "--parent", "Customer Support -> Billing", "--count", "3",
+                 "--provider", "Teacher", "--save")
+    assert list(billing.children.values_list("number", flat=True)) == ["1.1", "1.2", "1.3", "1.4"]
+
+    call_command("distill", "questions", "--topic", topic.name, "--intent", "Refunds", "--intent-path",
+                 "Billing -> Refunds", "--count", "7", "--provider", "Teacher", "--save")
+    refunds = billing.children.get(name="Refunds")
+    assert Question.objects.filter(intent=refunds).count() == 7
+    assert Question.objects.count() == 7
+    assert "succeeded" in capsys.readouterr().out

@@ -2,7 +2,7 @@
 
     manage.py distill auto --topic "Customer Support" --levels 3 --tags-per-level 5 --questions-per-tag 20 --wait
     manage.py distill tags --parent "Billing" --count 10 [--existing "Refunds,Invoices"] [--topic T --save]
-    manage.py distill questions --intent "Refunds" --intent-path "Support -> Billing -> Refunds" --count 50
+    manage.py distill questions --intent "Refunds" --intent-path "Billing -> Refunds" --count 50 [--topic T --save]
 """
 
 import json
@@ -54,6 +54,9 @@ class Command(BaseCommand):
             one.add_argument("--language", default="en")
             one.add_argument("--count", type=int, default=10)
             one.add_argument("--topic", default="", help="topic name (for the prompt; with --save, where to save)")
+            one.add_argument("--save", action="store_true",
+                             help="instead of printing, run it on the workers into --topic (waits; works "
+                                  "in-process when no distill worker runs)")
             if name == "tags":
                 one.add_argument("--parent", default="", help="parent intent name or path (A -> B)")
                 one.add_argument("--existing", default="", help="comma-separated sibling names to avoid")
@@ -73,25 +76,36 @@ class Command(BaseCommand):
 
     def handle_auto(self, o):
         topic, _ = Topic.objects.get_or_create(name=o["topic"])
-        provider = provider_resolve(o["provider"])
         parameters = {"levels": o["levels"], "tags_per_level": o["tags_per_level"],
                       "questions_per_intent": o["questions_per_tag"], "questions_per_call": o["questions_per_call"],
                       "language": o["language"], "leaf_only": o["leaf_only"], "seed": o["seed"]}
-        workers = distill_worker_count()
-        inline = o["wait"] and not workers and not o["workers"]
-        run = run_start(topic=topic, provider=provider, kind="auto", workers=0 if inline else o["workers"],
-                        **parameters)
+        run = self._start_and_follow(topic=topic, kind="auto", provider=o["provider"], wait=o["wait"],
+                                     workers=o["workers"], **parameters)
+        if run is None:
+            return
+        if o["output"]:
+            lines = run_write_jsonl(run=run, path=o["output"])
+            self.stdout.write(f"Wrote {lines} questions to {o['output']}.")
+        if o["export_taxonomy"]:
+            count = taxonomy_write_json(topic=run.topic, path=o["export_taxonomy"])
+            self.stdout.write(f"Wrote {count} intents to {o['export_taxonomy']}.")
+
+    def _start_and_follow(self, *, topic, kind, provider, wait, workers=None, **parameters):
+        """Start a run; with `wait`, show its progress (working here when no worker runs) and return it."""
+        provider = provider_resolve(provider)
+        live = distill_worker_count()
+        inline = wait and not live and not workers
+        run = run_start(topic=topic, provider=provider, kind=kind, workers=0 if inline else workers, **parameters)
         e = run.estimate
         self.stdout.write(f"Run #{run.pk} on {provider.name} ({e['model']}): about {e['calls']} calls, "
                           f"{e['tokens_in'] + e['tokens_out']:,} tokens, ${e['cost']}.")
-        if not o["wait"]:
-            self.stdout.write(f"Queued for {workers} distill worker(s). Follow it in the admin or with "
+        if not wait:
+            self.stdout.write(f"Queued for {live} distill worker(s). Follow it in the admin or with "
                               f"GET /api/v1/runs/{run.pk}/.")
-            return
+            return None
         if inline:
             self.stdout.write("No distill worker is running: working in this process.")
-            worker = threading.Thread(target=run_work, args=(run.pk,), daemon=True)
-            worker.start()
+            threading.Thread(target=run_work, args=(run.pk,), daemon=True).start()
         run = self._follow(run)
         if run.status != DistillationRun.Status.SUCCEEDED:
             raise CommandError(f"Run #{run.pk} {run.status}: {run.error or 'see the admin'}")
@@ -99,12 +113,23 @@ class Command(BaseCommand):
             self.stdout.write(f"  short: {warning}")
         self.stdout.write(f"Run #{run.pk} succeeded: {run.intents_created} intents, {run.questions_created} "
                           f"questions, {run.calls} calls, {run.tokens_in + run.tokens_out:,} tokens, ${run.cost}.")
-        if o["output"]:
-            lines = run_write_jsonl(run=run, path=o["output"])
-            self.stdout.write(f"Wrote {lines} questions to {o['output']}.")
-        if o["export_taxonomy"]:
-            count = taxonomy_write_json(topic=run.topic, path=o["export_taxonomy"])
-            self.stdout.write(f"Wrote {count} intents to {o['export_taxonomy']}.")
+        return run
+
+    def _saved_node(self, o, path: list[str]):
+        """The topic named by --topic and the intent at `path` under it (None for the topic itself)."""
+        if not o["topic"]:
+            raise CommandError("--save needs --topic.")
+        topic = Topic.objects.filter(name=o["topic"]).first()
+        if topic is None:
+            raise CommandError(f"No topic named {o['topic']!r}.")
+        if path and path[0] == topic.name:
+            path = path[1:]
+        node = None
+        for name in path:
+            node = IntentNode.objects.filter(topic=topic, parent=node, name__iexact=name).first()
+            if node is None:
+                raise CommandError(f"No intent {name!r} on that path in {topic.name!r}.")
+        return topic, node
 
     def _follow(self, run: DistillationRun) -> DistillationRun:
         bar = tqdm(total=max(1, run.units_total), unit="unit", desc=f"run #{run.pk}", dynamic_ncols=True)
@@ -129,6 +154,12 @@ class Command(BaseCommand):
 
     def handle_tags(self, o):
         path = [part.strip() for part in o["parent"].split("->") if part.strip()]
+        if o["save"]:
+            topic, node = self._saved_node(o, path)
+            self._start_and_follow(topic=topic, kind="taxonomy", provider=o["provider"], wait=True, levels=1,
+                                   tags_per_level=o["count"], language=o["language"],
+                                   parent_id=node.pk if node else None)
+            return
         existing = [name.strip() for name in o["existing"].split(",") if name.strip()]
         topic = o["topic"] or (path[0] if path else "General")
         if o["topic"] and path:
@@ -143,6 +174,15 @@ class Command(BaseCommand):
 
     def handle_questions(self, o):
         path = [part.strip() for part in o["intent_path"].split("->") if part.strip()] or [o["intent"]]
+        if o["save"]:
+            topic, node = self._saved_node(o, path)
+            if node is None:
+                raise CommandError("Give the intent's path with --intent-path.")
+            # The leaves under the intent (the intent itself when it is a leaf) get --count each.
+            self._start_and_follow(topic=topic, kind="questions", provider=o["provider"], wait=True,
+                                   questions_per_intent=o["count"], language=o["language"], intent_id=node.pk,
+                                   leaf_only=True)
+            return
         import random
 
         rng = random.Random(0)
