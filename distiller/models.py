@@ -117,8 +117,8 @@ class DistillationRun(models.Model):
     cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal("0"))
     estimate = models.JSONField(default=dict, blank=True, help_text="Calls, tokens and cost estimated at start.")
 
-    # Where the run is: "taxonomy:<level>", "questions" or "done". Advanced by a conditional
-    # UPDATE so exactly one worker plans the next stage.
+    # Where the run is, for people: the shallowest open "taxonomy:<level>", then "questions",
+    # then "done". Units are planned as their parents finish; this only reports the frontier.
     stage = models.CharField(max_length=32, blank=True, default="")
     warnings = models.JSONField(default=list, blank=True, help_text="Shortfalls per intent and other notes.")
 

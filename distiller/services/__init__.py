@@ -1,6 +1,6 @@
 """Writes of the distillation engine.
 
-- runs.py: start, estimate, cancel, resume, and the stages a run goes through;
+- runs.py: start, estimate, cancel, resume, and how a run's units are planned and ended;
 - execution.py: what a worker does with a run (claim units, run their LLM calls concurrently);
 - taxonomy.py / questions.py: one unit of each kind, idempotent so a killed unit can run again.
 """
