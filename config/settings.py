@@ -138,6 +138,15 @@ LLM_BASE_URL = env_url("LLM_BASE_URL", schemes=("http", "https"))
 LLM_MODEL = env_str("LLM_MODEL", "")
 LLM_DEFAULT_PROVIDER = env_str("LLM_DEFAULT_PROVIDER", "")
 
+# Distillation engine (distiller/). Provider limits (concurrency, requests per minute) live on
+# each LLMProvider row and are enforced across all workers through Redis.
+DISTILL_WORKER_CONCURRENCY = env_int("DISTILL_WORKER_CONCURRENCY", 16, minimum=1)  # LLM calls in flight per worker
+DISTILL_UNIT_LEASE_SECONDS = env_int("DISTILL_UNIT_LEASE_SECONDS", 60, minimum=2)  # a dead worker's unit frees after this
+DISTILL_MAX_RETRIES = env_int("DISTILL_MAX_RETRIES", 6, minimum=0)  # per call, on 429/5xx/timeouts
+DISTILL_INVALID_RETRIES = env_int("DISTILL_INVALID_RETRIES", 2, minimum=0)  # per call, on malformed output
+DISTILL_RETRY_BASE_MS = env_int("DISTILL_RETRY_BASE_MS", 1000, minimum=1)  # first backoff step
+DISTILL_JOB_TIMEOUT = env_int("DISTILL_JOB_TIMEOUT", 24 * 3600, minimum=60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -147,6 +156,7 @@ LOGGING = {
     "loggers": {
         # httpx logs request URLs only; never headers, so keys stay out of logs.
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # the openai client's HTTP library logs every request at INFO
         "openai": {"level": "WARNING"},
     },
 }
