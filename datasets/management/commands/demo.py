@@ -13,7 +13,22 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-PROVIDER_KEY_VARIABLES = ("DEEPSEEK_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY", "LLM_BASE_URL")
+# The provider the demo uses, by the first variable that is set; none set: the test teacher.
+PROVIDER_BY_VARIABLE = [
+    ("LLM_BASE_URL", "Custom"),
+    ("DEEPSEEK_API_KEY", "DeepSeek"),
+    ("OPENROUTER_API_KEY", "OpenRouter"),
+    ("OPENAI_API_KEY", "OpenAI"),
+]
+SAMPLE_TOPIC = "Customer Support"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def embedded_redis_server() -> str:
@@ -29,8 +44,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default=os.environ.get("DEMO_ADDR", "127.0.0.1:8000"))
         parser.add_argument("--setup-only", action="store_true", help="Prepare the database and exit")
+        parser.add_argument("--no-sample-run", action="store_true",
+                            help=f"Do not start the small sample distillation of {SAMPLE_TOPIC!r}")
 
-    def handle(self, *args, addr, setup_only, **options):
+    def handle(self, *args, addr, setup_only, no_sample_run, **options):
         self.children: list[subprocess.Popen] = []
         var = Path(settings.VAR_DIR)
         var.mkdir(parents=True, exist_ok=True)
@@ -44,10 +61,12 @@ class Command(BaseCommand):
         try:
             if "REDIS_URL" not in os.environ:
                 self.start_embedded_redis(var)
+            provider = self.choose_provider(env)
             self.spawn("worker", [sys.executable, "manage.py", "rqworker", "default", "distill", "exports",
                                   "--with-scheduler"], env)
             self.spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"], env)
-            self.banner(addr, username, password)
+            run = None if no_sample_run else self.sample_run(provider)
+            self.banner(addr, username, password, provider, run)
             self.wait()
         finally:
             self.stop_children()
@@ -77,14 +96,47 @@ class Command(BaseCommand):
             time.sleep(0.05)
         raise CommandError(f"Embedded Redis did not start (no socket at {socket}).")
 
+    def choose_provider(self, env) -> str:
+        """The provider named by LLM_DEFAULT_PROVIDER or the first key set; else start the test teacher."""
+        name = os.environ.get("LLM_DEFAULT_PROVIDER") or next(
+            (provider for variable, provider in PROVIDER_BY_VARIABLE if os.environ.get(variable)), "")
+        if not name:
+            port = free_port()
+            # A development tool standing in for an LLM, so the demo runs with no key and no network.
+            self.spawn("test teacher", [sys.executable, "manage.py", "teacher", "--port", str(port),
+                                        "--latency", "0.5"], env)
+            env["LLM_BASE_URL"] = settings.LLM_BASE_URL = f"http://127.0.0.1:{port}/v1"
+            name = "Custom"
+        env["LLM_DEFAULT_PROVIDER"] = settings.LLM_DEFAULT_PROVIDER = name
+        return name
+
+    def sample_run(self, provider_name: str):
+        """Distil a small taxonomy with questions for SAMPLE_TOPIC, once, so the main job is visible at once."""
+        from datasets.models import Topic
+        from distiller.services import provider_resolve, run_start
+        from distiller.services.runs import RunError
+
+        if Topic.objects.filter(name=SAMPLE_TOPIC).exists():
+            return None
+        topic = Topic.objects.create(name=SAMPLE_TOPIC, levels=2, tags_per_level=4, questions_per_intent=10,
+                                     description="Sample topic distilled by `make demo`.")
+        try:
+            return run_start(topic=topic, provider=provider_resolve(provider_name), workers=1)
+        except RunError as exc:
+            self.stderr.write(f"Sample run not started: {exc.message}")
+            return None
+
     def spawn(self, name: str, command: list[str], env):
         self.stdout.write(f"starting {name}")
         self.children.append(subprocess.Popen(command, env=env, cwd=settings.BASE_DIR))
 
-    def banner(self, addr: str, username: str, password: str):
+    def banner(self, addr: str, username: str, password: str, provider: str, run):
         base = f"http://{addr}"
-        keys = [v for v in PROVIDER_KEY_VARIABLES if os.environ.get(v)]
-        providers = ", ".join(keys) if keys else "none set (set DEEPSEEK_API_KEY, OPENROUTER_API_KEY, OPENAI_API_KEY or LLM_BASE_URL)"
+        if settings.LLM_BASE_URL and "LLM_BASE_URL" not in os.environ:
+            provider = (f"the TEST teacher at {settings.LLM_BASE_URL} (development tool, canned text); set "
+                        "DEEPSEEK_API_KEY, OPENROUTER_API_KEY, OPENAI_API_KEY or LLM_BASE_URL for a real LLM")
+        sample = (f"  Sample run    {base}/admin/distiller/distillationrun/{run.pk}/change/  "
+                  f"({SAMPLE_TOPIC}: 2 levels x 4 intents, 10 questions each)\n" if run else "")
         self.stdout.write(self.style.SUCCESS(
             f"\nIntent Distiller demo is running.\n"
             f"  Review UI     {base}/\n"
@@ -92,7 +144,8 @@ class Command(BaseCommand):
             f"  API docs      {base}/api/docs/\n"
             f"  Queues        {base}/admin/rq/\n"
             f"  Login         {username} / {password}\n"
-            f"  LLM providers {providers}\n"
+            f"  LLM provider  {provider}\n"
+            f"{sample}"
             f"Ctrl-C stops everything.\n"
         ))
 
