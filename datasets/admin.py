@@ -89,7 +89,8 @@ class TopicAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}),
-                         "taxonomy_url": reverse("admin:datasets_topic_taxonomy", args=[object_id])}
+                         "taxonomy_url": reverse("admin:datasets_topic_taxonomy", args=[object_id]),
+                         "start_run_url": reverse("admin:distiller_distillationrun_start") + f"?topic={object_id}"}
         return super().change_view(request, object_id, form_url, extra_context)
 
 
