@@ -1,0 +1,278 @@
+"""Exports: a topic's questions written as training files, streamed from the database.
+
+One query streams the rows (a server-side cursor over values_list tuples, ordered by intent in
+tree order) into one writer per split; nothing holds the whole dataset. `export_create` records
+the request and queues the job (datasets.jobs.export_run), `export_write` is the job's body,
+`export_stream` feeds the streaming API and the admin.
+"""
+
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
+from datasets.models import Export, IntentNode, Question, Topic
+from datasets.selectors import (
+    DEFAULT_EXPORT_STATUSES,
+    export_generation_settings,
+    export_intent_counts,
+    export_questions,
+    intent_infos,
+)
+from datasets.services import DatasetError
+from datasets.splits import split_plan, split_ratios_validate
+
+CHUNK_ROWS = 2000
+STREAM_CHUNK_CHARS = 64 * 1024
+NO_SPLIT_NAME = "questions"
+ARCHIVE_SUFFIX = ".zip"
+
+
+def export_statuses_validate(statuses) -> list[str]:
+    if statuses in (None, "", []):
+        return list(DEFAULT_EXPORT_STATUSES)
+    if isinstance(statuses, str):
+        statuses = [s.strip() for s in statuses.split(",") if s.strip()]
+    unknown = [s for s in statuses if s not in Question.Status.values]
+    if unknown or not isinstance(statuses, list | tuple):
+        raise DatasetError(f"Unknown status {unknown[0] if unknown else statuses!r}: use "
+                           f"{', '.join(Question.Status.values)}.", code="invalid_status")
+    return list(dict.fromkeys(statuses))
+
+
+def export_format_validate(name: str, *, single_file: bool = False) -> type[FormatWriter]:
+    writer = WRITERS.get(name)
+    if writer is None or (single_file and not writer.single_file):
+        allowed = [n for n, w in WRITERS.items() if w.single_file or not single_file]
+        raise DatasetError(f"Unknown format {name!r}: use {', '.join(allowed)}.", code="invalid_format")
+    return writer
+
+
+def _intent_in_topic(topic: Topic, intent) -> IntentNode | None:
+    if intent in (None, ""):
+        return None
+    intent_id = intent.pk if isinstance(intent, IntentNode) else intent
+    node = IntentNode.objects.filter(pk=intent_id, topic=topic).first() if str(intent_id).isdigit() else None
+    if node is None:
+        raise DatasetError(f"Intent {intent_id} is not in topic {topic.name!r}.", code="invalid_intent")
+    return node
+
+
+def export_create(*, topic: Topic, format: str, statuses=None, intent=None, split=None, seed: int = 42,
+                  system_prompt: str = "", instruction: str = "", created_by=None) -> Export:
+    """Record an export request and queue the job that writes its files.
+
+    Validates everything first (format, statuses, the intent subtree, the split ratios) and raises
+    DatasetError naming what to fix; the job is enqueued only once the row is committed.
+    """
+    from config.queues import enqueue
+    from datasets.jobs import export_job_failed, export_run
+
+    export_format_validate(format)
+    node = _intent_in_topic(topic, intent)
+    filters = {"statuses": export_statuses_validate(statuses)}
+    if node is not None:
+        filters["intent"] = node.pk
+    with transaction.atomic():
+        export = Export.objects.create(
+            topic=topic, format=format, filters=filters, split=split_ratios_validate(split), seed=seed,
+            system_prompt=system_prompt, instruction=instruction, created_by=created_by,
+        )
+        export.job_id = enqueue(export_run, export.pk, queue="exports", job_id=f"export-{export.pk}",
+                                on_failure=export_job_failed)
+        export.save(update_fields=["job_id"])
+    return export
+
+
+@dataclass
+class ExportOutcome:
+    file_name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    intent_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _rows(questions) -> Iterator[ExportRow]:
+    ordered = questions.order_by("intent__sort_key", "id").values_list(*EXPORT_COLUMNS)
+    return map(ExportRow._make, ordered.iterator(chunk_size=CHUNK_ROWS))
+
+
+def export_context(*, topic: Topic, questions, system_prompt: str = "", instruction: str = "",
+                   settings_summary: dict | None = None) -> ExportContext:
+    """The intents, the label list (exported intents in tree order) and the prompts for writers."""
+    infos = intent_infos(topic=topic)
+    per_intent = export_intent_counts(questions=questions)
+    labels = {intent_id: label for label, intent_id in enumerate(i for i in infos if per_intent.get(i))}
+    return ExportContext(topic_name=topic.name, intents=infos, labels=labels, system_prompt=system_prompt,
+                         instruction=instruction, settings=settings_summary or {})
+
+
+def _settings_summary(export: Export, questions) -> dict:
+    topic = export.topic
+    return {
+        "topic": topic.name,
+        "language": topic.language,
+        "statuses": export.filters.get("statuses"),
+        "intent subtree": (IntentNode.objects.get(pk=export.filters["intent"]).intent_full_name
+                           if export.filters.get("intent") else "all intents"),
+        "split": export.split or "none",
+        "seed": export.seed,
+        "taxonomy levels": topic.levels,
+        "tags per level": topic.tags_per_level,
+        "questions per intent": topic.questions_per_intent,
+        "leaf intents only": topic.leaf_only,
+        "system prompt": export.system_prompt or "none",
+        "instruction": export.instruction or "default",
+        "generation": export_generation_settings(questions=questions),
+    }
+
+
+def export_questions_of(export: Export):
+    node = IntentNode.objects.filter(pk=export.filters.get("intent")).first() if export.filters.get("intent") else None
+    return export_questions(topic=export.topic, statuses=export.filters.get("statuses") or DEFAULT_EXPORT_STATUSES,
+                            intent=node)
+
+
+def export_folder(export: Export) -> Path:
+    return Path(settings.EXPORT_ROOT) / str(export.pk)
+
+
+def export_write(*, export: Export) -> ExportOutcome:
+    """Write the export's files into EXPORT_ROOT/<id>/ and zip them; returns counts and warnings.
+
+    Files are written to a temporary folder that replaces the final one only when complete, so a
+    failed run never leaves a half-written export behind.
+    """
+    writer_class = export_format_validate(export.format)
+    questions = export_questions_of(export)
+    context = export_context(topic=export.topic, questions=questions, system_prompt=export.system_prompt,
+                             instruction=export.instruction, settings_summary=_settings_summary(export, questions))
+    outcome = ExportOutcome(file_name="")
+    plan = None
+    if export.split:
+        pairs = questions.order_by("intent__sort_key", "id").values_list("intent_id", "text")
+        plan = split_plan(rows=pairs.iterator(chunk_size=CHUNK_ROWS), ratios=export.split, seed=export.seed,
+                          intent_label=lambda i: repr(context.intents[i].intent_full_name))
+        outcome.warnings = plan.warnings
+        names = plan.names
+    else:
+        names = ["train" if not writer_class.single_file else NO_SPLIT_NAME]
+
+    final = export_folder(export)
+    work = final.with_name(f"{export.pk}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        writers = {name: writer_class(context) for name in names}
+        files = {name: open(work / f"{name}.{writer_class.extension}", "w", encoding="utf-8", newline="")
+                 for name in names}
+        try:
+            counts = dict.fromkeys(names, 0)
+            intent_counts: dict[str, dict[str, int]] = {}
+            last_intent = dict.fromkeys(names)
+            index = dict.fromkeys(names, 0)
+            for name in names:
+                files[name].write(writers[name].begin())
+            for row in _rows(questions):
+                name = plan.split_of(row.text) if plan else names[0]
+                intent = context.intents[row.intent_id]
+                if last_intent[name] != row.intent_id:
+                    last_intent[name], index[name] = row.intent_id, 0
+                index[name] += 1
+                files[name].write(writers[name].row(row, intent, index[name]))
+                counts[name] += 1
+                per_split = intent_counts.setdefault(intent.intent_full_name, {})
+                per_split[name] = per_split.get(name, 0) + 1
+            for name in names:
+                files[name].write(writers[name].end())
+        finally:
+            for handle in files.values():
+                handle.close()
+        for extra, text in writer_class.folder_files(context, counts, intent_counts).items():
+            (work / extra).write_text(text, encoding="utf-8")
+        archive = f"export-{export.pk}-{export.format}{ARCHIVE_SUFFIX}"
+        with zipfile.ZipFile(work / archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as bundle:
+            for path in sorted(work.iterdir()):
+                if path.name != archive:
+                    bundle.write(path, arcname=path.name)
+        shutil.rmtree(final, ignore_errors=True)
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    outcome.file_name = f"{export.pk}/{archive}"
+    outcome.counts = counts
+    outcome.intent_counts = intent_counts
+    return outcome
+
+
+@dataclass
+class ExportFile:
+    name: str
+    size: int
+
+
+def export_files(export: Export) -> list[ExportFile]:
+    """The files of a finished export (the split files, any extras, and the zip archive)."""
+    folder = export_folder(export)
+    if export.status != Export.Status.SUCCEEDED or not folder.is_dir():
+        return []
+    return [ExportFile(p.name, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()]
+
+
+def export_file_path(export: Export, name: str) -> Path:
+    """The path of one of the export's files; only names the export listed, so no path tricks."""
+    for item in export_files(export):
+        if item.name == name:
+            return export_folder(export) / name
+    raise DatasetError(f"Export {export.pk} has no file {name!r}.", code="not_found")
+
+
+def _single_file_pieces(*, topic: Topic, writer_class, statuses, system_prompt: str, instruction: str):
+    questions = export_questions(topic=topic, statuses=statuses)
+    context = export_context(topic=topic, questions=questions, system_prompt=system_prompt, instruction=instruction)
+    writer = writer_class(context)
+    yield writer.begin()
+    last_intent, index = None, 0
+    for row in _rows(questions):
+        if row.intent_id != last_intent:
+            last_intent, index = row.intent_id, 0
+        index += 1
+        yield writer.row(row, context.intents[row.intent_id], index)
+    yield writer.end()
+
+
+def export_stream(*, topics, format: str, statuses=None, system_prompt: str = "",
+                  instruction: str = "") -> Iterator[str]:
+    """Topics in one single-file format, as text chunks of about 64 KB (for streaming responses).
+    Validates at once (raising DatasetError); the rows are read as the chunks are consumed.
+
+    Several topics follow each other only in line-per-record formats (JSONL, ShareGPT), where
+    that is still one valid file.
+    """
+    writer_class = export_format_validate(format, single_file=True)
+    statuses = export_statuses_validate(statuses)
+    topics = list(topics)
+    if len(topics) > 1 and not writer_class.line_per_record:
+        raise DatasetError(f"A {format} file holds one topic: give topic=<id>.", code="topic_required")
+    return _chunked(piece for topic in topics for piece in _single_file_pieces(
+        topic=topic, writer_class=writer_class, statuses=statuses, system_prompt=system_prompt,
+        instruction=instruction))
+
+
+def _chunked(pieces) -> Iterator[str]:
+    buffer, size = [], 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= STREAM_CHUNK_CHARS:
+            yield "".join(buffer)
+            buffer.clear()
+            size = 0
+    if buffer:
+        yield "".join(buffer)

@@ -1,0 +1,144 @@
+"""Train/validation/test splits: stratified by intent, deterministic for a seed, duplicate-safe.
+
+Questions are first grouped by a near-duplicate key (the bag of words of the normalized text,
+numbers and filler words left out), so "Reset my password!" and "please reset my password" are
+one group; exact duplicates share it too. A group is placed whole in one split, so no near
+duplicate straddles train and test. Within each intent the groups are shuffled by a hash of
+(seed, key) and handed to the split furthest below its share, which gives each intent the
+ratios as closely as whole groups allow. A group met again under another intent keeps the split
+it was first given.
+
+Memory: the plan keeps one small int per group (about 100 bytes per question at most); an
+export without a split keeps nothing.
+"""
+
+import hashlib
+import itertools
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from datasets.normalize import normalize_text
+from datasets.services import DatasetError
+
+SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_SPLITS = 5
+CONVENTIONAL_ORDER = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}
+# Words whose presence or absence does not make two questions different questions.
+FILLER_WORDS = frozenset(
+    "a an the please pls plz kindly hi hello hey can could would will you i me my we our is are to for of "
+    "just now thanks thank".split()
+)
+_NUMBER = re.compile(r"\d+")
+_MASK64 = (1 << 64) - 1
+
+
+def split_ratios_validate(raw) -> dict[str, float]:
+    """Check a split such as {"train": 0.8, "validation": 0.1, "test": 0.1}; returns it as floats.
+
+    An empty split means "no split". Raises DatasetError saying what to fix.
+    """
+    if raw in (None, {}, ""):
+        return {}
+    if not isinstance(raw, dict):
+        raise DatasetError('The split must be an object such as {"train": 0.8, "validation": 0.1, "test": 0.1}.',
+                           code="invalid_split")
+    if len(raw) > MAX_SPLITS:
+        raise DatasetError(f"A split has at most {MAX_SPLITS} parts.", code="invalid_split")
+    ratios = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not SPLIT_NAME.match(name):
+            raise DatasetError(f"Split name {name!r} must be lowercase letters, digits or _, like 'train'.",
+                               code="invalid_split")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise DatasetError(f"The ratio of {name!r} must be a number above 0 and at most 1, got {value!r}.",
+                               code="invalid_split")
+        ratios[name] = float(value)
+    ratios = {name: ratios[name] for name in sorted(ratios, key=split_order)}
+    total = sum(ratios.values())
+    if abs(total - 1.0) > 1e-6:
+        raise DatasetError(f"The split ratios must add up to 1, they add up to {round(total, 6)}.",
+                           code="invalid_split")
+    return ratios
+
+
+def split_order(name: str) -> tuple:
+    """train, then validation, then test, then any other name alphabetically. The database's JSON
+    type does not keep key order, and the order decides ties and the file listing."""
+    return (CONVENTIONAL_ORDER.get(name, len(CONVENTIONAL_ORDER)), name)
+
+
+def near_duplicate_key(text: str) -> int:
+    """A 64-bit key shared by texts that differ only in case, punctuation, word order, numbers or
+    filler words."""
+    words = _NUMBER.sub("0", normalize_text(text)).split()
+    kept = sorted(set(words) - FILLER_WORDS) or sorted(set(words))
+    digest = hashlib.blake2b(" ".join(kept).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _shuffle_rank(seed: int, key: int) -> int:
+    """splitmix64 of (seed, key): a fixed pseudo-random order of groups for a seed."""
+    z = (key ^ (seed * 0x9E3779B97F4A7C15)) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def split_targets(n: int, ratios: list[float]) -> list[int]:
+    """Whole numbers of questions per split that add up to n (largest remainder, ties to the first)."""
+    raw = [n * r for r in ratios]
+    targets = [int(x) for x in raw]
+    by_remainder = sorted(range(len(ratios)), key=lambda i: (-(raw[i] - targets[i]), i))
+    for i in by_remainder[: n - sum(targets)]:
+        targets[i] += 1
+    return targets
+
+
+@dataclass
+class SplitPlan:
+    """Which split each near-duplicate group goes to, and what was worth warning about."""
+
+    names: list[str]
+    assignment: dict[int, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def split_of(self, text: str) -> str:
+        return self.names[self.assignment[near_duplicate_key(text)]]
+
+
+def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], seed: int,
+               intent_label=str) -> SplitPlan:
+    """Plan a split of `rows`, (intent_id, text) pairs grouped by intent.
+
+    `intent_label(intent_id)` names an intent in warnings. Intents too small for every split to
+    get a question are reported in `warnings`; their questions are still exported.
+    """
+    names = sorted(ratios, key=split_order)
+    shares = [ratios[name] for name in names]
+    plan = SplitPlan(names=names)
+    for intent_id, texts in itertools.groupby(rows, key=lambda r: r[0]):
+        groups = Counter(near_duplicate_key(text) for _, text in texts)
+        n = sum(groups.values())
+        targets = split_targets(n, shares)
+        filled = [0] * len(names)
+        free = []
+        for key, size in groups.items():
+            if key in plan.assignment:  # a near duplicate already placed under another intent
+                filled[plan.assignment[key]] += size
+            else:
+                free.append(key)
+        free.sort(key=lambda k: _shuffle_rank(seed, k))
+        for key in free:
+            best = max(range(len(names)), key=lambda i: (targets[i] - filled[i], -i))
+            plan.assignment[key] = best
+            filled[best] += groups[key]
+        empty = [names[i] for i in range(len(names)) if filled[i] == 0]
+        if empty:
+            plan.warnings.append(
+                f"Intent {intent_label(intent_id)} has {n} question{'s' if n != 1 else ''} "
+                f"({len(groups)} distinct), too few for this split: {', '.join(empty)} "
+                f"get{'s' if len(empty) == 1 else ''} none of it."
+            )
+    return plan
