@@ -87,7 +87,7 @@ def _intents_create(topic: Topic, paths: list[tuple[str, ...]]) -> int:
     created = 0
     by_path = IntentIndex(topic).by_path
     nodes: dict[tuple[str, ...], IntentNode] = {}
-    for path in sorted(paths):
+    for path in paths:  # in the order the file first names them, so numbering follows the file
         parent = None
         for depth in range(1, len(path) + 1):
             key = tuple(p.casefold() for p in path[:depth])

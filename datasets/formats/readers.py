@@ -64,24 +64,24 @@ def _physical_lines(stream) -> Iterator[tuple[int, str | ImportProblem]]:
 
 
 def _intent_from_fields(data: dict, topic_name: str) -> tuple[list[str], list[str]]:
-    """Intent names to try and the path below the topic, from whichever intent fields a row has."""
-    names: list[str] = []
-    path: list[str] = []
+    """Intent names to try and the path below the topic, from whichever intent fields a row has.
+
+    A row that gives a path is matched by its path only: numbers differ between topics, and a
+    number that happens to exist here must not send the row to the wrong intent.
+    """
     hierarchy = data.get("intent_hierarchy")
-    if isinstance(hierarchy, list) and hierarchy and all(isinstance(h, str) for h in hierarchy):
-        path = [h.strip() for h in hierarchy]
-    elif isinstance(data.get("intent_path"), str) and data["intent_path"].strip():
+    if isinstance(hierarchy, list) and len(hierarchy) > 1 and all(isinstance(h, str) for h in hierarchy):
+        # The seed schema's hierarchy always starts with the topic it was exported from.
+        path = [h.strip() for h in hierarchy[1:]]
+        return [" -> ".join(path)], path
+    if isinstance(data.get("intent_path"), str) and data["intent_path"].strip():
         path = [p.strip() for p in data["intent_path"].split("->")]
-    if path and path[0].casefold() == topic_name.casefold() and len(path) > 1:
-        path = path[1:]
-    if path:
-        names.append(" -> ".join(path))
-    for key in ("intent_numbered_path", "intent_full_name", "intent_number", "intent", "label"):
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():
-            names.append(value.strip())
-    if not path and isinstance(data.get("intent"), str) and data["intent"].strip():
-        path = [_NUMBERED.sub("", data["intent"].strip())]
+        if len(path) > 1 and path[0].casefold() == topic_name.casefold():
+            path = path[1:]
+        return [" -> ".join(path)], path
+    names = [data[key].strip() for key in ("intent_full_name", "intent_number", "intent", "label")
+             if isinstance(data.get(key), str) and data[key].strip()]
+    path = [_NUMBERED.sub("", data["intent"].strip())] if isinstance(data.get("intent"), str) and names else []
     return names, path
 
 
@@ -133,7 +133,7 @@ class JsonlReader(FormatReader):
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
+                yield number, json.loads(line.rstrip("\r\n"))
             except ValueError as exc:
                 yield ImportProblem(number, f"invalid JSON ({getattr(exc, 'msg', exc)} at column "
                                             f"{getattr(exc, 'colno', '?')})")
