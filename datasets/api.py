@@ -13,7 +13,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from datasets.exports import export_create, export_file_path, export_stream
+from datasets.exports import export_create, export_file_path, export_statuses_validate, export_stream
 from datasets.formats import WRITERS
 from datasets.imports import questions_import
 from datasets.models import Export, IntentNode, Question, Topic
@@ -269,19 +269,21 @@ class LabelingExportView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("format", str, enum=STREAM_FORMATS, default="jsonl"),
-            OpenApiParameter("topic", int, description="One topic; default: every topic (JSONL and ShareGPT only)."),
+            OpenApiParameter("topic", int, description="One topic; default: every topic, one after another."),
             OpenApiParameter("status", str, description="Statuses separated by commas; default approved,relabeled."),
         ],
         responses={(200, "application/jsonl"): OpenApiTypes.BINARY, 400: ERROR, 401: ERROR, 403: ERROR},
     )
     def get(self, request):
         format = request.query_params.get("format") or "jsonl"
-        topics = Topic.objects.order_by("id")
+        topics = Topic.objects.all()
         if request.query_params.get("topic"):
             topics = topics.filter(pk=_positive_int(request.query_params["topic"], "topic"))
             if not topics.exists():
                 raise DatasetError(f"Topic {request.query_params['topic']} does not exist.", code="not_found")
-        chunks = export_stream(topics=topics, format=format, statuses=request.query_params.get("status"))
+        statuses = export_statuses_validate(request.query_params.get("status"))
+        chunks = export_stream(questions=Question.objects.filter(topic__in=topics, status__in=statuses),
+                               format=format)
         writer = WRITERS[format]
         response = StreamingHttpResponse((c.encode("utf-8") for c in chunks),
                                          content_type=f"{writer.content_type}; charset=utf-8")

@@ -98,18 +98,20 @@ class ExportOutcome:
 
 
 def _rows(questions) -> Iterator[ExportRow]:
-    ordered = questions.order_by("intent__sort_key", "id").values_list(*EXPORT_COLUMNS)
+    ordered = questions.order_by("topic_id", "intent__sort_key", "id").values_list(*EXPORT_COLUMNS)
     return map(ExportRow._make, ordered.iterator(chunk_size=CHUNK_ROWS))
 
 
-def export_context(*, topic: Topic, questions, system_prompt: str = "", instruction: str = "",
+def export_context(*, topics: list[Topic], questions, system_prompt: str = "", instruction: str = "",
                    settings_summary: dict | None = None) -> ExportContext:
     """The intents, the label list (exported intents in tree order) and the prompts for writers."""
-    infos = intent_infos(topic=topic)
+    infos = {}
+    for topic in topics:
+        infos.update(intent_infos(topic=topic))
     per_intent = export_intent_counts(questions=questions)
     labels = {intent_id: label for label, intent_id in enumerate(i for i in infos if per_intent.get(i))}
-    return ExportContext(topic_name=topic.name, intents=infos, labels=labels, system_prompt=system_prompt,
-                         instruction=instruction, settings=settings_summary or {})
+    return ExportContext(topic_name=", ".join(t.name for t in topics), intents=infos, labels=labels,
+                         system_prompt=system_prompt, instruction=instruction, settings=settings_summary or {})
 
 
 def _settings_summary(export: Export, questions) -> dict:
@@ -150,7 +152,7 @@ def export_write(*, export: Export) -> ExportOutcome:
     """
     writer_class = export_format_validate(export.format)
     questions = export_questions_of(export)
-    context = export_context(topic=export.topic, questions=questions, system_prompt=export.system_prompt,
+    context = export_context(topics=[export.topic], questions=questions, system_prompt=export.system_prompt,
                              instruction=export.instruction, settings_summary=_settings_summary(export, questions))
     outcome = ExportOutcome(file_name="")
     plan = None
@@ -233,10 +235,18 @@ def export_file_path(export: Export, name: str) -> Path:
     raise DatasetError(f"Export {export.pk} has no file {name!r}.", code="not_found")
 
 
-def _single_file_pieces(*, topic: Topic, writer_class, statuses, system_prompt: str, instruction: str):
-    questions = export_questions(topic=topic, statuses=statuses)
-    context = export_context(topic=topic, questions=questions, system_prompt=system_prompt, instruction=instruction)
-    writer = writer_class(context)
+def export_stream(*, questions, format: str, system_prompt: str = "", instruction: str = "") -> Iterator[str]:
+    """`questions` (any queryset, of one topic or several) as one file in a single-file format, in
+    text chunks of about 64 KB. Validates at once, raising DatasetError; rows are read from the
+    database as the chunks are consumed (for streaming responses and the admin's export)."""
+    writer_class = export_format_validate(format, single_file=True)
+    topics = list(Topic.objects.filter(pk__in=questions.values("topic_id").distinct()).order_by("id"))
+    context = export_context(topics=topics, questions=questions, system_prompt=system_prompt,
+                             instruction=instruction)
+    return _chunked(_pieces(writer_class(context), context, questions))
+
+
+def _pieces(writer: FormatWriter, context: ExportContext, questions) -> Iterator[str]:
     yield writer.begin()
     last_intent, index = None, 0
     for row in _rows(questions):
@@ -245,24 +255,6 @@ def _single_file_pieces(*, topic: Topic, writer_class, statuses, system_prompt: 
         index += 1
         yield writer.row(row, context.intents[row.intent_id], index)
     yield writer.end()
-
-
-def export_stream(*, topics, format: str, statuses=None, system_prompt: str = "",
-                  instruction: str = "") -> Iterator[str]:
-    """Topics in one single-file format, as text chunks of about 64 KB (for streaming responses).
-    Validates at once (raising DatasetError); the rows are read as the chunks are consumed.
-
-    Several topics follow each other only in line-per-record formats (JSONL, ShareGPT), where
-    that is still one valid file.
-    """
-    writer_class = export_format_validate(format, single_file=True)
-    statuses = export_statuses_validate(statuses)
-    topics = list(topics)
-    if len(topics) > 1 and not writer_class.line_per_record:
-        raise DatasetError(f"A {format} file holds one topic: give topic=<id>.", code="topic_required")
-    return _chunked(piece for topic in topics for piece in _single_file_pieces(
-        topic=topic, writer_class=writer_class, statuses=statuses, system_prompt=system_prompt,
-        instruction=instruction))
 
 
 def _chunked(pieces) -> Iterator[str]:

@@ -57,8 +57,6 @@ class FormatWriter:
     title = ""
     # False for formats that are a folder of files (Hugging Face): no single-file download.
     single_file = True
-    # True when every record is one line, so files of several topics can simply follow each other.
-    line_per_record = False
 
     def __init__(self, context: ExportContext):
         self.context = context

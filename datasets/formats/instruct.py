@@ -48,7 +48,6 @@ class ShareGptWriter(FormatWriter):
     extension = "jsonl"
     content_type = "application/jsonl"
     title = "ShareGPT"
-    line_per_record = True
 
     def __init__(self, context):
         super().__init__(context)

@@ -44,7 +44,6 @@ class SeedJsonlWriter(FormatWriter):
     extension = "jsonl"
     content_type = "application/jsonl"
     title = "JSONL (seed schema)"
-    line_per_record = True
 
     def __init__(self, context):
         super().__init__(context)

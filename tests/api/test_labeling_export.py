@@ -49,12 +49,14 @@ def test_no_token_or_a_wrong_one_gets_401(approved):
     assert response.status_code == 401 and response.json()["error"]["code"] == "authentication_failed"
 
 
-def test_other_formats_statuses_and_topics_can_be_chosen(dataset_admin, approved, make_topic):
+def test_other_formats_statuses_and_topics_can_be_chosen(dataset_admin, approved, make_topic, make_intent,
+                                                         make_question):
     client = api_as(dataset_admin, keyword="Bearer")
     csv = client.get(f"/api/v1/labeling/export?format=csv&topic={approved.pk}&status=pending")
     assert b"".join(csv.streaming_content).decode().splitlines()[1].startswith("Still pending,0,1 Refunds")
-    make_topic("Second")
-    refused = client.get("/api/v1/labeling/export?format=csv")
-    assert refused.status_code == 400 and refused.json()["error"]["code"] == "topic_required"
+    second = make_topic("Second")
+    make_question(make_intent(second, "Greetings"), "Hello there", status=Question.Status.APPROVED)
+    both = json.loads(b"".join(client.get("/api/v1/labeling/export?format=alpaca").streaming_content))
+    assert [r["output"] for r in both] == ["1 Refunds", "1 Refunds", "1 Greetings"]
     unknown = client.get("/api/v1/labeling/export?format=huggingface")
     assert unknown.status_code == 400 and "use jsonl, json, csv" in unknown.json()["error"]["message"]
