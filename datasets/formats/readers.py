@@ -63,7 +63,7 @@ def _physical_lines(stream) -> Iterator[tuple[int, str | ImportProblem]]:
                                                 "save the file as UTF-8")
 
 
-def _intent_from_fields(data: dict, topic_name: str) -> tuple[list[str], list[str]]:
+def intent_names_from_fields(data: dict, topic_name: str) -> tuple[list[str], list[str]]:
     """Intent names to try and the path below the topic, from whichever intent fields a row has.
 
     A row that gives a path is matched by its path only: numbers differ between topics, and a
@@ -93,7 +93,7 @@ def _record(line: int, data, topic_name: str, text_keys=("question", "text")) ->
         return ImportProblem(line, f"missing field {text_keys[0]!r} (or {text_keys[1]!r}): the question's text")
     if not isinstance(text, str) or not text.strip():
         return ImportProblem(line, f"field {text_keys[0]!r} must be a non-empty string")
-    names, path = _intent_from_fields(data, topic_name)
+    names, path = intent_names_from_fields(data, topic_name)
     if not names:
         return ImportProblem(line, "missing the intent: give intent_path, intent_hierarchy, intent_number or intent")
     status = data.get("status")
