@@ -24,10 +24,16 @@ class ExportRow(NamedTuple):
     intent_id: int
     status: str
     source: str
-    created_at: object  # datetime
+    created_at: str  # as the database prints it: "2026-01-02 03:04:05.678+00" (UTC)
 
 
-# The columns of ExportRow, in order, for `values_list(*EXPORT_COLUMNS)`.
+def iso_timestamp(created_at: str) -> str:
+    """"2026-01-02 03:04:05.678+00" (PostgreSQL) or "2026-01-02 03:04:05.678" (SQLite), both UTC,
+    as "2026-01-02T03:04:05+00:00"."""
+    return f"{created_at[:10]}T{created_at[11:19]}+00:00"
+
+
+# The columns of ExportRow, in order (created_at is read as text).
 EXPORT_COLUMNS = ExportRow._fields
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from datasets.formats.base import ExportRow, FormatWriter, json_string
+from datasets.formats.base import ExportRow, FormatWriter, iso_timestamp, json_string
 from datasets.selectors import IntentInfo
 
 
@@ -32,7 +32,7 @@ class SeedRecord:
     def text(self, row: ExportRow, intent: IntentInfo, index: int) -> str:
         return (
             f'{{"question": {json_string(row.text)}{self._intent_fragment(intent)}, "question_index": {index}, '
-            f'"timestamp": "{row.created_at.isoformat(timespec="seconds")}", '
+            f'"timestamp": "{iso_timestamp(row.created_at)}", '
             f'"label": {self.context.labels[intent.id]}, "status": "{row.status}", "source": "{row.source}"}}'
         )
 
