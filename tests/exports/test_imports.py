@@ -37,6 +37,8 @@ def test_a_good_jsonl_file_is_imported_with_duplicates_skipped(known_dataset):
     assert (result.rows, result.created, result.duplicates, result.intents_created) == (5, 3, 2, 0)
     shoes = Question.objects.get(text="Money back for my shoes")
     assert (shoes.intent.number, shoes.status, shoes.source) == ("1.1", "pending", "imported")
+    assert (shoes.version, shoes.occurrences, shoes.language, shoes.provider) == (1, 1, "en", "")
+    assert shoes.created_at is not None and shoes.created_at == shoes.updated_at
     assert Question.objects.get(text="Forgot password again").status == "approved"
 
 
