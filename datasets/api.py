@@ -13,7 +13,14 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from datasets.exports import export_create, export_file_path, export_statuses_validate, export_stream
+from datasets.exports import (
+    export_archive_name,
+    export_archive_stream,
+    export_create,
+    export_file_path,
+    export_statuses_validate,
+    export_stream,
+)
 from datasets.formats import WRITERS
 from datasets.imports import questions_import
 from datasets.models import Export, IntentNode, Question, Topic
@@ -209,11 +216,9 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def download(self, request, pk=None):
         """The zip archive of every file of a finished export."""
         export = self.get_object()
-        if export.status != Export.Status.SUCCEEDED or not export.file:
-            raise DatasetError(f"Export {export.pk} is {export.status}: there is nothing to download yet.",
-                               code="not_found")
-        path = export_file_path(export, export.file.name.rsplit("/", 1)[-1])
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip")
+        response = StreamingHttpResponse(export_archive_stream(export), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{export_archive_name(export)}"'
+        return response
 
 
 class ExportFileView(APIView):

@@ -316,7 +316,7 @@ class Export(models.Model):
     instruction = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     file = models.FileField(upload_to="exports/", storage=ExportStorage(), blank=True, max_length=500,
-                            help_text="The zip archive of all files, relative to EXPORT_ROOT.")
+                            help_text="The first data file, relative to EXPORT_ROOT; the others sit beside it.")
     counts = models.JSONField(default=dict, blank=True, help_text="Rows per split.")
     intent_counts = models.JSONField(default=dict, blank=True, help_text="Rows per intent and split.")
     warnings = models.JSONField(default=list, blank=True)

@@ -94,7 +94,7 @@ class ExportFileSerializer(serializers.Serializer):
 
 class ExportSerializer(serializers.ModelSerializer):
     files = serializers.SerializerMethodField()
-    download_url = serializers.SerializerMethodField(help_text="The zip archive of every file.")
+    download_url = serializers.SerializerMethodField(help_text="A zip of every file, made as it downloads.")
 
     class Meta:
         model = Export
@@ -111,7 +111,7 @@ class ExportSerializer(serializers.ModelSerializer):
     @extend_schema_field(ExportFileSerializer(many=True))
     def get_files(self, export):
         return [{"name": f.name, "size": f.size, "url": self._url("api-export-file", export.pk, f.name)}
-                for f in export_files(export) if not f.name.endswith(".zip")]
+                for f in export_files(export)]
 
     def get_download_url(self, export) -> str | None:
         if export.status != Export.Status.SUCCEEDED or not export.file:

@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='export',
             name='file',
-            field=models.FileField(blank=True, help_text='The zip archive of all files, relative to EXPORT_ROOT.', max_length=500, storage=datasets.models.ExportStorage(), upload_to='exports/'),
+            field=models.FileField(blank=True, help_text='The first data file, relative to EXPORT_ROOT; the others sit beside it.', max_length=500, storage=datasets.models.ExportStorage(), upload_to='exports/'),
         ),
     ]

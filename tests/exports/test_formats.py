@@ -3,12 +3,14 @@
 Regenerate after an intended change with `UPDATE_GOLDEN=1` and read the diff before committing.
 """
 
+import io
 import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from datasets.exports import export_archive_stream
 from datasets.formats import WRITERS
 from datasets.jobs import export_run
 from datasets.models import Export
@@ -25,7 +27,7 @@ def run_export(topic, **fields) -> Export:
 
 
 def assert_matches_golden(folder: Path, golden: Path):
-    produced = sorted(p.name for p in folder.iterdir() if p.suffix != ".zip")
+    produced = sorted(p.name for p in folder.iterdir())
     if os.environ.get("UPDATE_GOLDEN"):
         golden.mkdir(parents=True, exist_ok=True)
         for stale in golden.iterdir():
@@ -54,9 +56,10 @@ def test_a_split_export_writes_one_file_per_split(known_dataset, export_root, fo
 
 def test_the_archive_holds_every_file(known_dataset, export_root):
     export = run_export(known_dataset, format="huggingface", split={"train": 0.5, "test": 0.5})
-    with zipfile.ZipFile(export_root / export.file.name) as bundle:
+    with zipfile.ZipFile(io.BytesIO(b"".join(export_archive_stream(export)))) as bundle:
         assert sorted(bundle.namelist()) == ["README.md", "labels.json", "test.jsonl", "train.jsonl"]
-    assert export.file.path == str(export_root / export.file.name)
+        assert bundle.read("train.jsonl") == (export_root / str(export.pk) / "train.jsonl").read_bytes()
+    assert export.file.path == str(export_root / str(export.pk) / "train.jsonl")
 
 
 def test_counts_per_split_and_intent_are_recorded(known_dataset):
