@@ -104,3 +104,7 @@ def test_export_create_refuses_bad_ratios_before_queueing(known_dataset):
     with pytest.raises(DatasetError, match="add up to 1"):
         export_create(topic=known_dataset, format="jsonl", split={"train": 0.8, "test": 0.3})
     assert not Export.objects.exists()
+
+
+def test_every_export_format_of_the_model_has_a_writer():
+    assert list(WRITERS) == list(Export.Format.values)
