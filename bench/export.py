@@ -9,8 +9,8 @@ It creates a database `bench_export`, migrates it, builds a CLINC150-shaped topi
 word; 80% approved, 10% relabeled, 10% pending, so 90% are exported). Then, each step in a fresh
 Python process so peak RSS (ru_maxrss) belongs to that step alone:
 
-- every export format through `export_write` (the job's body: query, split, files, zip archive),
-  with an 80/10/10 split, plus JSONL without a split;
+- every export format through `export_write` (the job's body: queries, split plan, files), with
+  an 80/10/10 split and without a split;
 - stock django-import-export: `ModelResource.export()` + tablib's CSV on the first
   --stock-export-rows exported rows (the full set would take long; the rate is what compares);
 - importing --import-rows JSONL rows with `questions_import` into a fresh topic, and stock
@@ -294,7 +294,7 @@ def main():
     results = [run_step("setup", args.rows, export_root=export_root)]
     for format in args.formats:
         results.append(run_step("export", format, "split", export_root=export_root))
-    results.append(run_step("export", "jsonl", "nosplit", export_root=export_root))
+        results.append(run_step("export", format, "nosplit", export_root=export_root))
     for variant in ("default", "trainer"):
         results.append(run_step("stock_export", args.stock_export_rows, variant, export_root=export_root))
     import_file = export_root / "import.jsonl"

@@ -144,8 +144,12 @@ def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], see
             else:
                 free.append(key)
         free.sort(key=lambda k: _shuffle_rank(seed, k))
+        parts = range(len(names))
         for key in free:
-            best = max(range(len(names)), key=lambda i: (targets[i] - filled[i], -i))
+            best = 0  # the part furthest below its target; the first one on a tie
+            for part in parts:
+                if targets[part] - filled[part] > targets[best] - filled[best]:
+                    best = part
             plan.assignment[key] = best
             filled[best] += groups[key]
         plan.row_splits.extend(plan.assignment[key] for key in keys)
