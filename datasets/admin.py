@@ -326,14 +326,38 @@ class ReviewEventAdmin(admin.ModelAdmin):
         return False
 
 
+class ExportForm(forms.ModelForm):
+    class Meta:
+        model = Export
+        fields = ["topic", "format", "filters", "split", "seed", "system_prompt", "instruction"]
+
+    def clean(self):
+        """The export service's own checks, as form errors (they would refuse the export later)."""
+        from datasets.exports import export_intent_validate, export_statuses_validate
+        from datasets.splits import split_ratios_validate
+
+        data = super().clean()
+        filters = data.get("filters") or {}
+        try:
+            if not isinstance(filters, dict):
+                raise DatasetError('Filters must be an object such as {"statuses": ["approved"], "intent": 12}.')
+            export_statuses_validate(filters.get("statuses"))
+            if data.get("topic"):
+                export_intent_validate(data["topic"], filters.get("intent"))
+            split_ratios_validate(data.get("split"))
+        except DatasetError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return data
+
+
 @admin.register(Export)
 class ExportAdmin(admin.ModelAdmin):
+    form = ExportForm
     list_display = ("id", "topic", "format", "status", "split_summary", "total_rows", "created_by", "created_at",
                     "download")
     list_filter = ("format", "status", "topic")
     date_hierarchy = "created_at"
     list_select_related = ("topic", "created_by")
-    exclude = ("file",)
     readonly_fields = ("status", "download", "counts", "intent_counts", "warnings", "error", "job_id", "created_by",
                        "created_at", "started_at", "finished_at")
 
@@ -356,13 +380,9 @@ class ExportAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        # A new export goes through the service, which validates it and queues the job.
-        try:
-            created = export_create(
-                topic=obj.topic, format=obj.format, statuses=obj.filters.get("statuses"),
-                intent=obj.filters.get("intent"), split=obj.split, seed=obj.seed, system_prompt=obj.system_prompt,
-                instruction=obj.instruction, created_by=request.user)
-        except DatasetError as exc:
-            messages.error(request, exc.message)
-            return
+        # A new export goes through the service, which queues the job (ExportForm validated it).
+        created = export_create(
+            topic=obj.topic, format=obj.format, statuses=obj.filters.get("statuses"),
+            intent=obj.filters.get("intent"), split=obj.split, seed=obj.seed, system_prompt=obj.system_prompt,
+            instruction=obj.instruction, created_by=request.user)
         obj.pk = created.pk

@@ -1,9 +1,10 @@
 """Exports: a topic's questions written as training files, streamed from the database.
 
-One query streams the rows (a server-side cursor over values_list tuples, ordered by intent in
-tree order) into one writer per split; nothing holds the whole dataset. `export_create` records
-the request and queues the job (datasets.jobs.export_run), `export_write` is the job's body,
-`export_stream` feeds the streaming API and the admin.
+A server-side cursor streams values_list tuples, ordered by intent in tree order, into one
+writer per split; nothing holds the dataset. With a split, a first pass over (intent, text)
+plans it (datasets.splits) and the writing pass reads the plan back row by row, both in one
+snapshot. `export_create` records the request and queues the job (datasets.jobs.export_run),
+`export_write` is the job's body, `export_stream` feeds the streaming API and the admin.
 """
 
 import shutil
@@ -41,10 +42,12 @@ def export_statuses_validate(statuses) -> list[str]:
         return list(DEFAULT_EXPORT_STATUSES)
     if isinstance(statuses, str):
         statuses = [s.strip() for s in statuses.split(",") if s.strip()]
-    unknown = [s for s in statuses if s not in Question.Status.values]
-    if unknown or not isinstance(statuses, list | tuple):
-        raise DatasetError(f"Unknown status {unknown[0] if unknown else statuses!r}: use "
-                           f"{', '.join(Question.Status.values)}.", code="invalid_status")
+    allowed = Question.Status.values
+    if not isinstance(statuses, list | tuple):
+        raise DatasetError(f"Statuses must be a list such as [\"approved\"], got {statuses!r}.", code="invalid_status")
+    unknown = [s for s in statuses if s not in allowed]
+    if unknown:
+        raise DatasetError(f"Unknown status {unknown[0]!r}: use {', '.join(allowed)}.", code="invalid_status")
     return list(dict.fromkeys(statuses))
 
 
@@ -56,7 +59,7 @@ def export_format_validate(name: str, *, single_file: bool = False) -> type[Form
     return writer
 
 
-def _intent_in_topic(topic: Topic, intent) -> IntentNode | None:
+def export_intent_validate(topic: Topic, intent) -> IntentNode | None:
     if intent in (None, ""):
         return None
     intent_id = intent.pk if isinstance(intent, IntentNode) else intent
@@ -77,7 +80,7 @@ def export_create(*, topic: Topic, format: str, statuses=None, intent=None, spli
     from datasets.jobs import export_job_failed, export_run
 
     export_format_validate(format)
-    node = _intent_in_topic(topic, intent)
+    node = export_intent_validate(topic, intent)
     filters = {"statuses": export_statuses_validate(statuses)}
     if node is not None:
         filters["intent"] = node.pk

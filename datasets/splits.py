@@ -3,15 +3,17 @@
 Questions are first grouped by a near-duplicate key (the bag of words of the normalized text,
 numbers and filler words left out), so "Reset my password!" and "please reset my password" are
 one group; exact duplicates share it too. A group is placed whole in one split, so no near
-duplicate straddles train and test. Within each intent the groups are shuffled by a hash of
-(seed, key) and handed to the split furthest below its share, which gives each intent the
-ratios as closely as whole groups allow. A group met again under another intent keeps the split
+duplicate straddles train and test. Within each intent the groups are shuffled (the key is a
+hash keyed by the seed; sorting keys is the shuffle) and handed out in that order, the first
+ones to train up to its share of the intent, then validation, then test, which gives each
+intent the ratios as closely as whole groups allow. A group met again under another intent keeps the split
 it was first given.
 
 Memory: the plan keeps one 64-bit key per group (about 80 bytes per distinct question) and one
 byte per row; an export without a split keeps nothing.
 """
 
+import functools
 import hashlib
 import itertools
 import re
@@ -36,7 +38,6 @@ _ASCII_NEAR_DUP = str.maketrans({
     **{i: " " for i in range(128) if unicodedata.category(chr(i))[0] in "PZC"},
     **{ord(d): None for d in "0123456789"},
 })
-_MASK64 = (1 << 64) - 1
 
 
 def split_ratios_validate(raw) -> dict[str, float]:
@@ -74,24 +75,21 @@ def split_order(name: str) -> tuple:
     return (CONVENTIONAL_ORDER.get(name, len(CONVENTIONAL_ORDER)), name)
 
 
-def near_duplicate_key(text: str) -> int:
+def near_duplicate_key(text: str, seed: int = 0) -> int:
     """A 64-bit key shared by texts that differ only in case, punctuation, word order, numbers or
-    filler words."""
+    filler words. It is a hash keyed by `seed`, so sorting keys shuffles groups in a seeded order."""
     if text.isascii():  # the common case, folded in C: separators to spaces, digits dropped
         words = set(text.lower().translate(_ASCII_NEAR_DUP).split())
     else:
         words = set(_NUMBER.sub("", normalize_text(text)).split())
     kept = sorted(words - FILLER_WORDS) or sorted(words)
-    digest = hashlib.blake2b(" ".join(kept).encode("utf-8"), digest_size=8).digest()
+    digest = hashlib.blake2b(" ".join(kept).encode("utf-8"), digest_size=8, key=_salt(seed)).digest()
     return int.from_bytes(digest, "big")
 
 
-def _shuffle_rank(seed: int, key: int) -> int:
-    """splitmix64 of (seed, key): a fixed pseudo-random order of groups for a seed."""
-    z = (key ^ (seed * 0x9E3779B97F4A7C15)) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
+@functools.cache
+def _salt(seed: int) -> bytes:
+    return seed.to_bytes(8, "big", signed=True)
 
 
 def split_targets(n: int, ratios: list[float]) -> list[int]:
@@ -113,12 +111,13 @@ class SplitPlan:
     """
 
     names: list[str]
+    seed: int
     assignment: dict[int, int] = field(default_factory=dict)
     row_splits: bytearray = field(default_factory=bytearray)
     warnings: list[str] = field(default_factory=list)
 
     def split_of(self, text: str) -> str:
-        return self.names[self.assignment[near_duplicate_key(text)]]
+        return self.names[self.assignment[near_duplicate_key(text, self.seed)]]
 
 
 def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], seed: int,
@@ -130,29 +129,35 @@ def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], see
     """
     names = sorted(ratios, key=split_order)
     shares = [ratios[name] for name in names]
-    plan = SplitPlan(names=names)
+    last = len(names) - 1
+    plan = SplitPlan(names=names, seed=seed)
+    assignment = plan.assignment
     for intent_id, texts in itertools.groupby(rows, key=lambda r: r[0]):
-        keys = [near_duplicate_key(text) for _, text in texts]
+        keys = [near_duplicate_key(text, seed) for _, text in texts]
         groups = Counter(keys)
         n = len(keys)
-        targets = split_targets(n, shares)
         filled = [0] * len(names)
         free = []
         for key, size in groups.items():
-            if key in plan.assignment:  # a near duplicate already placed under another intent
-                filled[plan.assignment[key]] += size
+            if key in assignment:  # a near duplicate already placed under another intent
+                filled[assignment[key]] += size
             else:
                 free.append(key)
-        free.sort(key=lambda k: _shuffle_rank(seed, k))
-        parts = range(len(names))
+        # Keys are seeded hashes, so in sorted order the groups are shuffled. Hand them out in
+        # that order: the first ones up to the first part's remaining room to it, and so on; a
+        # group goes to the part where it starts, so it is never cut in two.
+        free.sort()
+        room = [max(target - got, 0) for target, got in zip(split_targets(n, shares), filled, strict=True)]
+        bounds = list(itertools.accumulate(room))
+        part = position = 0
         for key in free:
-            best = 0  # the part furthest below its target; the first one on a tie
-            for part in parts:
-                if targets[part] - filled[part] > targets[best] - filled[best]:
-                    best = part
-            plan.assignment[key] = best
-            filled[best] += groups[key]
-        plan.row_splits.extend(plan.assignment[key] for key in keys)
+            while part < last and position >= bounds[part]:
+                part += 1
+            assignment[key] = part
+            size = groups[key]
+            position += size
+            filled[part] += size
+        plan.row_splits.extend(map(assignment.__getitem__, keys))
         empty = [names[i] for i in range(len(names)) if filled[i] == 0]
         if empty:
             plan.warnings.append(

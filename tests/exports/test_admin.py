@@ -77,3 +77,13 @@ def test_an_export_added_in_the_admin_is_queued_through_the_service(client, supe
     export_run(export.pk)
     page = client.get(reverse("admin:datasets_export_changelist")).content.decode()
     assert reverse("api-export-download", args=[export.pk]) in page
+
+
+def test_a_bad_export_in_the_admin_form_is_refused_with_the_reason(client, superuser, known_dataset):
+    client.force_login(superuser)
+    response = client.post(reverse("admin:datasets_export_add"), {
+        "topic": known_dataset.pk, "format": "csv", "filters": '{"statuses": 5}', "split": '{"train": 0.7}',
+        "seed": 42, "system_prompt": "", "instruction": ""})
+    assert response.status_code == 200
+    assert "Statuses must be a list" in response.content.decode()
+    assert not Export.objects.exists()
