@@ -45,4 +45,3 @@ def api_exception_handler(exc, context):
         message, details = str(detail) or str(exc.default_detail), None
     response.data = error_body(code, message, details)
     return response
-
