@@ -75,7 +75,7 @@ class TopicAdmin(admin.ModelAdmin):
             {
                 "node": node,
                 "indent": (node.depth - 1) * 1.5,
-                "cells": [node.counts.get(status, 0) for status in STATUSES],
+                "cells": [node.subtree_counts.get(status, 0) for status in STATUSES],
                 "link": f"{question_list}?intent__id__exact={node.id}",
             }
             for node in nodes

@@ -22,7 +22,8 @@ class IntentInfo:
     intent_path: str
     intent_numbered_path: str
     is_leaf: bool = True
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # this node's own questions by status
+    subtree_counts: dict[str, int] = field(default_factory=dict)  # including all descendants
 
     @property
     def total(self) -> int:
@@ -49,13 +50,20 @@ def intent_infos(*, topic: Topic) -> dict[int, IntentInfo]:
 
 
 def taxonomy_with_counts(*, topic: Topic) -> list[IntentInfo]:
-    """The taxonomy in tree order, each node with its own question counts by status."""
+    """The taxonomy in tree order, each node with question counts by status, own and for its subtree."""
     infos = intent_infos(topic=topic)
     rows = Question.objects.filter(topic=topic).values("intent_id", "status").annotate(n=Count("id")).order_by()
     for row in rows:
         info = infos.get(row["intent_id"])
         if info:
             info.counts[row["status"]] = row["n"]
+    for info in reversed(list(infos.values())):  # children before parents
+        for status, n in info.counts.items():
+            info.subtree_counts[status] = info.subtree_counts.get(status, 0) + n
+        parent = infos.get(info.parent_id)
+        if parent:
+            for status, n in info.subtree_counts.items():
+                parent.subtree_counts[status] = parent.subtree_counts.get(status, 0) + n
     return list(infos.values())
 
 
