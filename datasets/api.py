@@ -45,7 +45,7 @@ ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
 
 
 def _positive_int(value, name: str) -> int:
-    if not str(value).isdigit() or not 0 < int(value) < 2**63:
+    if not str(value).isdecimal() or not 0 < int(value) < 2**63:
         raise DatasetError(f"{name} must be a positive integer id, got {value!r}.", code="invalid_parameter")
     return int(value)
 

@@ -63,7 +63,7 @@ def export_intent_validate(topic: Topic, intent) -> IntentNode | None:
     if intent in (None, ""):
         return None
     intent_id = intent.pk if isinstance(intent, IntentNode) else intent
-    node = IntentNode.objects.filter(pk=intent_id, topic=topic).first() if str(intent_id).isdigit() else None
+    node = IntentNode.objects.filter(pk=intent_id, topic=topic).first() if str(intent_id).isdecimal() else None
     if node is None:
         raise DatasetError(f"Intent {intent_id} is not in topic {topic.name!r}.", code="invalid_intent")
     return node

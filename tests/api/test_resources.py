@@ -73,8 +73,9 @@ def test_questions_filter_by_status_intent_subtree_and_search(dataset_admin, top
     assert texts(f"intent={refunds.parent_id}") == ["Money back please", "Refund my shoes"]
     assert texts("search=SHOES") == ["Refund my shoes"]
     assert texts("status=approved,pending&search=my") == ["Close my account", "Refund my shoes"]
-    bad = client.get("/api/v1/questions/?status=maybe")
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_parameter"
+    for query in ["status=maybe", "topic=abc", "topic=%C2%B2", "intent=99999999999999999999"]:
+        bad = client.get(f"/api/v1/questions/?{query}")
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_parameter", query
 
 
 def test_questions_are_paginated(dataset_admin, refunds, make_question):
