@@ -17,13 +17,17 @@ from datasets.formats.readers import AlpacaReader, ImportProblem, intent_names_f
 from datasets.models import Question, Topic
 
 
-class JSONL(TextFormat):
-    """One JSON object per line (the seed tool's dataset format)."""
+class ProjectFormat(TextFormat):
+    """A text format of this project, not a tablib one: subclasses say their title, extension
+    and which ways they go."""
 
-    CONTENT_TYPE = "application/jsonl"
+    title = ""
+    extension = ""
+    importable = True
+    exportable = False
 
     def get_title(self):
-        return "jsonl"
+        return self.title
 
     def get_format(self):
         return self
@@ -33,13 +37,21 @@ class JSONL(TextFormat):
         return True
 
     def get_extension(self):
-        return "jsonl"
+        return self.extension
 
     def can_import(self):
-        return True
+        return self.importable
 
     def can_export(self):
-        return True
+        return self.exportable
+
+
+class JSONL(ProjectFormat):
+    """One JSON object per line (the seed tool's dataset format)."""
+
+    CONTENT_TYPE = "application/jsonl"
+    title = extension = "jsonl"
+    exportable = True
 
     def create_dataset(self, in_stream, **kwargs):
         if isinstance(in_stream, bytes):
@@ -65,30 +77,13 @@ class JSONL(TextFormat):
         return "".join(json.dumps(dict(zip(dataset.headers, row, strict=True)), ensure_ascii=False) + "\n" for row in dataset)
 
 
-class Alpaca(TextFormat):
+class Alpaca(ProjectFormat):
     """Alpaca records (`input` = the question, `output` = the intent) as `text` and `intent` columns.
     Alpaca rows name no topic: choose it on the import form."""
 
     CONTENT_TYPE = "application/json"
-
-    def get_title(self):
-        return "alpaca"
-
-    def get_format(self):
-        return self
-
-    @classmethod
-    def is_available(cls):
-        return True
-
-    def get_extension(self):
-        return "json"
-
-    def can_import(self):
-        return True
-
-    def can_export(self):
-        return False
+    title = "alpaca"
+    extension = "json"
 
     def create_dataset(self, in_stream, **kwargs):
         raw = in_stream.encode("utf-8") if isinstance(in_stream, str) else in_stream
@@ -100,40 +95,24 @@ class Alpaca(TextFormat):
         return dataset
 
 
-class WriterFormat(TextFormat):
+class WriterFormat(ProjectFormat):
     """An export format of datasets.formats offered in the admin. The admin hands it the queryset
     (QuestionAdmin.get_export_data), so it never goes through a tablib Dataset."""
 
     writer_class = None
-
-    def get_title(self):
-        return self.writer_class.name
-
-    def get_format(self):
-        return self
-
-    @classmethod
-    def is_available(cls):
-        return True
-
-    def get_extension(self):
-        return self.writer_class.extension
+    importable = False
+    exportable = True
 
     def get_content_type(self):
         return self.writer_class.content_type
-
-    def can_import(self):
-        return False
-
-    def can_export(self):
-        return True
 
     def export_data(self, dataset, **kwargs):
         raise NotImplementedError("Writer formats export querysets: see QuestionAdmin.get_export_data.")
 
 
 QUESTION_EXPORT_FORMATS = [
-    type(f"{writer.__name__}Format", (WriterFormat,), {"writer_class": writer})
+    type(f"{writer.__name__}Format", (WriterFormat,),
+         {"writer_class": writer, "title": writer.name, "extension": writer.extension})
     for writer in WRITERS.values() if writer.single_file
 ]
 QUESTION_IMPORT_FORMATS = [JSONL, CSV, Alpaca]
