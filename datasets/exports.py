@@ -1,17 +1,19 @@
 """Exports: a topic's questions written as training files, streamed from the database.
 
 A server-side cursor streams values_list tuples, ordered by intent in tree order, into one
-writer per split; nothing holds the dataset. With a split, a first pass over (intent, text)
-plans it (datasets.splits) and the writing pass reads the plan back row by row, both in one
-snapshot. `export_create` records the request and queues the job (datasets.jobs.export_run),
+writer per split; nothing holds the dataset. With a split, each intent's rows wait in memory
+until the intent is complete and placed by the split planner (datasets.splits); all reads share
+one snapshot. `export_create` records the request and queues the job (datasets.jobs.export_run),
 `export_write` is the job's body, `export_stream` feeds the streaming API and the admin.
 """
 
+import itertools
 import shutil
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 from django.conf import settings
@@ -29,9 +31,11 @@ from datasets.selectors import (
     intent_infos,
 )
 from datasets.services import DatasetError
-from datasets.splits import split_plan, split_ratios_validate
+from datasets.splits import SplitPlanner, split_ratios_validate
 
 CHUNK_ROWS = 10_000
+# An intent with more questions than this is read twice when split rather than held in memory.
+INTENT_BUFFER_ROWS = 50_000
 FILE_BUFFER = 1024 * 1024
 STREAM_CHUNK_CHARS = 64 * 1024
 NO_SPLIT_NAME = "questions"
@@ -109,7 +113,11 @@ def _rows(questions) -> Iterator[ExportRow]:
     ordered = (questions.order_by("topic_id", "intent__sort_key", "id")
                .annotate(created_text=Cast("created_at", output_field=CharField()))
                .values_list(*EXPORT_COLUMNS[:-1], "created_text"))
-    return map(ExportRow._make, ordered.iterator(chunk_size=CHUNK_ROWS))
+    cursor_rows = ordered.iterator(chunk_size=CHUNK_ROWS)
+    try:
+        yield from map(ExportRow._make, cursor_rows)
+    finally:
+        cursor_rows.close()
 
 
 @contextmanager
@@ -196,50 +204,60 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
     questions = export_questions_of(export)
     context = export_context(topics=[export.topic], questions=questions, system_prompt=export.system_prompt,
                              instruction=export.instruction, settings_summary=_settings_summary(export, questions))
-    outcome = ExportOutcome(file_name="")
-    row_splits = None
+    planner = None
     if export.split:
-        pairs = questions.order_by("topic_id", "intent__sort_key", "id").values_list("intent_id", "text")
-        plan = split_plan(rows=pairs.iterator(chunk_size=CHUNK_ROWS), ratios=export.split, seed=export.seed,
-                          intent_label=lambda i: repr(context.intents[i].intent_full_name))
-        outcome.warnings = plan.warnings
-        names, row_splits = plan.names, plan.row_splits
+        planner = SplitPlanner(ratios=export.split, seed=export.seed,
+                               intent_label=lambda i: repr(context.intents[i].intent_full_name))
+        names = planner.names
     else:
         names = ["train" if not writer_class.single_file else NO_SPLIT_NAME]
 
     writers = [writer_class(context) for _ in names]
-    files = [open(work / f"{name}.{writer_class.extension}", "w", encoding="utf-8", newline="",
-                  buffering=FILE_BUFFER) for name in names]
-    try:
+    with ExitStack() as cleanup:
+        # Files close, and server-side cursors close inside the snapshot's transaction, even when
+        # a writer fails half-way (a cursor closed after the rollback would break the connection).
+        files = [cleanup.enter_context(open(work / f"{name}.{writer_class.extension}", "w", encoding="utf-8",
+                                            newline="", buffering=FILE_BUFFER)) for name in names]
         write = [f.write for f in files]
         render = [w.row for w in writers]
         for split in range(len(names)):
             write[split](writers[split].begin())
         tallies: dict[int, list[int]] = {}  # intent id -> rows per split
-        current, intent, tally, index = None, None, None, None
-        position = -1
-        for position, row in enumerate(_rows(questions)):
-            split = row_splits[position] if row_splits is not None else 0
-            if row.intent_id != current:  # rows come grouped by intent
-                current, intent = row.intent_id, context.intents[row.intent_id]
-                tally = tallies.setdefault(current, [0] * len(names))
-                index = [0] * len(names)
-            index[split] += 1
-            tally[split] += 1
-            write[split](render[split](row, intent, index[split]))
-        if row_splits is not None and position + 1 != len(row_splits):
-            raise RuntimeError("The questions changed between the split's two passes.")
+        all_rows = cleanup.enter_context(closing(_rows(questions)))
+        for intent_id, rows in itertools.groupby(all_rows, key=attrgetter("intent_id")):
+            intent = context.intents[intent_id]
+            tally = tallies[intent_id] = [0] * len(names)
+            index = [0] * len(names)
+            for row, split in _placed(planner, intent_id, rows, questions, cleanup):
+                index[split] += 1
+                tally[split] += 1
+                write[split](render[split](row, intent, index[split]))
         for split in range(len(names)):
             write[split](writers[split].end())
-    finally:
-        for handle in files:
-            handle.close()
+    outcome = ExportOutcome(file_name="", warnings=planner.warnings if planner else [])
     outcome.counts = {name: sum(t[i] for t in tallies.values()) for i, name in enumerate(names)}
     outcome.intent_counts = {
         context.intents[intent_id].intent_full_name: {names[i]: n for i, n in enumerate(t) if n}
         for intent_id, t in tallies.items()
     }
     return outcome, context
+
+
+def _placed(planner: SplitPlanner | None, intent_id: int, rows: Iterator[ExportRow], questions,
+            cleanup: ExitStack):
+    """(row, split) for one intent's rows. An intent is split only once all of it has been seen,
+    so its rows wait in memory; one too big for that is read twice instead (keys on the first
+    read), which the snapshot makes safe."""
+    if planner is None:
+        return zip(rows, itertools.repeat(0))
+    buffer = list(itertools.islice(rows, INTENT_BUFFER_ROWS))
+    if len(buffer) < INTENT_BUFFER_ROWS:
+        return zip(buffer, planner.place(intent_id, [planner.key(row.text) for row in buffer]), strict=True)
+    keys = [planner.key(row.text) for row in buffer]
+    del buffer
+    keys.extend(planner.key(row.text) for row in rows)
+    again = cleanup.enter_context(closing(_rows(questions.filter(intent_id=intent_id))))
+    return zip(again, planner.place(intent_id, keys), strict=True)
 
 
 @dataclass

@@ -9,8 +9,8 @@ ones to train up to its share of the intent, then validation, then test, which g
 intent the ratios as closely as whole groups allow. A group met again under another intent keeps the split
 it was first given.
 
-Memory: the plan keeps one 64-bit key per group (about 80 bytes per distinct question) and one
-byte per row; an export without a split keeps nothing.
+Memory: the planner keeps one 64-bit key per group (about 95 bytes per distinct question); an
+export without a split keeps nothing.
 """
 
 import functools
@@ -20,7 +20,6 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from datasets.normalize import normalize_text
 from datasets.services import DatasetError
@@ -102,41 +101,30 @@ def split_targets(n: int, ratios: list[float]) -> list[int]:
     return targets
 
 
-@dataclass
-class SplitPlan:
-    """Which split each near-duplicate group goes to, and what was worth warning about.
+class SplitPlanner:
+    """Places questions in the parts of a split, one intent at a time (intents must come whole).
 
-    `row_splits` holds the split index of every row, in the order the rows were planned (one byte
-    a row), so the writing pass reads it back instead of hashing every text again.
+    It keeps the part of every near-duplicate group it has placed, so a group met again under a
+    later intent goes where it went first, and the warnings about intents too small to split.
     """
 
-    names: list[str]
-    seed: int
-    assignment: dict[int, int] = field(default_factory=dict)
-    row_splits: bytearray = field(default_factory=bytearray)
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self, *, ratios: dict[str, float], seed: int, intent_label=str):
+        self.names = sorted(ratios, key=split_order)
+        self.shares = [ratios[name] for name in self.names]
+        self.seed = seed
+        self.intent_label = intent_label
+        self.assignment: dict[int, int] = {}
+        self.warnings: list[str] = []
 
-    def split_of(self, text: str) -> str:
-        return self.names[self.assignment[near_duplicate_key(text, self.seed)]]
+    def key(self, text: str) -> int:
+        return near_duplicate_key(text, self.seed)
 
-
-def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], seed: int,
-               intent_label=str) -> SplitPlan:
-    """Plan a split of `rows`, (intent_id, text) pairs grouped by intent.
-
-    `intent_label(intent_id)` names an intent in warnings. Intents too small for every split to
-    get a question are reported in `warnings`; their questions are still exported.
-    """
-    names = sorted(ratios, key=split_order)
-    shares = [ratios[name] for name in names]
-    last = len(names) - 1
-    plan = SplitPlan(names=names, seed=seed)
-    assignment = plan.assignment
-    for intent_id, texts in itertools.groupby(rows, key=lambda r: r[0]):
-        keys = [near_duplicate_key(text, seed) for _, text in texts]
+    def place(self, intent_id: int, keys: list[int]) -> list[int]:
+        """The part index of each of an intent's questions, given their near-duplicate keys."""
+        assignment, last = self.assignment, len(self.names) - 1
         groups = Counter(keys)
         n = len(keys)
-        filled = [0] * len(names)
+        filled = [0] * len(self.names)
         free = []
         for key, size in groups.items():
             if key in assignment:  # a near duplicate already placed under another intent
@@ -147,7 +135,7 @@ def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], see
         # that order: the first ones up to the first part's remaining room to it, and so on; a
         # group goes to the part where it starts, so it is never cut in two.
         free.sort()
-        room = [max(target - got, 0) for target, got in zip(split_targets(n, shares), filled, strict=True)]
+        room = [max(target - got, 0) for target, got in zip(split_targets(n, self.shares), filled, strict=True)]
         bounds = list(itertools.accumulate(room))
         part = position = 0
         for key in free:
@@ -157,12 +145,25 @@ def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], see
             size = groups[key]
             position += size
             filled[part] += size
-        plan.row_splits.extend(map(assignment.__getitem__, keys))
-        empty = [names[i] for i in range(len(names)) if filled[i] == 0]
+        empty = [self.names[i] for i in range(len(self.names)) if filled[i] == 0]
         if empty:
-            plan.warnings.append(
-                f"Intent {intent_label(intent_id)} has {n} question{'s' if n != 1 else ''} "
+            self.warnings.append(
+                f"Intent {self.intent_label(intent_id)} has {n} question{'s' if n != 1 else ''} "
                 f"({len(groups)} distinct), too few for this split: {', '.join(empty)} "
                 f"get{'s' if len(empty) == 1 else ''} none of it."
             )
-    return plan
+        return [assignment[key] for key in keys]
+
+    def split_of(self, text: str) -> str:
+        """The part a text went to (for texts already placed)."""
+        return self.names[self.assignment[self.key(text)]]
+
+
+def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], seed: int,
+               intent_label=str) -> SplitPlanner:
+    """Plan a split of `rows`, (intent_id, text) pairs grouped by intent. Intents too small for
+    every part to get a question are reported in `warnings`; their questions are still placed."""
+    planner = SplitPlanner(ratios=ratios, seed=seed, intent_label=intent_label)
+    for intent_id, pairs in itertools.groupby(rows, key=lambda r: r[0]):
+        planner.place(intent_id, [planner.key(text) for _, text in pairs])
+    return planner

@@ -54,6 +54,15 @@ def test_a_split_export_writes_one_file_per_split(known_dataset, export_root, fo
     assert_matches_golden(export_root / str(export.pk), GOLDEN / f"{format}-split")
 
 
+def test_an_intent_too_big_to_hold_is_read_twice_with_the_same_result(known_dataset, export_root, monkeypatch):
+    import datasets.exports
+
+    monkeypatch.setattr(datasets.exports, "INTENT_BUFFER_ROWS", 2)
+    export = run_export(known_dataset, format="jsonl", split={"train": 0.5, "test": 0.5}, seed=7)
+    assert export.status == "succeeded", export.error
+    assert_matches_golden(export_root / str(export.pk), GOLDEN / "jsonl-split")
+
+
 def test_the_archive_holds_every_file(known_dataset, export_root):
     export = run_export(known_dataset, format="huggingface", split={"train": 0.5, "test": 0.5})
     with zipfile.ZipFile(io.BytesIO(b"".join(export_archive_stream(export)))) as bundle:
