@@ -79,3 +79,36 @@ def topic_status_counts(*, topic: Topic) -> dict[str, int]:
     for row in Question.objects.filter(topic=topic).values("status").annotate(n=Count("id")).order_by():
         counts[row["status"]] = row["n"]
     return dict(counts)
+
+
+# A relabel is an approval under the corrected intent, so both are training data by default.
+DEFAULT_EXPORT_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
+
+
+def export_questions(*, topic: Topic, statuses=DEFAULT_EXPORT_STATUSES, intent: IntentNode | None = None):
+    """The questions an export of `topic` takes: these statuses, optionally one intent's subtree."""
+    questions = Question.objects.filter(topic=topic, status__in=list(statuses))
+    if intent is not None:
+        questions = questions.filter(intent_id__in=intent_subtree_ids(node=intent))
+    return questions
+
+
+def export_intent_counts(*, questions) -> dict[int, int]:
+    """Questions per intent id (one GROUP BY)."""
+    return dict(questions.values_list("intent_id").annotate(n=Count("id")).order_by())
+
+
+def export_generation_settings(*, questions) -> list[dict]:
+    """How the exported questions were generated: one row per provider, model, temperature and
+    prompt version, with how many questions each produced (for the dataset card)."""
+    rows = (questions.values("provider", "model", "temperature", "prompt_version")
+            .annotate(n=Count("id")).order_by("-n", "provider", "model"))
+    return list(rows)
+
+
+def questions_visible_to(user):
+    """Questions a user may read through the API: every topic's for dataset admins, their
+    assigned topics' for reviewers."""
+    from datasets.permissions import topics_for_reviewer
+
+    return Question.objects.filter(topic__in=topics_for_reviewer(user))
