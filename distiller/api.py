@@ -1,7 +1,9 @@
 """REST API of distillation runs (dataset admins only). Views parse, call a service, render."""
 
 from django.shortcuts import get_object_or_404
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -40,20 +42,35 @@ class RunSerializer(serializers.ModelSerializer):
         fields = ["id", "topic", "kind", "provider", "status", "parameters", "estimate", "progress", "warnings",
                   "error", "problems", "created_at", "started_at", "finished_at"]
 
+    @extend_schema_field(OpenApiTypes.OBJECT)
     def get_progress(self, run):
         return run_progress(run=run)
 
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
     def get_problems(self, run):
         return run_unit_problems(run=run)
 
 
-class RunListCreateApi(APIView):
+class RunListCreateApi(generics.ListAPIView):
     permission_classes = [IsDatasetAdmin]
+    serializer_class = RunSerializer
 
-    def get(self, request):
-        runs = DistillationRun.objects.select_related("provider").order_by("-created_at")[:50]
-        return Response({"results": RunSerializer(runs, many=True).data})
+    def get_queryset(self):
+        runs = DistillationRun.objects.select_related("provider").order_by("-created_at")
+        topic, run_status = self.request.query_params.get("topic"), self.request.query_params.get("status")
+        if topic and topic.isdigit():
+            runs = runs.filter(topic_id=int(topic))
+        if run_status:
+            runs = runs.filter(status=run_status)
+        return runs
 
+    @extend_schema(operation_id="runs_list", parameters=[
+        OpenApiParameter("topic", OpenApiTypes.INT, description="only this topic's runs"),
+        OpenApiParameter("status", OpenApiTypes.STR, enum=DistillationRun.Status.values)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(operation_id="runs_start", request=RunStartSerializer, responses={201: RunSerializer})
     def post(self, request):
         form = RunStartSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -67,6 +84,7 @@ class RunListCreateApi(APIView):
 class RunDetailApi(APIView):
     permission_classes = [IsDatasetAdmin]
 
+    @extend_schema(operation_id="runs_retrieve", responses=RunSerializer)
     def get(self, request, run_id):
         return Response(RunSerializer(get_object_or_404(DistillationRun, pk=run_id)).data)
 
@@ -74,6 +92,7 @@ class RunDetailApi(APIView):
 class RunCancelApi(APIView):
     permission_classes = [IsDatasetAdmin]
 
+    @extend_schema(operation_id="runs_cancel", request=None, responses=RunSerializer)
     def post(self, request, run_id):
         run = run_cancel(run=get_object_or_404(DistillationRun, pk=run_id))
         return Response(RunSerializer(run).data)
@@ -82,6 +101,7 @@ class RunCancelApi(APIView):
 class RunResumeApi(APIView):
     permission_classes = [IsDatasetAdmin]
 
+    @extend_schema(operation_id="runs_resume", request=None, responses=RunSerializer)
     def post(self, request, run_id):
         run = run_resume(run=get_object_or_404(DistillationRun, pk=run_id))
         return Response(RunSerializer(run).data)

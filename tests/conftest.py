@@ -1,5 +1,6 @@
 """Shared fixtures: personas for permission tests and small factories for data."""
 
+import importlib
 import itertools
 
 import pytest
@@ -8,7 +9,32 @@ from django.contrib.auth.models import Group, User
 from datasets.models import Question, Topic
 from datasets.services import intent_create
 
+create_roles = importlib.import_module("labeling.migrations.0001_roles").create_roles
+create_providers = importlib.import_module("distiller.migrations.0002_default_providers").create_providers
+
 _counter = itertools.count(1)
+DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def _restore_migration_rows():
+    """Put back what data migrations made: roles and default providers."""
+    from django.apps import apps
+
+    from distiller.models import LLMProvider
+
+    if Group.objects.filter(name__in=["reviewer", "dataset admin"]).count() < 2:
+        create_roles(apps, None)
+    if not LLMProvider.objects.exists():
+        create_providers(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _migration_rows(request):
+    """Transactional tests end with a flush that also drops the rows data migrations made; restore them."""
+    if not (DB_FIXTURES & set(request.fixturenames) or request.node.get_closest_marker("django_db")):
+        return
+    request.getfixturevalue("db")
+    _restore_migration_rows()
 
 
 def _user(username, *, groups=(), staff=True, superuser=False):

@@ -33,7 +33,8 @@ def create_roles(apps, schema_editor):
     # Permissions are normally created after all migrations; create them now so the groups can hold them.
     for app_label in ("datasets", "distiller"):
         app_config = apps.get_app_config(app_label)
-        app_config.models_module = True  # the migration state's app stub lacks it
+        if not getattr(app_config, "models_module", None):
+            app_config.models_module = True  # the migration state's app stub lacks it
         create_permissions(app_config, apps=apps, verbosity=0)
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
