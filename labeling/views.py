@@ -128,7 +128,7 @@ def question_list(request, topic_id):
 def _bulk_review(request, topic, question_filter, queryset):
     action = request.POST.get("action", "")
     scope = request.POST.get("scope", "selected")
-    intent = request.POST.get("intent") or None
+    intent = request.POST.get("to_intent") or None
     back = reverse("labeling:questions", args=[topic.pk]) + "?" + urlencode(question_filter.as_params())
     try:
         if action == "relabel" and not intent:
