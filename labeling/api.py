@@ -11,7 +11,7 @@ from datasets.models import Question
 from datasets.permissions import IsReviewerOrDatasetAdmin, topics_for_reviewer
 from datasets.services import DatasetError
 from labeling.permissions import CanPostCaptures
-from labeling.selectors import QuestionFilter, questions_similar
+from labeling.selectors import QuestionFilter, review_question
 from labeling.serializers import (
     CaptureResultSerializer,
     CaptureSerializer,
@@ -39,11 +39,7 @@ def parse_ids(raw: str, name: str) -> list[int]:
 
 
 def review_question_data(question: Question, *, with_similar: bool) -> dict:
-    question = Question.objects.select_related(
-        "intent__parent__parent", "original_intent", "predicted_intent", "reviewed_by", "leased_by", "topic",
-    ).get(pk=question.pk)
-    context = {"similar": {question.pk: questions_similar(question=question)}} if with_similar else {}
-    return ReviewQuestionSerializer(question, context=context).data
+    return ReviewQuestionSerializer(review_question(question_id=question.pk, with_similar=with_similar)).data
 
 
 class ReviewNextApi(APIView):

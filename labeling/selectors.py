@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
-from datasets.models import IntentNode, Question, Topic
+from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 from datasets.normalize import normalize_text
 from datasets.selectors import intent_infos, intent_subtree_ids
 from datasets.services import DatasetError
@@ -202,3 +202,43 @@ def questions_similar(*, question: Question, limit: int = 5) -> list[dict]:
         row["intent_number"] = names.get(row["intent_id"], "")
         row["score"] = round(float(row["score"]), 3)
     return rows
+
+
+def _ancestor_numbers(number: str) -> list[str]:
+    parts = number.split(".")
+    return [".".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def review_question(*, question_id: int, with_similar: bool = True) -> Question:
+    """A question with what the review screen shows: intents with their paths, possible duplicates.
+
+    Sets `intent_ref`, `original_intent_ref`, `predicted_intent_ref` (dicts with id, number,
+    name, full_name and numbered path) and `similar`. Paths come from the intents' dotted
+    numbers (ancestors of "2.1.3" are "2" and "2.1"), so this costs a fixed two or three
+    queries whatever the size of the topic.
+    """
+    question = Question.objects.select_related("topic", "intent", "reviewed_by", "leased_by").get(pk=question_id)
+    nodes = {question.intent_id: question.intent}
+    extra = {question.original_intent_id, question.predicted_intent_id} - {None, question.intent_id}
+    if extra:
+        nodes.update({node.pk: node for node in IntentNode.objects.filter(pk__in=extra)})
+    wanted = {n for node in nodes.values() for n in _ancestor_numbers(node.number)}
+    by_number = {node.number: node for node in nodes.values()}
+    if wanted - set(by_number):
+        by_number.update({node.number: node for node in IntentNode.objects.filter(
+            topic_id=question.topic_id, number__in=wanted - set(by_number))})
+
+    def ref(intent_id):
+        node = nodes.get(intent_id)
+        if node is None:
+            return None
+        chain = [by_number[n] for n in _ancestor_numbers(node.number) if n in by_number] + [node]
+        full_names = [f"{n.number} {n.name}" for n in chain]
+        return {"id": node.pk, "number": node.number, "name": node.name, "full_name": full_names[-1],
+                "path": PATH_SEPARATOR.join([question.topic.name, *full_names])}
+
+    question.intent_ref = ref(question.intent_id)
+    question.original_intent_ref = ref(question.original_intent_id)
+    question.predicted_intent_ref = ref(question.predicted_intent_id)
+    question.similar = questions_similar(question=question) if with_similar else []
+    return question

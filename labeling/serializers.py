@@ -14,24 +14,24 @@ class SimilarQuestionSerializer(serializers.Serializer):
     score = serializers.FloatField()
 
 
-class IntentRefSerializer(serializers.ModelSerializer):
-    full_name = serializers.CharField(source="intent_full_name")
-    path = serializers.CharField(source="intent_numbered_path")
-
-    class Meta:
-        model = IntentNode
-        fields = ["id", "number", "name", "full_name", "path"]
+class IntentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    name = serializers.CharField()
+    full_name = serializers.CharField(help_text='"2.1 Refunds"')
+    path = serializers.CharField(help_text='"Customer Support -> 2 Billing -> 2.1 Refunds"')
 
 
 class ReviewQuestionSerializer(serializers.ModelSerializer):
-    """One question as the review screen shows it."""
+    """One question as the review screen shows it (built by labeling.selectors.review_question)."""
 
-    intent = IntentRefSerializer()
-    original_intent = IntentRefSerializer(allow_null=True)
-    predicted_intent = IntentRefSerializer(allow_null=True)
+    intent = IntentRefSerializer(source="intent_ref")
+    original_intent = IntentRefSerializer(source="original_intent_ref", allow_null=True)
+    predicted_intent = IntentRefSerializer(source="predicted_intent_ref", allow_null=True)
     reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     leased_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    similar = serializers.SerializerMethodField()
+    similar = SimilarQuestionSerializer(many=True, read_only=True,
+                                        help_text="Nearest existing questions of the topic (possible duplicates).")
 
     class Meta:
         model = Question
@@ -42,10 +42,6 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
             "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar",
         ]
         read_only_fields = fields
-
-    def get_similar(self, question) -> list[SimilarQuestionSerializer]:
-        similar = self.context.get("similar", {}).get(question.pk, [])
-        return SimilarQuestionSerializer(similar, many=True).data
 
 
 class NextQuestionSerializer(serializers.Serializer):
