@@ -8,12 +8,20 @@ from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 
 from datasets.models import Export, IntentNode, Question, ReviewEvent, Topic
+from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.resources import QUESTION_FORMATS, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
 from datasets.services import DatasetError
 from labeling.services import questions_review_bulk
 
 STATUSES = [s for s, _ in Question.Status.choices]
+
+
+def only_reviewed_topics(request, queryset, topic_field: str):
+    """Reviewers see in the admin only what belongs to the topics assigned to them."""
+    if is_dataset_admin(request.user):
+        return queryset
+    return queryset.filter(**{f"{topic_field}__in": topics_for_reviewer(request.user)})
 
 
 @admin.register(Topic)
@@ -33,7 +41,7 @@ class TopicAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("owner").annotate(
+        return only_reviewed_topics(request, super().get_queryset(request), "pk").select_related("owner").annotate(
             n_intents=Count("intents", distinct=True),
         )
 
@@ -116,7 +124,7 @@ class IntentNodeAdmin(admin.ModelAdmin):
     inlines = [ChildInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
+        return only_reviewed_topics(request, super().get_queryset(request), "topic").annotate(
             n_total=Count("questions"),
             n_approved=Count("questions", filter=Q(questions__status__in=["approved", "relabeled"])),
             n_pending=Count("questions", filter=Q(questions__status="pending")),
@@ -205,6 +213,14 @@ class QuestionAdmin(ImportExportModelAdmin):
     list_per_page = 100
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        return only_reviewed_topics(request, super().get_queryset(request), "topic")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A reviewer must not move a question into a topic they do not review.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if is_dataset_admin(request.user) else (*fields, "topic")
+
     @admin.display(description="Question", ordering="text")
     def short_text(self, question):
         return question.text[:100]
@@ -274,6 +290,9 @@ class ReviewEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("actor", "question", "from_intent", "to_intent")
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        return only_reviewed_topics(request, super().get_queryset(request), "question__topic")
 
     @admin.display(description="Question")
     def question_link(self, event):
