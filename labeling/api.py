@@ -52,7 +52,9 @@ class ReviewNextApi(APIView):
         parameters=[
             OpenApiParameter("topic", OpenApiTypes.INT, required=True),
             OpenApiParameter("skip", OpenApiTypes.STR, description="Comma-separated ids passed over (released)."),
-            OpenApiParameter("similar", OpenApiTypes.BOOL, description="Include possible duplicates (default true)."),
+            OpenApiParameter("similar", OpenApiTypes.BOOL,
+                             description="Also look up possible duplicates (default false: it costs more than the "
+                                         "rest of the request; the review screen loads them separately)."),
             OpenApiParameter("intent", OpenApiTypes.INT, description="Only this intent and its subtree."),
             OpenApiParameter("source", OpenApiTypes.STR),
             OpenApiParameter("language", OpenApiTypes.STR),
@@ -70,7 +72,7 @@ class ReviewNextApi(APIView):
         queryset = QuestionFilter.for_queue(request.query_params).apply(Question.objects.all(), topic=topic)
         question = question_lease_next(topic=topic, actor=request.user, queryset=queryset,
                                        skip_ids=parse_ids(request.query_params.get("skip", ""), "skip"))
-        with_similar = request.query_params.get("similar", "1").lower() not in ("0", "false", "no")
+        with_similar = request.query_params.get("similar", "0").lower() in ("1", "true", "yes")
         data = review_question_data(question, with_similar=with_similar) if question else None
         return Response({"question": data})
 
@@ -98,11 +100,8 @@ class QuestionReviewApi(APIView):
             queryset = QuestionFilter.for_queue(data.get("filter") or {}).apply(
                 Question.objects.all(), topic=question.topic)
             upcoming = question_lease_next(topic=question.topic, actor=request.user, queryset=queryset)
-            next_data = review_question_data(upcoming, with_similar=True) if upcoming else None
-        return Response({
-            "question": review_question_data(question, with_similar=data["action"] in ("undo", "edit")),
-            "next": next_data,
-        })
+            next_data = review_question_data(upcoming, with_similar=False) if upcoming else None
+        return Response({"question": review_question_data(question, with_similar=False), "next": next_data})
 
 
 class CaptureApi(APIView):

@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass, fields
 
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Q, QuerySet
 
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
@@ -163,28 +163,37 @@ def taxonomy_choices(*, topic: Topic) -> list[dict]:
 
 
 _WORD = re.compile(r"\w+")
+SIMILARITY_FLOOR = 0.3
+SIMILAR_TIMEOUT_MS = 2000
 
 
-def questions_similar(*, question: Question, limit: int = 5) -> list[dict]:
-    """The topic's questions nearest in wording to `question` (possible duplicates), nearest first.
+def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | None:
+    """The questions of the same intent nearest in wording to `question` (possible duplicates).
 
-    PostgreSQL: trigram similarity (pg_trgm, GIN index question_text_trgm_idx) above 0.3.
-    Elsewhere: word overlap (Jaccard) against up to 2,000 questions of the same intent.
+    PostgreSQL: trigram similarity (pg_trgm) of at least 0.3, best first. Elsewhere: word overlap
+    (Jaccard) against up to 2,000 questions of the intent. Limited to the intent so the cost
+    follows the intent's size, not the topic's; see docs/benchmarks.md for what that costs.
+    Returns None when the lookup ran past SIMILAR_TIMEOUT_MS.
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                SELECT q.id, q.text, q.status, q.intent_id, similarity(q.text, %s) AS score
-                FROM datasets_question q
-                WHERE q.topic_id = %s AND q.id <> %s AND q.text %% %s
-                ORDER BY score DESC, q.id
-                LIMIT %s
-                """,
-                [question.text, question.topic_id, question.pk, question.text, limit],
-            )
-            rows = [dict(zip(("id", "text", "status", "intent_id", "score"), r, strict=True))
-                    for r in cursor.fetchall()]
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # A pathological intent must not tie up a worker: give up and say so instead.
+                cursor.execute(f"SET LOCAL statement_timeout = {SIMILAR_TIMEOUT_MS}")
+                cursor.execute(
+                    """
+                    SELECT q.id, q.text, q.status, q.intent_id, similarity(q.text, %s) AS score
+                    FROM datasets_question q
+                    WHERE q.intent_id = %s AND q.id <> %s AND similarity(q.text, %s) >= %s
+                    ORDER BY score DESC, q.id
+                    LIMIT %s
+                    """,
+                    [question.text, question.intent_id, question.pk, question.text, SIMILARITY_FLOOR, limit],
+                )
+                rows = [dict(zip(("id", "text", "status", "intent_id", "score"), r, strict=True))
+                        for r in cursor.fetchall()]
+        except OperationalError:
+            return None
     else:
         words = set(_WORD.findall(normalize_text(question.text)))
         scored = []
@@ -194,7 +203,7 @@ def questions_similar(*, question: Question, limit: int = 5) -> list[dict]:
             other = set(_WORD.findall(normalize_text(row["text"])))
             if words and other:
                 score = len(words & other) / len(words | other)
-                if score >= 0.3:
+                if score >= SIMILARITY_FLOOR:
                     scored.append({**row, "score": score})
         rows = sorted(scored, key=lambda r: (-r["score"], r["id"]))[:limit]
     names = dict(IntentNode.objects.filter(pk__in={r["intent_id"] for r in rows}).values_list("pk", "number"))
@@ -240,5 +249,5 @@ def review_question(*, question_id: int, with_similar: bool = True) -> Question:
     question.intent_ref = ref(question.intent_id)
     question.original_intent_ref = ref(question.original_intent_id)
     question.predicted_intent_ref = ref(question.predicted_intent_id)
-    question.similar = questions_similar(question=question) if with_similar else []
+    question.similar = (questions_similar(question=question) or []) if with_similar else []
     return question

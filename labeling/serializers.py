@@ -31,7 +31,8 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
     reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     leased_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     similar = SimilarQuestionSerializer(many=True, read_only=True,
-                                        help_text="Nearest existing questions of the topic (possible duplicates).")
+                                        help_text="Nearest existing questions (possible duplicates); "
+                                                  "only when asked for (?similar=1).")
 
     class Meta:
         model = Question

@@ -11,4 +11,5 @@ urlpatterns = [
     path("topics/<int:topic_id>/", views.topic_dashboard, name="dashboard"),
     path("topics/<int:topic_id>/review/", views.review_screen, name="review"),
     path("topics/<int:topic_id>/questions/", views.question_list, name="questions"),
+    path("topics/<int:topic_id>/questions/<int:question_id>/similar/", views.question_similar, name="similar"),
 ]

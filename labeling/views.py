@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -20,6 +20,7 @@ from datasets.services import DatasetError
 from labeling.selectors import (
     QuestionFilter,
     questions_filtered,
+    questions_similar,
     taxonomy_choices,
     topic_progress,
     topics_overview,
@@ -93,11 +94,23 @@ def review_screen(request, topic_id):
         "user": request.user.get_username(),
         "nextUrl": reverse("api-review-next"),
         "reviewUrl": reverse("api-question-review", args=[0]).replace("/0/", "/{id}/"),
+        "similarUrl": reverse("labeling:similar", args=[topic.pk, 0]).replace("/0/", "/{id}/"),
         "filter": {k: str(v) for k, v in queue_filter.as_params().items()},
         "taxonomy": taxonomy_choices(topic=topic),
     }
     return render(request, "labeling/review.html", {"topic": topic, "config": config,
                                                     "filter_params": queue_filter.as_params()})
+
+
+@login_required
+def question_similar(request, topic_id, question_id):
+    """The review screen's possible-duplicates pane, loaded after the question is on screen."""
+    topic = _topic_or_404(request.user, topic_id)
+    question = Question.objects.filter(pk=question_id, topic=topic).first()
+    if question is None:
+        raise Http404("No such question in this topic.")
+    similar = questions_similar(question=question)
+    return JsonResponse({"question": question.pk, "similar": similar or [], "timed_out": similar is None})
 
 
 @login_required

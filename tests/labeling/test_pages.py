@@ -68,3 +68,19 @@ def test_bulk_relabel_of_everything_the_filter_matches(client, reviewer, topic, 
     assert "Relabel: 3 question(s)." in response.content.decode()
     assert Question.objects.filter(intent=taxonomy["invoices"], status="relabeled").count() == 3
     assert ReviewEvent.objects.filter(action="relabel", via="ui").count() == 3
+
+
+def test_the_duplicates_pane_lists_the_nearest_questions_of_the_topic(client, reviewer, topic, taxonomy,
+                                                                      make_question):
+    make_question(taxonomy["refunds"], "I want a refund for my order", status="approved")
+    question = make_question(taxonomy["refunds"], "I want a refund for my last order")
+    client.force_login(reviewer)
+    body = client.get(reverse("labeling:similar", args=[topic.pk, question.pk])).json()
+    assert [s["text"] for s in body["similar"]] == ["I want a refund for my order"]
+
+
+def test_the_duplicates_pane_is_closed_to_a_reviewer_of_another_topic(client, other_reviewer, topic, taxonomy,
+                                                                      make_question):
+    question = make_question(taxonomy["refunds"])
+    client.force_login(other_reviewer)
+    assert client.get(reverse("labeling:similar", args=[topic.pk, question.pk])).status_code == 404

@@ -93,8 +93,27 @@
     rows.forEach(([label, value]) => {
       if (value) { meta.append(text("dt", label), text("dd", String(value))); }
     });
-    renderSimilar(q.similar || []);
+    loadSimilar(q);
     highlightIntent(q.intent.id);
+  }
+
+  // Possible duplicates load after the question is on screen, so a decision never waits for them.
+  const similarCache = new Map();
+  async function loadSimilar(q) {
+    const key = q.id + ":" + q.version;
+    if (similarCache.has(key)) { renderSimilar(similarCache.get(key)); return; }
+    $("similar").replaceChildren(text("li", "Looking…", "empty"));
+    try {
+      const response = await fetch(cfg.similarUrl.replace("{id}", q.id), { credentials: "same-origin",
+        headers: { "Accept": "application/json" } });
+      if (!response.ok) throw new Error(String(response.status));
+      const body = await response.json();
+      if (body.timed_out) throw new Error("timed out");
+      similarCache.set(key, body.similar);
+      if (shown() && shown().id === q.id) renderSimilar(body.similar);
+    } catch (e) {
+      if (shown() && shown().id === q.id) $("similar").replaceChildren(text("li", "Could not look up duplicates.", "empty"));
+    }
   }
 
   function renderSimilar(items) {
