@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from datasets.models import IntentNode, Question, ReviewEvent, Topic
+from datasets.models import LANGUAGE_CHOICES, IntentNode, Question, ReviewEvent, Topic
 
 
 class SimilarQuestionSerializer(serializers.Serializer):
@@ -82,7 +82,8 @@ class CaptureSerializer(serializers.Serializer):
     predicted_intent = serializers.JSONField(
         help_text='The predicted intent: its id (a number, 12) or its dotted number (a string, "2.1").')
     confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
-    language = serializers.CharField(required=False, max_length=8, help_text="Defaults to the topic's language.")
+    language = serializers.ChoiceField(choices=LANGUAGE_CHOICES, required=False,
+                                       help_text="Defaults to the topic's language.")
 
     def validate(self, data):
         topic, raw = data["topic"], data["predicted_intent"]

@@ -93,3 +93,12 @@ def test_it_rejects_an_empty_batch(token_client, capture_client):
     response = token_client(capture_client).post(URL, [], format="json")
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "The batch is empty."
+
+
+def test_a_capture_may_name_its_language_but_only_a_known_one(token_client, capture_client, topic, taxonomy):
+    client = token_client(capture_client)
+    response = client.post(URL, capture(topic, "wo ist meine Erstattung", 0.1, language="de"), format="json")
+    assert Question.objects.get(pk=response.json()["results"][0]["question"]).language == "de"
+    response = client.post(URL, capture(topic, "hello there", 0.1, language="klingon"), format="json")
+    assert response.status_code == 400
+    assert "language" in response.json()["error"]["details"]["items"]["0"]

@@ -45,6 +45,17 @@ def test_topic_pages(client, world, topic, name, persona, expected):
     assert page(client, world[persona], reverse(f"labeling:{name}", args=[topic.pk])) == expected
 
 
+@pytest.mark.parametrize("persona, expected", [
+    ("anonymous", "login"),
+    ("other_reviewer", 404),
+    ("reviewer", 200),
+    ("dataset_admin", 200),
+])
+def test_possible_duplicates_pane(client, world, topic, persona, expected):
+    url = reverse("labeling:similar", args=[topic.pk, world["question"].pk])
+    assert page(client, world[persona], url) == expected
+
+
 @pytest.mark.parametrize("persona, expected, lists_topic", [
     ("anonymous", "login", False),
     ("other_reviewer", 200, False),
