@@ -38,6 +38,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 CLINC = ROOT / "datasets" / "demo_data" / "clinc150"
 PYTHON = sys.executable
+SIMILARITY_FLOOR = 0.3  # labeling.selectors.SIMILARITY_FLOOR (no Django in this process)
 
 SETUP = """
 import json
@@ -69,7 +70,7 @@ INSERT INTO datasets_question (
     topic_id, intent_id, text, text_hash, language, source, provider, model, temperature, prompt_version,
     style, complexity, audience, edge_case, confidence, predicted_intent_id, occurrences, status, reviewed_by_id,
     reviewed_at, original_text, version, created_at, updated_at)
-SELECT %(topic)s, b.intent_id, t.text, md5(t.text) || left(md5(g.i::text), 8), 'en',
+SELECT %(topic)s, b.intent_id, t.text, encode(digest(t.normalized, 'sha1'), 'hex'), 'en',
        CASE WHEN g.i %% 100 = 61 THEN 'captured' ELSE 'generated' END,
        'deepseek', 'deepseek-chat', 0.8, 'v1',
        (ARRAY['casual', 'formal', 'terse', 'rambling'])[1 + g.i %% 4],
@@ -81,7 +82,9 @@ SELECT %(topic)s, b.intent_id, t.text, md5(t.text) || left(md5(g.i::text), 8), '
 FROM generate_series(0, %(size)s - 1) AS g(i)
 JOIN bench_base b ON b.n = g.i %% %(nbase)s
 CROSS JOIN LATERAL (SELECT CASE WHEN g.i < %(nbase)s THEN b.text
-                                ELSE b.text || ' (' || (g.i / %(nbase)s) || ')' END AS text) t
+                                ELSE b.text || ' (' || (g.i / %(nbase)s) || ')' END AS text,
+                           CASE WHEN g.i < %(nbase)s THEN b.normalized
+                                ELSE b.normalized || ' ' || (g.i / %(nbase)s) END AS normalized) t
 CROSS JOIN LATERAL (SELECT CASE WHEN g.i %% 100 < 60 THEN 'approved' WHEN g.i %% 100 < 95 THEN 'pending'
                                 WHEN g.i %% 100 < 98 THEN 'rejected' ELSE 'flagged' END AS status) s
 """
@@ -105,16 +108,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def base_sentences(intents: dict[str, int]) -> list[tuple[int, str, int]]:
+def base_sentences(intents: dict[str, int]) -> list[tuple[int, str, str, int]]:
+    """CLINC150's in-scope sentences, unique after the project's normalization, shuffled."""
+    from datasets.normalize import normalize_text
+
     data = json.loads((CLINC / "data_full.json").read_text())
     seen, rows = set(), []
     for split in ("train", "val", "test"):
         for text, label in data[split]:
-            if label in intents and text.lower() not in seen:
-                seen.add(text.lower())
-                rows.append((len(rows), text, intents[label]))
+            normalized = normalize_text(text)
+            if label in intents and normalized and normalized not in seen:
+                seen.add(normalized)
+                rows.append((text, normalized, intents[label]))
     random.Random(7).shuffle(rows)  # so consecutive ids are not all one intent
-    return [(n, text, intent) for n, (_, text, intent) in enumerate(rows)]
+    return [(n, text, normalized, intent) for n, (text, normalized, intent) in enumerate(rows)]
 
 
 def prepare(admin_url: str, size: int, reviewers: int) -> tuple[str, dict]:
@@ -131,9 +138,12 @@ def prepare(admin_url: str, size: int, reviewers: int) -> tuple[str, dict]:
     setup = json.loads(out[out.index("SETUP") + 5:])
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
-        conn.execute("CREATE TEMP TABLE bench_base (n int PRIMARY KEY, text text, intent_id bigint)")
+        # text_hash must be what Question.save() computes: sha1 of the normalized text, and
+        # normalize("... (31)") is normalize("...") + " 31".
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+        conn.execute("CREATE TEMP TABLE bench_base (n int PRIMARY KEY, text text, normalized text, intent_id bigint)")
         base = base_sentences(setup["intents"])
-        with conn.cursor().copy("COPY bench_base (n, text, intent_id) FROM STDIN") as copy:
+        with conn.cursor().copy("COPY bench_base (n, text, normalized, intent_id) FROM STDIN") as copy:
             for row in base:
                 copy.write_row(row)
         params = {"topic": setup["topic"], "actor": setup["actor"], "size": size, "nbase": len(base)}
@@ -260,8 +270,6 @@ def explain(url, topic) -> dict:
 
 def duplicates_latency(url, samples=100) -> dict:
     """The possible-duplicates lookup alone (labeling.selectors.questions_similar's SQL), in ms."""
-    from labeling.selectors import SIMILARITY_FLOOR
-
     timings = []
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT id, text, intent_id FROM datasets_question WHERE status = 'pending' "
