@@ -82,11 +82,12 @@ SELECT %(topic)s, b.intent_id, t.text, encode(digest(t.normalized, 'sha1'), 'hex
 FROM generate_series(0, %(size)s - 1) AS g(i)
 JOIN bench_base b ON b.n = g.i %% %(nbase)s
 CROSS JOIN LATERAL (SELECT CASE WHEN g.i < %(nbase)s THEN b.text
-                                ELSE b.text || ' (' || (g.i / %(nbase)s) || ')' END AS text,
+                                ELSE b.text || ' (v' || (g.i / %(nbase)s) || ')' END AS text,
                            CASE WHEN g.i < %(nbase)s THEN b.normalized
-                                ELSE b.normalized || ' ' || (g.i / %(nbase)s) END AS normalized) t
+                                ELSE b.normalized || ' v' || (g.i / %(nbase)s) END AS normalized) t
 CROSS JOIN LATERAL (SELECT CASE WHEN g.i %% 100 < 60 THEN 'approved' WHEN g.i %% 100 < 95 THEN 'pending'
                                 WHEN g.i %% 100 < 98 THEN 'rejected' ELSE 'flagged' END AS status) s
+ON CONFLICT ON CONSTRAINT question_unique_text_per_topic DO NOTHING
 """
 
 EVENTS = """
@@ -139,7 +140,7 @@ def prepare(admin_url: str, size: int, reviewers: int) -> tuple[str, dict]:
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
         # text_hash must be what Question.save() computes: sha1 of the normalized text, and
-        # normalize("... (31)") is normalize("...") + " 31".
+        # normalize("... (v31)") is normalize("...") + " v31".
         conn.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
         conn.execute("CREATE TEMP TABLE bench_base (n int PRIMARY KEY, text text, normalized text, intent_id bigint)")
         base = base_sentences(setup["intents"])
@@ -153,6 +154,7 @@ def prepare(admin_url: str, size: int, reviewers: int) -> tuple[str, dict]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         counts = dict(conn.execute("SELECT status, count(*) FROM datasets_question GROUP BY status").fetchall())
+        counts["total"] = sum(counts.values())
     log(f"  loaded {size:,} questions in {time.perf_counter() - started:.0f}s: {counts}")
     return url, setup
 
