@@ -222,6 +222,22 @@ def reviewer_session(port, topic, token, leaf_ids, iterations, warmup, similar, 
     spans.append((measured_from, time.perf_counter()))
 
 
+RESET = """
+WITH touched AS (DELETE FROM datasets_reviewevent WHERE via = 'api' RETURNING question_id)
+UPDATE datasets_question q
+SET status = 'pending', intent_id = coalesce(q.original_intent_id, q.intent_id), original_intent_id = NULL,
+    reviewed_by_id = NULL, reviewed_at = NULL, leased_by_id = NULL, lease_expires_at = NULL
+WHERE q.id IN (SELECT question_id FROM touched)
+"""
+
+
+def reset(url):
+    """Put back what a round decided, so every round starts from the same queue."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(RESET)
+        conn.execute("VACUUM ANALYZE datasets_question, datasets_reviewevent")
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -320,6 +336,7 @@ def main():
                 finally:
                     server.terminate()
                     server.wait(timeout=30)
+                    reset(url)
                 log("  " + json.dumps(result))
                 report[size]["rounds"].append(result)
         for size in args.sizes:
