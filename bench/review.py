@@ -274,15 +274,16 @@ def explain(url, topic) -> dict:
             conn.rollback()
             return "\n".join(r[0] for r in rows)
 
-        text = conn.execute("SELECT text FROM datasets_question WHERE topic_id = %s AND status = 'pending' "
-                            "ORDER BY id DESC LIMIT 1", [topic]).fetchone()[0]
+        pk, text, intent_id = conn.execute(
+            "SELECT id, text, intent_id FROM datasets_question WHERE topic_id = %s AND status = 'pending' "
+            "ORDER BY id DESC LIMIT 1", [topic]).fetchone()
         return {
             "queue": plan("SELECT id FROM datasets_question WHERE topic_id = %s AND status = 'pending' "
                           "AND (leased_by_id IS NULL OR lease_expires_at <= now()) "
                           "ORDER BY confidence ASC NULLS LAST, id ASC LIMIT 1 FOR UPDATE SKIP LOCKED", [topic]),
             "similar": plan("SELECT id, similarity(text, %s) AS score FROM datasets_question "
-                            "WHERE intent_id = (SELECT intent_id FROM datasets_question WHERE text = %s LIMIT 1) "
-                            "AND similarity(text, %s) >= 0.3 ORDER BY score DESC, id LIMIT 5", [text, text, text]),
+                            "WHERE intent_id = %s AND id <> %s AND similarity(text, %s) >= %s "
+                            "ORDER BY score DESC, id LIMIT 5", [text, intent_id, pk, text, SIMILARITY_FLOOR]),
         }
 
 

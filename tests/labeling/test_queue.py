@@ -173,3 +173,16 @@ def test_concurrent_http_requests_for_the_next_question_never_collide(live_serve
     for thread in threads:
         thread.join()
     assert len(got) == 8 and len(set(got)) == 8
+
+
+def test_without_skip_locked_a_conditional_update_claims_the_question(
+        api, reviewer, dataset_admin, topic, taxonomy, make_question, monkeypatch):
+    """The path the SQLite demo takes: no SELECT ... FOR UPDATE SKIP LOCKED."""
+    monkeypatch.setattr(connection.features, "has_select_for_update_skip_locked", False)
+    first = make_question(taxonomy["refunds"], "first")
+    second = make_question(taxonomy["refunds"], "second")
+    assert question_lease_next(topic=topic, actor=reviewer).pk == first.pk
+    assert question_lease_next(topic=topic, actor=dataset_admin).pk == second.pk
+    assert question_lease_next(topic=topic, actor=reviewer).pk == first.pk  # still hers
+    first.refresh_from_db()
+    assert first.leased_by == reviewer
