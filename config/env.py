@@ -65,18 +65,33 @@ def env_url(name: str, default: str = "", *, schemes: tuple[str, ...]) -> str:
     return raw
 
 
+def sqlite_config(path) -> dict:
+    # The demo's web server and RQ worker write at the same time: WAL lets readers go on while
+    # one writer writes, IMMEDIATE transactions take the write lock up front (no mid-transaction
+    # "database is locked"), and the timeout makes a writer wait its turn instead of failing.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
 def database_config(name: str, default_sqlite_path: Path) -> dict:
     """Parse DATABASE_URL into Django's DATABASES entry (PostgreSQL or SQLite)."""
     raw = env_url(name, schemes=("postgres", "postgresql", "sqlite"))
     if not raw:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path)}
+        return sqlite_config(default_sqlite_path)
     parsed = urlparse(raw)
     if parsed.scheme == "sqlite":
         # sqlite:///relative.db or sqlite:////absolute/path.db
         path = raw[len("sqlite:///"):] if raw.startswith("sqlite:///") else ""
         if not path:
             raise ImproperlyConfigured(f"{name} names no SQLite file: {raw!r}")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        return sqlite_config(path)
     db_name = parsed.path.lstrip("/")
     if not db_name:
         raise ImproperlyConfigured(f"{name} names no database: {raw!r} (expected postgres://user:pass@host:port/dbname)")

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_rq",
     "import_export",
     "datasets",
@@ -118,6 +119,7 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "config.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -133,6 +135,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Distil intent-classification datasets from LLMs, review them, export them.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package's static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "QuestionStatusEnum": "datasets.models.Question.Status",
+        "ExportStatusEnum": "datasets.models.Export.Status",
+        "ExportFormatEnum": "datasets.models.Export.Format",
+    },
 }
 
 # LLM providers. Keys live only in the environment; the database stores the *name*
@@ -141,6 +152,15 @@ LLM_PROVIDER_KEY_VARIABLES = ("DEEPSEEK_API_KEY", "OPENROUTER_API_KEY", "OPENAI_
 LLM_BASE_URL = env_url("LLM_BASE_URL", schemes=("http", "https"))
 LLM_MODEL = env_str("LLM_MODEL", "")
 LLM_DEFAULT_PROVIDER = env_str("LLM_DEFAULT_PROVIDER", "")
+
+# Distillation engine (distiller/). Provider limits (concurrency, requests per minute) live on
+# each LLMProvider row and are enforced across all workers through Redis.
+DISTILL_WORKER_CONCURRENCY = env_int("DISTILL_WORKER_CONCURRENCY", 16, minimum=1)  # LLM calls in flight per worker
+DISTILL_UNIT_LEASE_SECONDS = env_int("DISTILL_UNIT_LEASE_SECONDS", 60, minimum=2)  # a dead worker's unit frees after this
+DISTILL_MAX_RETRIES = env_int("DISTILL_MAX_RETRIES", 6, minimum=0)  # per call, on 429/5xx/timeouts
+DISTILL_INVALID_RETRIES = env_int("DISTILL_INVALID_RETRIES", 2, minimum=0)  # per call, on malformed output
+DISTILL_RETRY_BASE_MS = env_int("DISTILL_RETRY_BASE_MS", 1000, minimum=1)  # first backoff step
+DISTILL_JOB_TIMEOUT = env_int("DISTILL_JOB_TIMEOUT", 24 * 3600, minimum=60)
 
 LOGGING = {
     "version": 1,
@@ -151,6 +171,7 @@ LOGGING = {
     "loggers": {
         # httpx logs request URLs only; never headers, so keys stay out of logs.
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # the openai client's HTTP library logs every request at INFO
         "openai": {"level": "WARNING"},
     },
 }

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 admin.site.site_header = "Intent Distiller"
 admin.site.site_title = "Intent Distiller admin"
 admin.site.index_title = "Datasets, runs and review"
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),

@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -6,10 +8,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
+from import_export.forms import ConfirmImportForm, ImportForm
 
+from datasets.exports import export_create, export_stream
 from datasets.models import Export, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
-from datasets.resources import QUESTION_FORMATS, QuestionResource
+from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
 from datasets.services import DatasetError
 from labeling.services import questions_review_bulk
@@ -79,7 +83,7 @@ class TopicAdmin(admin.ModelAdmin):
             {
                 "node": node,
                 "indent": (node.depth - 1) * 1.5,
-                "cells": [node.counts.get(status, 0) for status in STATUSES],
+                "cells": [node.subtree_counts.get(status, 0) for status in STATUSES],
                 "link": f"{question_list}?intent__id__exact={node.id}",
             }
             for node in nodes
@@ -97,7 +101,8 @@ class TopicAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}),
-                         "taxonomy_url": reverse("admin:datasets_topic_taxonomy", args=[object_id])}
+                         "taxonomy_url": reverse("admin:datasets_topic_taxonomy", args=[object_id]),
+                         "start_run_url": reverse("admin:distiller_distillationrun_start") + f"?topic={object_id}"}
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -185,10 +190,23 @@ class ReviewEventInline(admin.TabularInline):
         return False
 
 
+class QuestionImportForm(ImportForm):
+    topic = forms.ModelChoiceField(
+        Topic.objects.all(), required=False,
+        help_text="For rows that name no topic (Alpaca, or CSV without a 'topic' column).")
+
+
+class QuestionConfirmImportForm(ConfirmImportForm):
+    topic = forms.ModelChoiceField(Topic.objects.all(), required=False, widget=forms.HiddenInput)
+
+
 @admin.register(Question)
 class QuestionAdmin(ImportExportModelAdmin):
     resource_classes = [QuestionResource]
-    formats = QUESTION_FORMATS
+    import_formats = QUESTION_IMPORT_FORMATS
+    export_formats = QUESTION_EXPORT_FORMATS
+    import_form_class = QuestionImportForm
+    confirm_form_class = QuestionConfirmImportForm
     list_display = ("short_text", "intent_label", "status", "source", "language", "confidence", "reviewed_by",
                     "updated_at")
     list_filter = ("status", "source", "language", "topic", "complexity", "audience", "edge_case", "reviewed_by")
@@ -220,6 +238,25 @@ class QuestionAdmin(ImportExportModelAdmin):
         # A reviewer must not move a question into a topic they do not review.
         fields = super().get_readonly_fields(request, obj)
         return fields if is_dataset_admin(request.user) else (*fields, "topic")
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        form = kwargs.get("form")
+        topic = form.cleaned_data.get("topic") if form is not None and hasattr(form, "cleaned_data") else None
+        return {**super().get_import_resource_kwargs(request, **kwargs), "default_topic": topic}
+
+    def get_confirm_form_initial(self, request, import_form):
+        initial = super().get_confirm_form_initial(request, import_form)
+        topic = import_form.cleaned_data.get("topic") if import_form else None
+        return {**initial, "topic": topic.pk if topic else None}
+
+    def get_export_data(self, file_format, request, queryset, **kwargs):
+        """Every export format writes the filtered questions through the streaming writers of
+        datasets.formats, the same as export jobs (the stock path builds a tablib Dataset)."""
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        data = "".join(export_stream(questions=queryset, format=file_format.writer_class.name))
+        encoding = kwargs.get("encoding")
+        return data.encode(encoding) if encoding else data
 
     @admin.display(description="Question", ordering="text")
     def short_text(self, question):
@@ -309,14 +346,39 @@ class ReviewEventAdmin(admin.ModelAdmin):
         return False
 
 
+class ExportForm(forms.ModelForm):
+    class Meta:
+        model = Export
+        fields = ["topic", "format", "filters", "split", "seed", "system_prompt", "instruction"]
+
+    def clean(self):
+        """The export service's own checks, as form errors (they would refuse the export later)."""
+        from datasets.exports import export_intent_validate, export_statuses_validate
+        from datasets.splits import split_ratios_validate
+
+        data = super().clean()
+        filters = data.get("filters") or {}
+        try:
+            if not isinstance(filters, dict):
+                raise DatasetError('Filters must be an object such as {"statuses": ["approved"], "intent": 12}.')
+            export_statuses_validate(filters.get("statuses"))
+            if data.get("topic"):
+                export_intent_validate(data["topic"], filters.get("intent"))
+            split_ratios_validate(data.get("split"))
+        except DatasetError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return data
+
+
 @admin.register(Export)
 class ExportAdmin(admin.ModelAdmin):
+    form = ExportForm
     list_display = ("id", "topic", "format", "status", "split_summary", "total_rows", "created_by", "created_at",
                     "download")
     list_filter = ("format", "status", "topic")
     date_hierarchy = "created_at"
     list_select_related = ("topic", "created_by")
-    readonly_fields = ("status", "file", "counts", "intent_counts", "warnings", "error", "job_id", "created_by",
+    readonly_fields = ("status", "download", "counts", "intent_counts", "warnings", "error", "job_id", "created_by",
                        "created_at", "started_at", "finished_at")
 
     @admin.display(description="Split")
@@ -329,9 +391,18 @@ class ExportAdmin(admin.ModelAdmin):
 
     @admin.display(description="File")
     def download(self, export):
-        return format_html('<a href="{}">download</a>', export.file.url) if export.file else "-"
+        # Through the API's authorised view: export files are never served from a public URL.
+        if export.status != Export.Status.SUCCEEDED or not export.file:
+            return "-"
+        return format_html('<a href="{}">download</a>', reverse("api-export-download", args=[export.pk]))
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new export goes through the service, which queues the job (ExportForm validated it).
+        created = export_create(
+            topic=obj.topic, format=obj.format, statuses=obj.filters.get("statuses"),
+            intent=obj.filters.get("intent"), split=obj.split, seed=obj.seed, system_prompt=obj.system_prompt,
+            instruction=obj.instruction, created_by=request.user)
+        obj.pk = created.pk

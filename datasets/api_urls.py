@@ -1,3 +1,22 @@
-"""REST routes of this app, mounted under /api/v1/ by config/urls.py."""
+"""REST routes of this app, mounted under /api/v1/ by config/urls.py.
 
-urlpatterns = []
+Review actions on questions (`questions/<id>/review/`) are routed by labeling/api_urls.py.
+"""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from datasets import api
+
+router = SimpleRouter()
+router.register("topics", api.TopicViewSet, basename="api-topic")
+router.register("questions", api.QuestionViewSet, basename="api-question")
+router.register("exports", api.ExportViewSet, basename="api-export")
+
+urlpatterns = [
+    path("topics/<int:topic_id>/intents/", api.IntentTreeView.as_view(), name="api-intent-tree"),
+    path("exports/<int:pk>/files/<str:name>", api.ExportFileView.as_view(), name="api-export-file"),
+    path("imports/", api.ImportView.as_view(), name="api-import"),
+    path("labeling/export", api.LabelingExportView.as_view(), name="api-labeling-export"),
+    *router.urls,
+]

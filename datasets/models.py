@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -271,6 +272,23 @@ class ReviewEvent(models.Model):
         raise ValidationError("Review events are append-only.")
 
 
+class ExportStorage(FileSystemStorage):
+    """Export files live under settings.EXPORT_ROOT, outside MEDIA_ROOT: never served publicly,
+    only through the authorised download views. The root is read on every use so tests can move it."""
+
+    @property
+    def base_location(self):
+        return settings.EXPORT_ROOT
+
+    @property
+    def location(self):
+        return str(settings.EXPORT_ROOT)
+
+    @property
+    def base_url(self):
+        return None
+
+
 class Export(models.Model):
     """One export job: a topic's questions written to files in a training format."""
 
@@ -297,7 +315,8 @@ class Export(models.Model):
     system_prompt = models.TextField(blank=True)
     instruction = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    file = models.FileField(upload_to="exports/", blank=True, max_length=500)
+    file = models.FileField(upload_to="exports/", storage=ExportStorage(), blank=True, max_length=500,
+                            help_text="The first data file, relative to EXPORT_ROOT; the others sit beside it.")
     counts = models.JSONField(default=dict, blank=True, help_text="Rows per split.")
     intent_counts = models.JSONField(default=dict, blank=True, help_text="Rows per intent and split.")
     warnings = models.JSONField(default=list, blank=True)

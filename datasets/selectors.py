@@ -22,7 +22,8 @@ class IntentInfo:
     intent_path: str
     intent_numbered_path: str
     is_leaf: bool = True
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # this node's own questions by status
+    subtree_counts: dict[str, int] = field(default_factory=dict)  # including all descendants
 
     @property
     def total(self) -> int:
@@ -49,13 +50,20 @@ def intent_infos(*, topic: Topic) -> dict[int, IntentInfo]:
 
 
 def taxonomy_with_counts(*, topic: Topic) -> list[IntentInfo]:
-    """The taxonomy in tree order, each node with its own question counts by status."""
+    """The taxonomy in tree order, each node with question counts by status, own and for its subtree."""
     infos = intent_infos(topic=topic)
     rows = Question.objects.filter(topic=topic).values("intent_id", "status").annotate(n=Count("id")).order_by()
     for row in rows:
         info = infos.get(row["intent_id"])
         if info:
             info.counts[row["status"]] = row["n"]
+    for info in reversed(list(infos.values())):  # children before parents
+        for status, n in info.counts.items():
+            info.subtree_counts[status] = info.subtree_counts.get(status, 0) + n
+        parent = infos.get(info.parent_id)
+        if parent:
+            for status, n in info.subtree_counts.items():
+                parent.subtree_counts[status] = parent.subtree_counts.get(status, 0) + n
     return list(infos.values())
 
 
@@ -71,3 +79,36 @@ def topic_status_counts(*, topic: Topic) -> dict[str, int]:
     for row in Question.objects.filter(topic=topic).values("status").annotate(n=Count("id")).order_by():
         counts[row["status"]] = row["n"]
     return dict(counts)
+
+
+# A relabel is an approval under the corrected intent, so both are training data by default.
+DEFAULT_EXPORT_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
+
+
+def export_questions(*, topic: Topic, statuses=DEFAULT_EXPORT_STATUSES, intent: IntentNode | None = None):
+    """The questions an export of `topic` takes: these statuses, optionally one intent's subtree."""
+    questions = Question.objects.filter(topic=topic, status__in=list(statuses))
+    if intent is not None:
+        questions = questions.filter(intent_id__in=intent_subtree_ids(node=intent))
+    return questions
+
+
+def export_intent_counts(*, questions) -> dict[int, int]:
+    """Questions per intent id (one GROUP BY)."""
+    return dict(questions.values_list("intent_id").annotate(n=Count("id")).order_by())
+
+
+def export_generation_settings(*, questions) -> list[dict]:
+    """How the exported questions were generated: one row per provider, model, temperature and
+    prompt version, with how many questions each produced (for the dataset card)."""
+    rows = (questions.values("provider", "model", "temperature", "prompt_version")
+            .annotate(n=Count("id")).order_by("-n", "provider", "model"))
+    return list(rows)
+
+
+def questions_visible_to(user):
+    """Questions a user may read through the API: every topic's for dataset admins, their
+    assigned topics' for reviewers."""
+    from datasets.permissions import topics_for_reviewer
+
+    return Question.objects.filter(topic__in=topics_for_reviewer(user))

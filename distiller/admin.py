@@ -1,7 +1,16 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from distiller.models import DistillationRun, LLMProvider
+from datasets.permissions import is_dataset_admin
+from datasets.services import DatasetError
+from distiller.forms import RunStartForm
+from distiller.models import DistillationRun, DistillationUnit, LLMProvider
+from distiller.selectors import run_progress
+from distiller.services import run_cancel, run_estimate, run_parameters, run_resume, run_start
 
 
 @admin.register(LLMProvider)
@@ -20,6 +29,29 @@ class LLMProviderAdmin(admin.ModelAdmin):
         return f"{provider.api_key_env} is set" if provider.has_key else f"{provider.api_key_env} is NOT set"
 
 
+class UnitInline(admin.TabularInline):
+    model = DistillationUnit
+    fields = ("key", "node", "status", "target", "produced", "attempts", "error")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request):
+        # A run can have thousands of units: show the ones at work and the ones with a problem.
+        interesting = Q(status__in=["running", "failed"]) | ~Q(error="")
+        return super().get_queryset(request).select_related("node").filter(interesting)
+
+
+def progress_bar_html(run):
+    return format_html(
+        '<div style="width:160px;background:#eee;border-radius:3px"><div style="width:{}%;background:#417690;'
+        'color:#fff;font-size:11px;padding:1px 4px;border-radius:3px;white-space:nowrap">{}%</div></div>',
+        run.progress_percent, run.progress_percent,
+    )
+
+
 @admin.register(DistillationRun)
 class DistillationRunAdmin(admin.ModelAdmin):
     list_display = ("id", "topic", "kind", "provider", "status", "progress_bar", "questions_created", "calls",
@@ -28,15 +60,104 @@ class DistillationRunAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("topic", "provider")
     search_fields = ("topic__name", "error")
-    readonly_fields = [f.name for f in DistillationRun._meta.fields if f.name not in ("id",)] + ["progress_bar"]
+    readonly_fields = [f.name for f in DistillationRun._meta.fields if f.name not in ("id",)] + [
+        "progress_bar", "live_progress"]
+    inlines = [UnitInline]
+    actions = ["cancel_runs", "resume_runs"]
+    change_list_template = "admin/distiller/distillationrun/change_list.html"
+    change_form_template = "admin/distiller/distillationrun/change_form.html"
 
     @admin.display(description="Progress")
     def progress_bar(self, run):
-        return format_html(
-            '<div style="width:140px;background:#eee;border-radius:3px"><div style="width:{}%;background:#417690;'
-            'color:#fff;font-size:11px;padding:1px 4px;border-radius:3px;white-space:nowrap">{}%</div></div>',
-            run.progress_percent, run.progress_percent,
-        )
+        return progress_bar_html(run)
+
+    @admin.display(description="Live progress")
+    def live_progress(self, run):
+        p = run_progress(run=run)
+        eta = f", about {p['eta_seconds']:.0f}s left" if p["eta_seconds"] is not None else ""
+        return (f"{p['stage']}: {p['units_done']}/{p['units_total']} units, {p['questions_created']}/"
+                f"{p['questions_target']} questions, {p['calls']} calls, {p['tokens_in'] + p['tokens_out']:,} tokens, "
+                f"${p['cost']}{eta}")
 
     def has_add_permission(self, request):
         return False
+
+    def get_urls(self):
+        return [
+            path("start/", self.admin_site.admin_view(self.start_view), name="distiller_distillationrun_start"),
+            path("<int:run_id>/cancel/", self.admin_site.admin_view(self.cancel_view),
+                 name="distiller_distillationrun_cancel"),
+            path("<int:run_id>/resume/", self.admin_site.admin_view(self.resume_view),
+                 name="distiller_distillationrun_resume"),
+            *super().get_urls(),
+        ]
+
+    def start_view(self, request):
+        """Pick the parameters, see the estimate, then start."""
+        if not is_dataset_admin(request.user):
+            messages.error(request, "Only dataset admins may start runs.")
+            return redirect("admin:distiller_distillationrun_changelist")
+        initial = {}
+        topic_id = request.GET.get("topic")
+        if topic_id and topic_id.isdigit():
+            from datasets.models import Topic
+
+            topic = Topic.objects.filter(pk=topic_id).first()
+            if topic:
+                initial = {"topic": topic, "levels": topic.levels, "tags_per_level": topic.tags_per_level,
+                           "questions_per_intent": topic.questions_per_intent, "language": topic.language,
+                           "leaf_only": topic.leaf_only}
+        form = RunStartForm(request.POST or None, initial=initial)
+        estimate = None
+        if request.method == "POST" and form.is_valid():
+            args = form.run_arguments()
+            try:
+                if "start" in request.POST:
+                    run = run_start(user=request.user, **args)
+                    messages.success(request, f"Run #{run.pk} queued.")
+                    return redirect("admin:distiller_distillationrun_change", run.pk)
+                topic, kind, provider = args.pop("topic"), args.pop("kind"), args.pop("provider")
+                estimate = run_estimate(topic=topic, provider=provider, kind=kind,
+                                        parameters=run_parameters(topic=topic, kind=kind, **args))
+            except DatasetError as exc:
+                form.add_error(None, exc.message)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                   "estimate": estimate, "title": "Start a distillation run"}
+        return TemplateResponse(request, "admin/distiller/distillationrun/start.html", context)
+
+    def _act(self, request, run_id, service, verb):
+        run = get_object_or_404(DistillationRun, pk=run_id)
+        if request.method != "POST" or not is_dataset_admin(request.user):
+            messages.error(request, f"Only dataset admins may {verb} runs (with POST).")
+        else:
+            try:
+                service(run=run)
+                messages.success(request, f"Run #{run.pk}: {verb} done.")
+            except DatasetError as exc:
+                messages.error(request, exc.message)
+        return redirect(reverse("admin:distiller_distillationrun_change", args=[run.pk]))
+
+    def cancel_view(self, request, run_id):
+        return self._act(request, run_id, run_cancel, "cancel")
+
+    def resume_view(self, request, run_id):
+        return self._act(request, run_id, run_resume, "resume")
+
+    def _bulk(self, request, queryset, service, verb):
+        if not is_dataset_admin(request.user):
+            self.message_user(request, f"Only dataset admins may {verb} runs.", messages.ERROR)
+            return
+        for run in queryset:
+            try:
+                service(run=run)
+                self.message_user(request, f"Run #{run.pk}: {verb} done.")
+            except DatasetError as exc:
+                self.message_user(request, exc.message, messages.WARNING)
+
+    @admin.action(description="Cancel selected runs")
+    def cancel_runs(self, request, queryset):
+        self._bulk(request, queryset, run_cancel, "cancel")
+
+    @admin.action(description="Resume selected runs")
+    def resume_runs(self, request, queryset):
+        self._bulk(request, queryset, run_resume, "resume")

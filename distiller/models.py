@@ -117,6 +117,11 @@ class DistillationRun(models.Model):
     cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal("0"))
     estimate = models.JSONField(default=dict, blank=True, help_text="Calls, tokens and cost estimated at start.")
 
+    # Where the run is, for people: the shallowest open "taxonomy:<level>", then "questions",
+    # then "done". Units are planned as their parents finish; this only reports the frontier.
+    stage = models.CharField(max_length=32, blank=True, default="")
+    warnings = models.JSONField(default=list, blank=True, help_text="Shortfalls per intent and other notes.")
+
     error = models.TextField(blank=True)
     job_ids = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -141,3 +146,49 @@ class DistillationRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+
+class DistillationUnit(models.Model):
+    """One idempotent piece of a run: one node's children, or one intent's questions.
+
+    Workers claim a unit with a conditional UPDATE and hold it by a lease they renew; a unit
+    whose lease expired (its worker died) is claimed again and tops up from what it already wrote.
+    """
+
+    class Kind(models.TextChoices):
+        TAXONOMY = "taxonomy", "Children of a node"
+        QUESTIONS = "questions", "Questions of an intent"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(DistillationRun, on_delete=models.CASCADE, related_name="units")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    stage = models.CharField(max_length=32)
+    # "taxonomy:root", "taxonomy:<node id>" or "questions:<node id>": one unit per run and node.
+    key = models.CharField(max_length=64)
+    node = models.ForeignKey("datasets.IntentNode", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    target = models.PositiveIntegerField(default=0)
+    produced = models.PositiveIntegerField(default=0)
+    created_ids = models.JSONField(default=list, blank=True, help_text="Intents this unit created.")
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="unit_unique_key_per_run")]
+        indexes = [models.Index(fields=["run", "stage", "status"], name="unit_run_stage_idx")]
+
+    def __str__(self):
+        return f"{self.key} of run #{self.run_id} ({self.status})"
+
+    @property
+    def shortfall(self) -> int:
+        return max(0, self.target - self.produced)

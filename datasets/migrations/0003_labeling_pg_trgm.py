@@ -12,5 +12,5 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("datasets", "0002_initial")]
+    dependencies = [("datasets", "0003_exports_file_storage")]
     operations = [TrigramExtension()]

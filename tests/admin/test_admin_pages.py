@@ -113,3 +113,23 @@ def test_question_admin_exports_jsonl(client, superuser, populated):
                             "questionresource_intent_path": True, "questionresource_status": True})
     assert response.status_code == 200, response.content[:500]
     assert Question.objects.count() == 1
+
+
+def test_parent_counts_in_the_tree_include_descendants(topic, make_intent, make_question):
+    from datasets.selectors import taxonomy_with_counts
+
+    parent = make_intent(topic, "Billing")
+    leaf = make_intent(topic, "Refunds", parent=parent)
+    make_question(leaf, "refund please")
+    make_question(parent, "billing question", status="flagged")
+    nodes = {n.name: n for n in taxonomy_with_counts(topic=topic)}
+    assert nodes["Billing"].counts == {"flagged": 1}
+    assert nodes["Billing"].subtree_counts == {"flagged": 1, "pending": 1}
+    assert nodes["Refunds"].subtree_counts == {"pending": 1}
+
+
+def test_the_topic_page_links_to_its_tree_and_to_starting_a_run(client, dataset_admin, topic):
+    client.force_login(dataset_admin)
+    page = client.get(reverse("admin:datasets_topic_change", args=[topic.pk])).content.decode()
+    assert reverse("admin:datasets_topic_taxonomy", args=[topic.pk]) in page
+    assert reverse("admin:distiller_distillationrun_start") + f"?topic={topic.pk}" in page

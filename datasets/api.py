@@ -1,0 +1,297 @@
+"""REST API of topics, intents, questions, exports and imports. Each view parses the request,
+calls a service or selector, and renders; every one declares its permission."""
+
+from django.db.models import Q
+from django.http import FileResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datasets.exports import (
+    export_archive_name,
+    export_archive_stream,
+    export_create,
+    export_file_path,
+    export_statuses_validate,
+    export_stream,
+)
+from datasets.formats import WRITERS
+from datasets.imports import questions_import
+from datasets.models import Export, IntentNode, Question, Topic
+from datasets.permissions import IsDatasetAdmin, IsReviewerOrDatasetAdmin, topics_for_reviewer
+from datasets.selectors import intent_subtree_ids, questions_visible_to, taxonomy_with_counts
+from datasets.serializers import (
+    BulkResultSerializer,
+    ExportCreateSerializer,
+    ExportSerializer,
+    ImportResultSerializer,
+    ImportSerializer,
+    IntentCreateSerializer,
+    IntentNodeSerializer,
+    QuestionBulkSerializer,
+    QuestionCreateSerializer,
+    QuestionSerializer,
+    TopicSerializer,
+)
+from datasets.services import DatasetError, question_bulk_create
+
+ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
+
+
+def _positive_int(value, name: str) -> int:
+    if not str(value).isdecimal() or not 0 < int(value) < 2**63:
+        raise DatasetError(f"{name} must be a positive integer id, got {value!r}.", code="invalid_parameter")
+    return int(value)
+
+
+def _topic_for_admin(topic_id) -> Topic:
+    topic = Topic.objects.filter(pk=topic_id).first()
+    if topic is None:
+        raise DatasetError(f"Topic {topic_id} does not exist.", code="invalid_topic")
+    return topic
+
+
+class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                   viewsets.GenericViewSet):
+    """Topics: dataset admins see and create all; reviewers see the topics assigned to them."""
+
+    serializer_class = TopicSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_permissions(self):
+        return [IsDatasetAdmin()] if self.action == "create" else [IsReviewerOrDatasetAdmin()]
+
+    def get_queryset(self):
+        return topics_for_reviewer(self.request.user).order_by("name")
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+
+class IntentTreeView(APIView):
+    """A topic's taxonomy as a tree (GET, reviewers of the topic and dataset admins), and adding
+    an intent to it (POST, dataset admins)."""
+
+    def get_permissions(self):
+        return [IsDatasetAdmin()] if self.request.method == "POST" else [IsReviewerOrDatasetAdmin()]
+
+    @extend_schema(responses={200: IntentNodeSerializer(many=True), 404: ERROR})
+    def get(self, request, topic_id: int):
+        topic = get_object_or_404(topics_for_reviewer(request.user), pk=topic_id)
+        nodes = taxonomy_with_counts(topic=topic)
+        by_id = {}
+        roots = []
+        for node in nodes:  # tree order: a parent always comes before its children
+            item = {"id": node.id, "number": node.number, "name": node.name,
+                    "intent_full_name": node.intent_full_name, "intent_path": node.intent_path,
+                    "depth": node.depth, "is_leaf": node.is_leaf, "counts": node.counts, "children": []}
+            by_id[node.id] = item
+            (by_id[node.parent_id]["children"] if node.parent_id in by_id else roots).append(item)
+        return Response(roots)
+
+    @extend_schema(request=IntentCreateSerializer, responses={201: IntentNodeSerializer, 400: ERROR, 409: ERROR})
+    def post(self, request, topic_id: int):
+        from datasets.services import intent_create
+
+        topic = get_object_or_404(Topic, pk=topic_id)
+        data = IntentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent = None
+        if data.validated_data.get("parent"):
+            parent = IntentNode.objects.filter(pk=data.validated_data["parent"], topic=topic).first()
+            if parent is None:
+                raise DatasetError(f"Intent {data.validated_data['parent']} is not in topic {topic.name!r}.")
+        node = intent_create(topic=topic, name=data.validated_data["name"], parent=parent,
+                             description=data.validated_data["description"])
+        return Response({"id": node.pk, "number": node.number, "name": node.name,
+                         "intent_full_name": node.intent_full_name, "intent_path": node.intent_path,
+                         "depth": node.depth, "is_leaf": True, "counts": {}, "children": []},
+                        status=status.HTTP_201_CREATED)
+
+
+@extend_schema(parameters=[
+    OpenApiParameter("topic", int, description="Only this topic's questions."),
+    OpenApiParameter("status", str, description="A status, or several separated by commas."),
+    OpenApiParameter("intent", int, description="Only this intent and the intents below it."),
+    OpenApiParameter("search", str, description="Questions whose text contains this (case-insensitive)."),
+])
+class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Questions: reviewers read their topics' questions; dataset admins read all and create."""
+
+    serializer_class = QuestionSerializer
+    lookup_value_regex = r"\d+"
+
+    def get_permissions(self):
+        if self.action in ("create", "bulk"):
+            return [IsDatasetAdmin()]
+        return [IsReviewerOrDatasetAdmin()]
+
+    def get_queryset(self):
+        questions = questions_visible_to(self.request.user).select_related("intent").order_by("id")
+        if self.action != "list":
+            return questions
+        params = self.request.query_params
+        if params.get("topic"):
+            questions = questions.filter(topic_id=_positive_int(params["topic"], "topic"))
+        if params.get("status"):
+            statuses = [s.strip() for s in params["status"].split(",") if s.strip()]
+            unknown = [s for s in statuses if s not in Question.Status.values]
+            if unknown:
+                raise DatasetError(f"Unknown status {unknown[0]!r}: use {', '.join(Question.Status.values)}.",
+                                   code="invalid_parameter")
+            questions = questions.filter(status__in=statuses)
+        if params.get("intent"):
+            node = IntentNode.objects.filter(pk=_positive_int(params["intent"], "intent")).first()
+            questions = questions.filter(intent_id__in=intent_subtree_ids(node=node)) if node else questions.none()
+        if params.get("search"):
+            questions = questions.filter(Q(text__icontains=params["search"].replace("\x00", "")))
+        return questions
+
+    def _create(self, topic_id, rows) -> tuple[Topic, object]:
+        topic = _topic_for_admin(topic_id)
+        intents = {i for i in IntentNode.objects.filter(topic=topic, pk__in={r["intent"] for r in rows})
+                   .values_list("pk", flat=True)}
+        for number, row in enumerate(rows):
+            if row["intent"] not in intents:
+                raise DatasetError(f"Intent {row['intent']} is not in topic {topic.name!r}.", code="invalid_intent",
+                                   details={"row": number})
+        result = question_bulk_create(topic=topic, rows=(
+            dict(text=row["text"], intent_id=row["intent"], status=row["status"],
+                 language=row.get("language") or topic.language, source=Question.Source.MANUAL)
+            for row in rows))
+        return topic, result
+
+    @extend_schema(request=QuestionCreateSerializer, responses={201: QuestionSerializer, 400: ERROR, 409: ERROR})
+    def create(self, request):
+        data = QuestionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = dict(data.validated_data)
+        topic, result = self._create(row.pop("topic"), [row])
+        if not result.created:
+            raise DatasetError("This topic already has this question (ignoring case and punctuation), or it is "
+                               "empty.", code="duplicate")
+        from datasets.normalize import text_hash
+
+        question = Question.objects.get(topic=topic, text_hash=text_hash(row["text"].strip()))
+        return Response(QuestionSerializer(question).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=QuestionBulkSerializer, responses={201: BulkResultSerializer, 400: ERROR})
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """Create up to 10,000 questions in one request; exact duplicates are skipped and counted."""
+        data = QuestionBulkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _, result = self._create(data.validated_data["topic"], data.validated_data["questions"])
+        return Response({"created": result.created, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED)
+
+
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Exports, dataset admins only: create one (a job writes the files), follow its status and
+    counts, download its files."""
+
+    serializer_class = ExportSerializer
+    permission_classes = [IsDatasetAdmin]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return Export.objects.select_related("topic").order_by("-created_at", "-id")
+
+    @extend_schema(request=ExportCreateSerializer, responses={202: ExportSerializer, 400: ERROR})
+    def create(self, request):
+        data = ExportCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        topic = _topic_for_admin(fields.pop("topic"))
+        export = export_create(topic=topic, created_by=request.user, **fields)
+        return Response(ExportSerializer(export, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: ERROR})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The zip archive of every file of a finished export."""
+        export = self.get_object()
+        response = StreamingHttpResponse(export_archive_stream(export), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{export_archive_name(export)}"'
+        return response
+
+
+class ExportFileView(APIView):
+    """One file of a finished export (a split file, labels.json, README.md...)."""
+
+    permission_classes = [IsDatasetAdmin]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: ERROR})
+    def get(self, request, pk: int, name: str):
+        export = get_object_or_404(Export, pk=pk)
+        path = export_file_path(export, name)
+        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+class ImportView(APIView):
+    """Import a JSONL, CSV or Alpaca file into a topic: all rows or none, with every problem listed
+    by line number in `error.details.errors`."""
+
+    permission_classes = [IsDatasetAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ImportSerializer},
+                   responses={201: ImportResultSerializer, 400: ERROR})
+    def post(self, request):
+        data = ImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        topic = _topic_for_admin(fields["topic"])
+        result = questions_import(topic=topic, stream=fields["file"], format=fields["format"],
+                                  create_intents=fields["create_intents"], status=fields["status"],
+                                  actor=request.user)
+        return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class FormatParameterNegotiation(DefaultContentNegotiation):
+    """`?format=` names the export format here, not one of DRF's renderers."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+STREAM_FORMATS = [name for name, writer in WRITERS.items() if writer.single_file]
+
+
+class LabelingExportView(APIView):
+    """The training guide's endpoint: approved (and relabeled) questions streamed as one file, for
+    `Authorization: Bearer <token>` of a dataset admin. No job, no size limit: rows are read from a
+    server-side cursor as the client reads the response."""
+
+    permission_classes = [IsDatasetAdmin]
+    content_negotiation_class = FormatParameterNegotiation
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=STREAM_FORMATS, default="jsonl"),
+            OpenApiParameter("topic", int, description="One topic; default: every topic, one after another."),
+            OpenApiParameter("status", str, description="Statuses separated by commas; default approved,relabeled."),
+        ],
+        responses={(200, "application/jsonl"): OpenApiTypes.BINARY, 400: ERROR, 401: ERROR, 403: ERROR},
+    )
+    def get(self, request):
+        format = request.query_params.get("format") or "jsonl"
+        topics = Topic.objects.all()
+        if request.query_params.get("topic"):
+            topics = topics.filter(pk=_positive_int(request.query_params["topic"], "topic"))
+            if not topics.exists():
+                raise DatasetError(f"Topic {request.query_params['topic']} does not exist.", code="not_found")
+        statuses = export_statuses_validate(request.query_params.get("status"))
+        chunks = export_stream(questions=Question.objects.filter(topic__in=topics, status__in=statuses),
+                               format=format)
+        writer = WRITERS[format]
+        response = StreamingHttpResponse((c.encode("utf-8") for c in chunks),
+                                         content_type=f"{writer.content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="questions.{writer.extension}"'
+        return response
+

@@ -1,0 +1,364 @@
+"""Exports: a topic's questions written as training files, streamed from the database.
+
+A server-side cursor streams values_list tuples, ordered by intent in tree order, into one
+writer per split; nothing holds the dataset. With a split, each intent's rows wait in memory
+until the intent is complete and placed by the split planner (datasets.splits); all reads share
+one snapshot. `export_create` records the request and queues the job (datasets.jobs.export_run),
+`export_write` is the job's body, `export_stream` feeds the streaming API and the admin.
+"""
+
+import itertools
+import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass, field
+from operator import attrgetter
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import CharField
+from django.db.models.functions import Cast
+
+from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
+from datasets.models import Export, IntentNode, Question, Topic
+from datasets.selectors import (
+    DEFAULT_EXPORT_STATUSES,
+    export_generation_settings,
+    export_intent_counts,
+    export_questions,
+    intent_infos,
+)
+from datasets.services import DatasetError
+from datasets.splits import SplitPlanner, split_ratios_validate
+
+CHUNK_ROWS = 10_000
+# An intent with more questions than this is read twice when split rather than held in memory.
+INTENT_BUFFER_ROWS = 50_000
+FILE_BUFFER = 1024 * 1024
+STREAM_CHUNK_CHARS = 64 * 1024
+NO_SPLIT_NAME = "questions"
+
+
+def export_statuses_validate(statuses) -> list[str]:
+    if statuses in (None, "", []):
+        return list(DEFAULT_EXPORT_STATUSES)
+    if isinstance(statuses, str):
+        statuses = [s.strip() for s in statuses.split(",") if s.strip()]
+    allowed = Question.Status.values
+    if not isinstance(statuses, list | tuple):
+        raise DatasetError(f"Statuses must be a list such as [\"approved\"], got {statuses!r}.", code="invalid_status")
+    unknown = [s for s in statuses if s not in allowed]
+    if unknown:
+        raise DatasetError(f"Unknown status {unknown[0]!r}: use {', '.join(allowed)}.", code="invalid_status")
+    return list(dict.fromkeys(statuses))
+
+
+def export_format_validate(name: str, *, single_file: bool = False) -> type[FormatWriter]:
+    writer = WRITERS.get(name)
+    if writer is None or (single_file and not writer.single_file):
+        allowed = [n for n, w in WRITERS.items() if w.single_file or not single_file]
+        raise DatasetError(f"Unknown format {name!r}: use {', '.join(allowed)}.", code="invalid_format")
+    return writer
+
+
+def export_intent_validate(topic: Topic, intent) -> IntentNode | None:
+    if intent in (None, ""):
+        return None
+    intent_id = intent.pk if isinstance(intent, IntentNode) else intent
+    node = IntentNode.objects.filter(pk=intent_id, topic=topic).first() if str(intent_id).isdecimal() else None
+    if node is None:
+        raise DatasetError(f"Intent {intent_id} is not in topic {topic.name!r}.", code="invalid_intent")
+    return node
+
+
+def export_create(*, topic: Topic, format: str, statuses=None, intent=None, split=None, seed: int = 42,
+                  system_prompt: str = "", instruction: str = "", created_by=None) -> Export:
+    """Record an export request and queue the job that writes its files.
+
+    Validates everything first (format, statuses, the intent subtree, the split ratios) and raises
+    DatasetError naming what to fix; the job is enqueued only once the row is committed.
+    """
+    from config.queues import enqueue
+    from datasets.jobs import export_job_failed, export_run
+
+    export_format_validate(format)
+    node = export_intent_validate(topic, intent)
+    filters = {"statuses": export_statuses_validate(statuses)}
+    if node is not None:
+        filters["intent"] = node.pk
+    with transaction.atomic():
+        export = Export.objects.create(
+            topic=topic, format=format, filters=filters, split=split_ratios_validate(split), seed=seed,
+            system_prompt=system_prompt, instruction=instruction, created_by=created_by,
+        )
+        export.job_id = enqueue(export_run, export.pk, queue="exports", job_id=f"export-{export.pk}",
+                                on_failure=export_job_failed)
+        export.save(update_fields=["job_id"])
+    return export
+
+
+@dataclass
+class ExportOutcome:
+    file_name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    intent_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _rows(questions) -> Iterator[ExportRow]:
+    # created_at comes as text: parsing a million timestamps into datetimes only to format them
+    # again took a third of an export's time.
+    ordered = (questions.order_by("topic_id", "intent__sort_key", "id")
+               .annotate(created_text=Cast("created_at", output_field=CharField()))
+               .values_list(*EXPORT_COLUMNS[:-1], "created_text"))
+    cursor_rows = ordered.iterator(chunk_size=CHUNK_ROWS)
+    try:
+        yield from map(ExportRow._make, cursor_rows)
+    finally:
+        cursor_rows.close()
+
+
+@contextmanager
+def _snapshot():
+    """One transaction that sees one state of the database throughout: the split's planning pass
+    and the writing pass must read the same rows in the same order, and the counts must match."""
+    outermost = not connection.in_atomic_block  # inside a caller's transaction, that one decides
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def export_context(*, topics: list[Topic], questions, system_prompt: str = "", instruction: str = "",
+                   settings_summary: dict | None = None) -> ExportContext:
+    """The intents, the label list (exported intents in tree order) and the prompts for writers."""
+    infos = {}
+    for topic in topics:
+        infos.update(intent_infos(topic=topic))
+    per_intent = export_intent_counts(questions=questions)
+    labels = {intent_id: label for label, intent_id in enumerate(i for i in infos if per_intent.get(i))}
+    return ExportContext(topic_name=", ".join(t.name for t in topics), intents=infos, labels=labels,
+                         system_prompt=system_prompt, instruction=instruction, settings=settings_summary or {})
+
+
+def _settings_summary(export: Export, questions) -> dict:
+    topic = export.topic
+    return {
+        "topic": topic.name,
+        "language": topic.language,
+        "statuses": export.filters.get("statuses"),
+        "intent subtree": (IntentNode.objects.get(pk=export.filters["intent"]).intent_full_name
+                           if export.filters.get("intent") else "all intents"),
+        "split": export.split or "none",
+        "seed": export.seed,
+        "taxonomy levels": topic.levels,
+        "tags per level": topic.tags_per_level,
+        "questions per intent": topic.questions_per_intent,
+        "leaf intents only": topic.leaf_only,
+        "system prompt": export.system_prompt or "none",
+        "instruction": export.instruction or "default",
+        "generation": export_generation_settings(questions=questions),
+    }
+
+
+def export_questions_of(export: Export):
+    node = IntentNode.objects.filter(pk=export.filters.get("intent")).first() if export.filters.get("intent") else None
+    return export_questions(topic=export.topic, statuses=export.filters.get("statuses") or DEFAULT_EXPORT_STATUSES,
+                            intent=node)
+
+
+def export_folder(export: Export) -> Path:
+    return Path(settings.EXPORT_ROOT) / str(export.pk)
+
+
+def export_write(*, export: Export) -> ExportOutcome:
+    """Write the export's files into EXPORT_ROOT/<id>/ and zip them; returns counts and warnings.
+
+    Files are written to a temporary folder that replaces the final one only when complete, so a
+    failed run never leaves a half-written export behind.
+    """
+    writer_class = export_format_validate(export.format)
+    final = export_folder(export)
+    work = final.with_name(f"{export.pk}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        with _snapshot():
+            outcome, context = _export_files_write(export, writer_class, work)
+        for extra, text in writer_class.folder_files(context, outcome.counts, outcome.intent_counts).items():
+            (work / extra).write_text(text, encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        work.rename(final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    first = next(iter(outcome.counts))
+    outcome.file_name = f"{export.pk}/{first}.{writer_class.extension}"
+    return outcome
+
+
+def _export_files_write(export: Export, writer_class, work: Path) -> tuple[ExportOutcome, ExportContext]:
+    questions = export_questions_of(export)
+    context = export_context(topics=[export.topic], questions=questions, system_prompt=export.system_prompt,
+                             instruction=export.instruction, settings_summary=_settings_summary(export, questions))
+    planner = None
+    if export.split:
+        planner = SplitPlanner(ratios=export.split, seed=export.seed,
+                               intent_label=lambda i: repr(context.intents[i].intent_full_name))
+        names = planner.names
+    else:
+        names = ["train" if not writer_class.single_file else NO_SPLIT_NAME]
+
+    writers = [writer_class(context) for _ in names]
+    with ExitStack() as cleanup:
+        # Files close, and server-side cursors close inside the snapshot's transaction, even when
+        # a writer fails half-way (a cursor closed after the rollback would break the connection).
+        files = [cleanup.enter_context(open(work / f"{name}.{writer_class.extension}", "w", encoding="utf-8",
+                                            newline="", buffering=FILE_BUFFER)) for name in names]
+        write = [f.write for f in files]
+        render = [w.row for w in writers]
+        for split in range(len(names)):
+            write[split](writers[split].begin())
+        tallies: dict[int, list[int]] = {}  # intent id -> rows per split
+        all_rows = cleanup.enter_context(closing(_rows(questions)))
+        for intent_id, rows in itertools.groupby(all_rows, key=attrgetter("intent_id")):
+            intent = context.intents[intent_id]
+            tally = tallies[intent_id] = [0] * len(names)
+            index = [0] * len(names)
+            for row, split in _placed(planner, intent_id, rows, questions, cleanup):
+                index[split] += 1
+                tally[split] += 1
+                write[split](render[split](row, intent, index[split]))
+        for split in range(len(names)):
+            write[split](writers[split].end())
+    outcome = ExportOutcome(file_name="", warnings=planner.warnings if planner else [])
+    outcome.counts = {name: sum(t[i] for t in tallies.values()) for i, name in enumerate(names)}
+    outcome.intent_counts = {
+        context.intents[intent_id].intent_full_name: {names[i]: n for i, n in enumerate(t) if n}
+        for intent_id, t in tallies.items()
+    }
+    return outcome, context
+
+
+def _placed(planner: SplitPlanner | None, intent_id: int, rows: Iterator[ExportRow], questions,
+            cleanup: ExitStack):
+    """(row, split) for one intent's rows. An intent is split only once all of it has been seen,
+    so its rows wait in memory; one too big for that is read twice instead (keys on the first
+    read), which the snapshot makes safe."""
+    if planner is None:
+        return zip(rows, itertools.repeat(0))
+    buffer = list(itertools.islice(rows, INTENT_BUFFER_ROWS))
+    if len(buffer) < INTENT_BUFFER_ROWS:
+        return zip(buffer, planner.place(intent_id, [planner.key(row.text) for row in buffer]), strict=True)
+    keys = [planner.key(row.text) for row in buffer]
+    del buffer
+    keys.extend(planner.key(row.text) for row in rows)
+    again = cleanup.enter_context(closing(_rows(questions.filter(intent_id=intent_id))))
+    return zip(again, planner.place(intent_id, keys), strict=True)
+
+
+@dataclass
+class ExportFile:
+    name: str
+    size: int
+
+
+def export_files(export: Export) -> list[ExportFile]:
+    """The files of a finished export: one per split, and any extras (labels.json, README.md)."""
+    folder = export_folder(export)
+    if export.status != Export.Status.SUCCEEDED or not folder.is_dir():
+        return []
+    return [ExportFile(p.name, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()]
+
+
+class _ZipSink:
+    """Where zipfile writes while the archive is being sent: bytes wait here until yielded. It has
+    no tell() or seek(), so zipfile writes a streamable archive (sizes after each file's data)."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def export_archive_name(export: Export) -> str:
+    return f"export-{export.pk}-{export.format}.zip"
+
+
+def export_archive_stream(export: Export) -> Iterator[bytes]:
+    """A zip of the export's files, compressed while it is sent: the job does not spend time on it
+    and no second copy of the data sits on disk. Memory stays at about one 1 MiB read."""
+    files = export_files(export)
+    if not files:
+        raise DatasetError(f"Export {export.pk} is {export.status}: there is nothing to download yet.",
+                           code="not_found")
+    folder = export_folder(export)
+
+    def chunks():
+        sink = _ZipSink()
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as bundle:
+            for item in files:
+                with open(folder / item.name, "rb") as source, \
+                        bundle.open(item.name, "w", force_zip64=True) as target:
+                    while block := source.read(1024 * 1024):
+                        target.write(block)
+                        yield sink.take()
+        yield sink.take()
+
+    return chunks()
+
+
+def export_file_path(export: Export, name: str) -> Path:
+    """The path of one of the export's files; only names the export listed, so no path tricks."""
+    for item in export_files(export):
+        if item.name == name:
+            return export_folder(export) / name
+    raise DatasetError(f"Export {export.pk} has no file {name!r}.", code="not_found")
+
+
+def export_stream(*, questions, format: str, system_prompt: str = "", instruction: str = "") -> Iterator[str]:
+    """`questions` (any queryset, of one topic or several) as one file in a single-file format, in
+    text chunks of about 64 KB. Validates at once, raising DatasetError; rows are read from the
+    database as the chunks are consumed (for streaming responses and the admin's export)."""
+    writer_class = export_format_validate(format, single_file=True)
+    topics = list(Topic.objects.filter(pk__in=questions.values("topic_id").distinct()).order_by("id"))
+    context = export_context(topics=topics, questions=questions, system_prompt=system_prompt,
+                             instruction=instruction)
+    return _chunked(_pieces(writer_class(context), context, questions))
+
+
+def _pieces(writer: FormatWriter, context: ExportContext, questions) -> Iterator[str]:
+    yield writer.begin()
+    last_intent, index = None, 0
+    for row in _rows(questions):
+        if row.intent_id != last_intent:
+            last_intent, index = row.intent_id, 0
+        index += 1
+        yield writer.row(row, context.intents[row.intent_id], index)
+    yield writer.end()
+
+
+def _chunked(pieces) -> Iterator[str]:
+    buffer, size = [], 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= STREAM_CHUNK_CHARS:
+            yield "".join(buffer)
+            buffer.clear()
+            size = 0
+    if buffer:
+        yield "".join(buffer)

@@ -1,0 +1,83 @@
+"""What every format writer shares: the row it is given, the export's context, the writer protocol.
+
+A writer turns rows into text and keeps no file handle: the export job writes what it returns to
+a file, the streaming API yields it to the client, the admin joins it into a download. Rows
+arrive grouped by intent, in tree order, so writers that group by intent (Rasa) need no buffer.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from datasets.selectors import IntentInfo
+
+# One JSON string literal, non-ASCII kept readable: what json.dumps(ensure_ascii=False) does for a
+# str, through the C encoder, without building a dict per row (the hot path of every format).
+json_string = json.encoder.encode_basestring
+
+
+class ExportRow(NamedTuple):
+    """One question as the export query yields it (a values_list tuple, not a model instance)."""
+
+    id: int
+    text: str
+    intent_id: int
+    status: str
+    source: str
+    created_at: str  # as the database prints it: "2026-01-02 03:04:05.678+00" (UTC)
+
+
+def iso_timestamp(created_at: str) -> str:
+    """"2026-01-02 03:04:05.678+00" (PostgreSQL) or "2026-01-02 03:04:05.678" (SQLite), both UTC,
+    as "2026-01-02T03:04:05+00:00"."""
+    return f"{created_at[:10]}T{created_at[11:19]}+00:00"
+
+
+# The columns of ExportRow, in order (created_at is read as text).
+EXPORT_COLUMNS = ExportRow._fields
+
+
+@dataclass
+class ExportContext:
+    """What a writer needs besides the row: the topic's intents, the label list and the prompts."""
+
+    topic_name: str
+    intents: dict[int, IntentInfo]
+    # Intent id -> class id: the exported intents in tree order, numbered from 0.
+    labels: dict[int, int]
+    system_prompt: str = ""
+    instruction: str = ""
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def label_names(self) -> list[str]:
+        return [self.intents[intent_id].intent_full_name for intent_id in self.labels]
+
+
+class FormatWriter:
+    """One training-file format. Subclasses set the class attributes and implement `row`."""
+
+    name = ""
+    extension = ""
+    content_type = "text/plain"
+    title = ""
+    # False for formats that are a folder of files (Hugging Face): no single-file download.
+    single_file = True
+
+    def __init__(self, context: ExportContext):
+        self.context = context
+
+    def begin(self) -> str:
+        return ""
+
+    def row(self, row: ExportRow, intent: IntentInfo, index: int) -> str:
+        """The text for one question; `index` counts the intent's questions in this file from 1."""
+        raise NotImplementedError
+
+    def end(self) -> str:
+        return ""
+
+    @classmethod
+    def folder_files(cls, context: ExportContext, counts: dict, intent_counts: dict) -> dict[str, str]:
+        """Extra files written beside the split files (name -> text); most formats have none."""
+        return {}

@@ -1,0 +1,255 @@
+"""Readers for imports: JSONL (the seed schema or any object with a question and an intent), CSV
+and Alpaca. A reader yields one ImportRecord per good row and one ImportProblem, with its line
+number, per bad one; it never stops at the first problem, so a user fixes a file in one go.
+
+Lines are read as bytes with a length cap, so a 1 GB line costs 1 MiB of memory, not 1 GB.
+"""
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+MAX_LINE_BYTES = 1024 * 1024
+# An Alpaca JSON array is parsed whole; beyond this size, convert it to JSONL (one object a line).
+MAX_ARRAY_BYTES = 64 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+_NUMBERED = re.compile(r"^\d+(\.\d+)*\s+")
+
+
+@dataclass
+class ImportProblem:
+    line: int | None
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "message": self.message}
+
+
+@dataclass
+class ImportRecord:
+    line: int
+    text: str
+    # Strings that may name the intent, most specific first: a path, a numbered name, a number, a name.
+    intent_names: list[str]
+    # The intent's path below the topic, when the row gives one (used to create missing intents).
+    intent_path: list[str] = field(default_factory=list)
+    status: str | None = None
+
+
+def _physical_lines(stream) -> Iterator[tuple[int, str | ImportProblem]]:
+    """(line number, decoded line or problem) for every line of a binary stream."""
+    number = 0
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            size = len(raw)
+            while raw and not raw.endswith(b"\n"):  # skip the rest of the line without keeping it
+                raw = stream.readline(MAX_LINE_BYTES)
+                size += len(raw)
+            yield number, ImportProblem(number, f"the line is {size:,} bytes long, over the limit of "
+                                                f"{MAX_LINE_BYTES:,}; is this really one question?")
+            continue
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, ImportProblem(number, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                                                "save the file as UTF-8")
+
+
+def intent_names_from_fields(data: dict, topic_name: str) -> tuple[list[str], list[str]]:
+    """Intent names to try and the path below the topic, from whichever intent fields a row has.
+
+    A row that gives a path is matched by its path only: numbers differ between topics, and a
+    number that happens to exist here must not send the row to the wrong intent.
+    """
+    hierarchy = data.get("intent_hierarchy")
+    if isinstance(hierarchy, list) and len(hierarchy) > 1 and all(isinstance(h, str) for h in hierarchy):
+        # The seed schema's hierarchy always starts with the topic it was exported from.
+        path = [h.strip() for h in hierarchy[1:]]
+        return [" -> ".join(path)], path
+    if isinstance(data.get("intent_path"), str) and data["intent_path"].strip():
+        path = [p.strip() for p in data["intent_path"].split("->")]
+        if len(path) > 1 and path[0].casefold() == topic_name.casefold():
+            path = path[1:]
+        return [" -> ".join(path)], path
+    names = [data[key].strip() for key in ("intent_full_name", "intent_number", "intent", "label")
+             if isinstance(data.get(key), str) and data[key].strip()]
+    path = [_NUMBERED.sub("", data["intent"].strip())] if isinstance(data.get("intent"), str) and names else []
+    return names, path
+
+
+def _record(line: int, data, topic_name: str, text_keys=("question", "text")) -> ImportRecord | ImportProblem:
+    if not isinstance(data, dict):
+        return ImportProblem(line, f"expected a JSON object, got {type(data).__name__}")
+    text = next((data[k] for k in text_keys if k in data), None)
+    if text is None:
+        return ImportProblem(line, f"missing field {text_keys[0]!r} (or {text_keys[1]!r}): the question's text")
+    if not isinstance(text, str) or not text.strip():
+        return ImportProblem(line, f"field {text_keys[0]!r} must be a non-empty string")
+    names, path = intent_names_from_fields(data, topic_name)
+    if not names:
+        return ImportProblem(line, "missing the intent: give intent_path, intent_hierarchy, intent_number or intent")
+    status = data.get("status")
+    if status is not None and not isinstance(status, str):
+        return ImportProblem(line, "field 'status' must be a string")
+    return ImportRecord(line=line, text=text.strip(), intent_names=names, intent_path=path, status=status or None)
+
+
+class FormatReader:
+    name = ""
+    extension = ""
+
+    def __init__(self, *, topic_name: str):
+        self.topic_name = topic_name
+
+    def read(self, stream) -> Iterator[ImportRecord | ImportProblem]:
+        raise NotImplementedError
+
+
+class JsonlReader(FormatReader):
+    """One JSON object a line: `question` (or `text`) and the intent as the seed schema gives it."""
+
+    name = "jsonl"
+    extension = "jsonl"
+
+    def read(self, stream):
+        for item in self.read_objects(stream):
+            yield item if isinstance(item, ImportProblem) else _record(*item, self.topic_name)
+
+    @staticmethod
+    def read_objects(stream) -> Iterator[tuple[int, object] | ImportProblem]:
+        """(line, parsed JSON) pairs, or problems, without mapping them to records."""
+        for number, line in _physical_lines(stream):
+            if isinstance(line, ImportProblem):
+                yield line
+                continue
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line.rstrip("\r\n"))
+            except ValueError as exc:
+                yield ImportProblem(number, f"invalid JSON ({getattr(exc, 'msg', exc)} at column "
+                                            f"{getattr(exc, 'colno', '?')})")
+
+
+class CsvReader(FormatReader):
+    """A header row, then `text` (or `question`) and one intent column: intent_path, intent_number,
+    intent or label (a name; numeric labels are export-specific class ids and are not accepted)."""
+
+    name = "csv"
+    extension = "csv"
+
+    def read(self, stream):
+        problems: list[ImportProblem] = []
+
+        def text_lines():
+            for _, line in _physical_lines(stream):
+                if isinstance(line, ImportProblem):
+                    problems.append(line)
+                    yield "\n"  # keep the reader's line count right
+                else:
+                    yield line
+
+        reader = csv.reader(text_lines())
+        header = None
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                yield ImportProblem(reader.line_num, f"broken CSV ({exc})")
+                continue
+            yield from problems
+            problems.clear()
+            if not cells or not any(c.strip() for c in cells):
+                continue
+            if header is None:
+                header = [c.strip().lower() for c in cells]
+                if not {"text", "question"} & set(header):
+                    yield ImportProblem(reader.line_num, "the header has no 'text' (or 'question') column")
+                    return
+                continue
+            if len(cells) != len(header):
+                yield ImportProblem(reader.line_num, f"expected {len(header)} columns as in the header, got {len(cells)}")
+                continue
+            data = dict(zip(header, cells, strict=True))
+            if data.get("label", "").strip().isdigit():
+                data.pop("label")
+            yield _record(reader.line_num, {k: v for k, v in data.items() if v.strip()}, self.topic_name,
+                          text_keys=("text", "question"))
+        yield from problems
+
+
+class AlpacaReader(FormatReader):
+    """Alpaca records: `input` is the question, `output` the intent (as exported: "2.1 Name", or a
+    path or a name). A JSON array (alpaca_data.json) or one object a line."""
+
+    name = "alpaca"
+    extension = "json"
+
+    def read(self, stream):
+        head = stream.read(4096)
+        stream.seek(0)
+        if head.lstrip(BOM + b" \t\r\n").startswith(b"["):
+            yield from self._read_array(stream)
+        else:
+            yield from (self._convert(item) for item in JsonlReader.read_objects(stream))
+
+    def _convert(self, item):
+        if isinstance(item, ImportProblem):
+            return item
+        number, data = item
+        if not isinstance(data, dict):
+            return ImportProblem(number, f"expected a JSON object, got {type(data).__name__}")
+        for key in ("input", "output"):
+            if key not in data:
+                return ImportProblem(number, f"missing field {key!r}")
+        output = data["output"]
+        if not isinstance(output, str):
+            return ImportProblem(number, "field 'output' (the intent) must be a string")
+        fields = {"question": data["input"], "intent": output}
+        if "->" in output:
+            fields["intent_path"] = output
+        return _record(number, fields, self.topic_name, text_keys=("question", "input"))
+
+    def _read_array(self, stream):
+        raw = stream.read(MAX_ARRAY_BYTES + 1)
+        if len(raw) > MAX_ARRAY_BYTES:
+            yield ImportProblem(None, f"an Alpaca JSON array over {MAX_ARRAY_BYTES // 2**20} MiB: "
+                                      "convert it to JSONL (one object a line)")
+            return
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            yield ImportProblem(line, f"not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")
+            return
+        decoder = json.JSONDecoder()
+        position, line = text.index("[") + 1, 1 + text.count("\n", 0, text.index("["))
+        try:
+            while True:
+                while position < len(text) and text[position] in " \t\r\n,":
+                    line += text[position] == "\n"
+                    position += 1
+                if position >= len(text):
+                    yield ImportProblem(line, "invalid JSON (the array is not closed with ']')")
+                    return
+                if text[position] == "]":
+                    return
+                data, end = decoder.raw_decode(text, position)
+                yield self._convert((line, data))
+                line += text.count("\n", position, end)
+                position = end
+        except ValueError as exc:
+            yield ImportProblem(getattr(exc, "lineno", line), f"invalid JSON ({getattr(exc, 'msg', exc)})")
+
+
+READERS: dict[str, type[FormatReader]] = {reader.name: reader for reader in (JsonlReader, CsvReader, AlpacaReader)}

@@ -1,0 +1,33 @@
+"""CSV: `text,label` first (what most classifier trainers read), then the readable columns."""
+
+import csv
+import io
+
+from datasets.formats.base import FormatWriter
+
+CSV_COLUMNS = ["text", "label", "intent", "intent_number", "intent_path", "status", "source", "id"]
+
+
+class CsvWriter(FormatWriter):
+    name = "csv"
+    extension = "csv"
+    content_type = "text/csv"
+    title = "CSV"
+
+    def __init__(self, context):
+        super().__init__(context)
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n")
+
+    def _line(self, values) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(values)
+        return self._buffer.getvalue()
+
+    def begin(self):
+        return self._line(CSV_COLUMNS)
+
+    def row(self, row, intent, index):
+        return self._line([row.text, self.context.labels[intent.id], intent.intent_full_name, intent.number,
+                           intent.intent_path, row.status, row.source, row.id])

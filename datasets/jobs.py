@@ -1,0 +1,47 @@
+"""RQ entry points of the datasets app. Jobs take ids, never model instances."""
+
+import logging
+
+from django.utils import timezone
+
+from datasets.exports import export_write
+from datasets.models import Export
+from datasets.services import DatasetError
+
+log = logging.getLogger(__name__)
+
+
+def export_run(export_id: int) -> None:
+    """Write export `export_id`'s files: queued -> running -> succeeded or failed (error stored).
+
+    The queued -> running step is a conditional UPDATE, so a job delivered twice runs once.
+    """
+    claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
+        status=Export.Status.RUNNING, started_at=timezone.now(), error="")
+    if not claimed:
+        log.info("export %s is not queued any more; nothing to do", export_id)
+        return
+    export = Export.objects.select_related("topic").get(pk=export_id)
+    try:
+        outcome = export_write(export=export)
+    except Exception as exc:
+        message = exc.message if isinstance(exc, DatasetError) else f"{type(exc).__name__}: {exc}"
+        Export.objects.filter(pk=export_id).update(status=Export.Status.FAILED, error=message,
+                                                   finished_at=timezone.now())
+        if not isinstance(exc, DatasetError):
+            raise  # a bug: let RQ keep the traceback in its failed-job registry
+        return
+    Export.objects.filter(pk=export_id).update(
+        status=Export.Status.SUCCEEDED, file=outcome.file_name, counts=outcome.counts,
+        intent_counts=outcome.intent_counts, warnings=outcome.warnings, finished_at=timezone.now(),
+    )
+
+
+def export_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: also covers a worker killed by the job timeout, where export_run
+    never reached its own error handling."""
+    export_id = job.args[0]
+    Export.objects.filter(pk=export_id, status__in=[Export.Status.QUEUED, Export.Status.RUNNING]).update(
+        status=Export.Status.FAILED, error=f"The export job failed: {exc_type.__name__}: {exc_value}",
+        finished_at=timezone.now(),
+    )

@@ -1,0 +1,169 @@
+"""Train/validation/test splits: stratified by intent, deterministic for a seed, duplicate-safe.
+
+Questions are first grouped by a near-duplicate key (the bag of words of the normalized text,
+numbers and filler words left out), so "Reset my password!" and "please reset my password" are
+one group; exact duplicates share it too. A group is placed whole in one split, so no near
+duplicate straddles train and test. Within each intent the groups are shuffled (the key is a
+hash keyed by the seed; sorting keys is the shuffle) and handed out in that order, the first
+ones to train up to its share of the intent, then validation, then test, which gives each
+intent the ratios as closely as whole groups allow. A group met again under another intent keeps the split
+it was first given.
+
+Memory: the planner keeps one 64-bit key per group (about 95 bytes per distinct question); an
+export without a split keeps nothing.
+"""
+
+import functools
+import hashlib
+import itertools
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+
+from datasets.normalize import normalize_text
+from datasets.services import DatasetError
+
+SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_SPLITS = 5
+CONVENTIONAL_ORDER = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}
+# Words whose presence or absence does not make two questions different questions.
+FILLER_WORDS = frozenset(
+    "a an the please pls plz kindly hi hello hey can could would will you i me my we our is are to for of "
+    "just now thanks thank".split()
+)
+_NUMBER = re.compile(r"\d+")
+_ASCII_NEAR_DUP = str.maketrans({
+    **{i: " " for i in range(128) if unicodedata.category(chr(i))[0] in "PZC"},
+    **{ord(d): None for d in "0123456789"},
+})
+
+
+def split_ratios_validate(raw) -> dict[str, float]:
+    """Check a split such as {"train": 0.8, "validation": 0.1, "test": 0.1}; returns it as floats.
+
+    An empty split means "no split". Raises DatasetError saying what to fix.
+    """
+    if raw in (None, {}, ""):
+        return {}
+    if not isinstance(raw, dict):
+        raise DatasetError('The split must be an object such as {"train": 0.8, "validation": 0.1, "test": 0.1}.',
+                           code="invalid_split")
+    if len(raw) > MAX_SPLITS:
+        raise DatasetError(f"A split has at most {MAX_SPLITS} parts.", code="invalid_split")
+    ratios = {}
+    for name, value in raw.items():
+        if not isinstance(name, str) or not SPLIT_NAME.match(name):
+            raise DatasetError(f"Split name {name!r} must be lowercase letters, digits or _, like 'train'.",
+                               code="invalid_split")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise DatasetError(f"The ratio of {name!r} must be a number above 0 and at most 1, got {value!r}.",
+                               code="invalid_split")
+        ratios[name] = float(value)
+    ratios = {name: ratios[name] for name in sorted(ratios, key=split_order)}
+    total = sum(ratios.values())
+    if abs(total - 1.0) > 1e-6:
+        raise DatasetError(f"The split ratios must add up to 1, they add up to {round(total, 6)}.",
+                           code="invalid_split")
+    return ratios
+
+
+def split_order(name: str) -> tuple:
+    """train, then validation, then test, then any other name alphabetically. The database's JSON
+    type does not keep key order, and the order decides ties and the file listing."""
+    return (CONVENTIONAL_ORDER.get(name, len(CONVENTIONAL_ORDER)), name)
+
+
+def near_duplicate_key(text: str, seed: int = 0) -> int:
+    """A 64-bit key shared by texts that differ only in case, punctuation, word order, numbers or
+    filler words. It is a hash keyed by `seed`, so sorting keys shuffles groups in a seeded order."""
+    if text.isascii():  # the common case, folded in C: separators to spaces, digits dropped
+        words = set(text.lower().translate(_ASCII_NEAR_DUP).split())
+    else:
+        words = set(_NUMBER.sub("", normalize_text(text)).split())
+    kept = sorted(words - FILLER_WORDS) or sorted(words)
+    digest = hashlib.blake2b(" ".join(kept).encode("utf-8"), digest_size=8, key=_salt(seed)).digest()
+    return int.from_bytes(digest, "big")
+
+
+@functools.cache
+def _salt(seed: int) -> bytes:
+    return seed.to_bytes(8, "big", signed=True)
+
+
+def split_targets(n: int, ratios: list[float]) -> list[int]:
+    """Whole numbers of questions per split that add up to n (largest remainder, ties to the first)."""
+    raw = [n * r for r in ratios]
+    targets = [int(x) for x in raw]
+    by_remainder = sorted(range(len(ratios)), key=lambda i: (-(raw[i] - targets[i]), i))
+    for i in by_remainder[: n - sum(targets)]:
+        targets[i] += 1
+    return targets
+
+
+class SplitPlanner:
+    """Places questions in the parts of a split, one intent at a time (intents must come whole).
+
+    It keeps the part of every near-duplicate group it has placed, so a group met again under a
+    later intent goes where it went first, and the warnings about intents too small to split.
+    """
+
+    def __init__(self, *, ratios: dict[str, float], seed: int, intent_label=str):
+        self.names = sorted(ratios, key=split_order)
+        self.shares = [ratios[name] for name in self.names]
+        self.seed = seed
+        self.intent_label = intent_label
+        self.assignment: dict[int, int] = {}
+        self.warnings: list[str] = []
+
+    def key(self, text: str) -> int:
+        return near_duplicate_key(text, self.seed)
+
+    def place(self, intent_id: int, keys: list[int]) -> list[int]:
+        """The part index of each of an intent's questions, given their near-duplicate keys."""
+        assignment, last = self.assignment, len(self.names) - 1
+        groups = Counter(keys)
+        n = len(keys)
+        filled = [0] * len(self.names)
+        free = []
+        for key, size in groups.items():
+            if key in assignment:  # a near duplicate already placed under another intent
+                filled[assignment[key]] += size
+            else:
+                free.append(key)
+        # Keys are seeded hashes, so in sorted order the groups are shuffled. Hand them out in
+        # that order: the first ones up to the first part's remaining room to it, and so on; a
+        # group goes to the part where it starts, so it is never cut in two.
+        free.sort()
+        room = [max(target - got, 0) for target, got in zip(split_targets(n, self.shares), filled, strict=True)]
+        bounds = list(itertools.accumulate(room))
+        part = position = 0
+        for key in free:
+            while part < last and position >= bounds[part]:
+                part += 1
+            assignment[key] = part
+            size = groups[key]
+            position += size
+            filled[part] += size
+        empty = [self.names[i] for i in range(len(self.names)) if filled[i] == 0]
+        if empty:
+            self.warnings.append(
+                f"Intent {self.intent_label(intent_id)} has {n} question{'s' if n != 1 else ''} "
+                f"({len(groups)} distinct), too few for this split: {', '.join(empty)} "
+                f"get{'s' if len(empty) == 1 else ''} none of it."
+            )
+        return [assignment[key] for key in keys]
+
+    def split_of(self, text: str) -> str:
+        """The part a text went to (for texts already placed)."""
+        return self.names[self.assignment[self.key(text)]]
+
+
+def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], seed: int,
+               intent_label=str) -> SplitPlanner:
+    """Plan a split of `rows`, (intent_id, text) pairs grouped by intent. Intents too small for
+    every part to get a question are reported in `warnings`; their questions are still placed."""
+    planner = SplitPlanner(ratios=ratios, seed=seed, intent_label=intent_label)
+    for intent_id, pairs in itertools.groupby(rows, key=lambda r: r[0]):
+        planner.place(intent_id, [planner.key(text) for _, text in pairs])
+    return planner

@@ -1,0 +1,198 @@
+"""The seed tool's CLI on the distillation engine.
+
+    manage.py distill auto --topic "Customer Support" --levels 3 --tags-per-level 5 --questions-per-tag 20 --wait
+    manage.py distill tags --parent "Billing" --count 10 [--existing "Refunds,Invoices"] [--topic T --save]
+    manage.py distill questions --intent "Refunds" --intent-path "Billing -> Refunds" --count 50 [--topic T --save]
+"""
+
+import json
+import threading
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from datasets.models import IntentNode, Topic
+from datasets.services import DatasetError
+from distiller import prompts
+from distiller.jobs import run_work
+from distiller.llm import Endpoint, LLMClient, LLMError
+from distiller.mix import DEFAULT_MIX, mix_draw
+from distiller.models import DistillationRun
+from distiller.ratelimit import ProviderLimiter
+from distiller.seed_files import run_write_jsonl, taxonomy_write_json
+from distiller.services import provider_resolve, run_start
+from distiller.services.runs import distill_worker_count
+
+
+class Command(BaseCommand):
+    help = "Distil a taxonomy and questions from an LLM (auto), or ask for tags or questions once."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        auto = sub.add_parser("auto", help="taxonomy then questions, as a run on the distill workers")
+        auto.add_argument("--topic", required=True, help="topic name (created when missing)")
+        auto.add_argument("--levels", type=int)
+        auto.add_argument("--tags-per-level", type=int)
+        auto.add_argument("--questions-per-tag", type=int)
+        auto.add_argument("--questions-per-call", type=int)
+        auto.add_argument("--language")
+        auto.add_argument("--provider", help="provider name or kind (deepseek, openrouter, openai, custom)")
+        leaf = auto.add_mutually_exclusive_group()
+        leaf.add_argument("--leaf-only", dest="leaf_only", action="store_true", default=None)
+        leaf.add_argument("--all-nodes", dest="leaf_only", action="store_false")
+        auto.add_argument("--seed", type=int)
+        auto.add_argument("--workers", type=int, help="work jobs to queue (default: one per live distill worker)")
+        auto.add_argument("--wait", action="store_true",
+                          help="show progress until the run ends; with no distill worker running, work here")
+        auto.add_argument("--output", help="write the questions as JSONL (the seed's format)")
+        auto.add_argument("--export-taxonomy", help="write the taxonomy as JSON")
+        for name, helptext in (("tags", "propose child intents of one node once"),
+                               ("questions", "write questions for one intent once")):
+            one = sub.add_parser(name, help=helptext)
+            one.add_argument("--provider")
+            one.add_argument("--language", default="en")
+            one.add_argument("--count", type=int, default=10)
+            one.add_argument("--topic", default="", help="topic name (for the prompt; with --save, where to save)")
+            one.add_argument("--save", action="store_true",
+                             help="instead of printing, run it on the workers into --topic (waits; works "
+                                  "in-process when no distill worker runs)")
+            if name == "tags":
+                one.add_argument("--parent", default="", help="parent intent name or path (A -> B)")
+                one.add_argument("--existing", default="", help="comma-separated sibling names to avoid")
+            else:
+                one.add_argument("--intent", required=True)
+                one.add_argument("--intent-path", default="", help='e.g. "Support -> Billing -> Refunds"')
+
+    def handle(self, *args, **o):
+        try:
+            return getattr(self, f"handle_{o['action']}")(o)
+        except DatasetError as exc:
+            raise CommandError(exc.message) from None
+        except LLMError as exc:
+            raise CommandError(exc.message) from None
+
+    # --- auto ---------------------------------------------------------------------------------
+
+    def handle_auto(self, o):
+        topic, _ = Topic.objects.get_or_create(name=o["topic"])
+        parameters = {"levels": o["levels"], "tags_per_level": o["tags_per_level"],
+                      "questions_per_intent": o["questions_per_tag"], "questions_per_call": o["questions_per_call"],
+                      "language": o["language"], "leaf_only": o["leaf_only"], "seed": o["seed"]}
+        run = self._start_and_follow(topic=topic, kind="auto", provider=o["provider"], wait=o["wait"],
+                                     workers=o["workers"], **parameters)
+        if run is None:
+            return
+        if o["output"]:
+            lines = run_write_jsonl(run=run, path=o["output"])
+            self.stdout.write(f"Wrote {lines} questions to {o['output']}.")
+        if o["export_taxonomy"]:
+            count = taxonomy_write_json(topic=run.topic, path=o["export_taxonomy"])
+            self.stdout.write(f"Wrote {count} intents to {o['export_taxonomy']}.")
+
+    def _start_and_follow(self, *, topic, kind, provider, wait, workers=None, **parameters):
+        """Start a run; with `wait`, show its progress (working here when no worker runs) and return it."""
+        provider = provider_resolve(provider)
+        live = distill_worker_count()
+        inline = wait and not live and not workers
+        run = run_start(topic=topic, provider=provider, kind=kind, workers=0 if inline else workers, **parameters)
+        e = run.estimate
+        self.stdout.write(f"Run #{run.pk} on {provider.name} ({e['model']}): about {e['calls']} calls, "
+                          f"{e['tokens_in'] + e['tokens_out']:,} tokens, ${e['cost']}.")
+        if not wait:
+            self.stdout.write(f"Queued for {live} distill worker(s). Follow it in the admin or with "
+                              f"GET /api/v1/runs/{run.pk}/.")
+            return None
+        if inline:
+            self.stdout.write("No distill worker is running: working in this process.")
+            threading.Thread(target=run_work, args=(run.pk,), daemon=True).start()
+        run = self._follow(run)
+        if run.status != DistillationRun.Status.SUCCEEDED:
+            raise CommandError(f"Run #{run.pk} {run.status}: {run.error or 'see the admin'}")
+        for warning in run.warnings[:20]:
+            self.stdout.write(f"  short: {warning}")
+        self.stdout.write(f"Run #{run.pk} succeeded: {run.intents_created} intents, {run.questions_created} "
+                          f"questions, {run.calls} calls, {run.tokens_in + run.tokens_out:,} tokens, ${run.cost}.")
+        return run
+
+    def _saved_node(self, o, path: list[str]):
+        """The topic named by --topic and the intent at `path` under it (None for the topic itself)."""
+        if not o["topic"]:
+            raise CommandError("--save needs --topic.")
+        topic = Topic.objects.filter(name=o["topic"]).first()
+        if topic is None:
+            raise CommandError(f"No topic named {o['topic']!r}.")
+        if path and path[0] == topic.name:
+            path = path[1:]
+        node = None
+        for name in path:
+            node = IntentNode.objects.filter(topic=topic, parent=node, name__iexact=name).first()
+            if node is None:
+                raise CommandError(f"No intent {name!r} on that path in {topic.name!r}.")
+        return topic, node
+
+    def _follow(self, run: DistillationRun) -> DistillationRun:
+        bar = tqdm(total=max(1, run.units_total), unit="unit", desc=f"run #{run.pk}", dynamic_ncols=True)
+        while True:
+            run.refresh_from_db()
+            bar.total = max(1, run.units_total)
+            bar.n = run.units_done
+            bar.set_postfix_str(f"{run.stage} · {run.intents_created} intents · {run.questions_created}/"
+                                f"{run.questions_target} questions · {run.calls} calls")
+            bar.refresh()
+            if not run.is_active:
+                bar.close()
+                return run
+            time.sleep(0.5)
+
+    # --- one-off calls ------------------------------------------------------------------------
+
+    def _client(self, o) -> LLMClient:
+        endpoint = Endpoint.from_provider(provider_resolve(o["provider"]))
+        endpoint.check()
+        return LLMClient(endpoint, limiter=ProviderLimiter.for_endpoint(endpoint))
+
+    def handle_tags(self, o):
+        path = [part.strip() for part in o["parent"].split("->") if part.strip()]
+        if o["save"]:
+            topic, node = self._saved_node(o, path)
+            self._start_and_follow(topic=topic, kind="taxonomy", provider=o["provider"], wait=True, levels=1,
+                                   tags_per_level=o["count"], language=o["language"],
+                                   parent_id=node.pk if node else None)
+            return
+        existing = [name.strip() for name in o["existing"].split(",") if name.strip()]
+        topic = o["topic"] or (path[0] if path else "General")
+        if o["topic"] and path:
+            node = IntentNode.objects.filter(topic__name=o["topic"], name__iexact=path[-1]).first()
+            if node:
+                existing += list(node.children.values_list("name", flat=True))
+        messages = prompts.TAXONOMY.messages(topic=topic, parent_path=path, count=o["count"],
+                                            language=o["language"], existing=existing)
+        answer = self._client(o).complete_json(messages=messages, schema=prompts.TAXONOMY.Answer,
+                                               schema_name="taxonomy")
+        self.stdout.write(json.dumps([i.model_dump() for i in answer.intents], ensure_ascii=False, indent=2))
+
+    def handle_questions(self, o):
+        path = [part.strip() for part in o["intent_path"].split("->") if part.strip()] or [o["intent"]]
+        if o["save"]:
+            topic, node = self._saved_node(o, path)
+            if node is None:
+                raise CommandError("Give the intent's path with --intent-path.")
+            # The leaves under the intent (the intent itself when it is a leaf) get --count each.
+            self._start_and_follow(topic=topic, kind="questions", provider=o["provider"], wait=True,
+                                   questions_per_intent=o["count"], language=o["language"], intent_id=node.pk,
+                                   leaf_only=True)
+            return
+        import random
+
+        rng = random.Random(0)
+        items = [{"n": n, **mix_draw(DEFAULT_MIX, rng)} for n in range(1, o["count"] + 1)]
+        client, texts = self._client(o), []
+        for start in range(0, len(items), 10):
+            messages = prompts.QUESTIONS.messages(topic=o["topic"] or path[0], intent_path=path, description="",
+                                                 language=o["language"], items=items[start:start + 10],
+                                                 existing=texts[-30:])
+            answer = client.complete_json(messages=messages, schema=prompts.QUESTIONS.Answer, schema_name="questions")
+            texts += [q.text for q in answer.questions]
+        for text in texts:
+            self.stdout.write(text)

@@ -1,0 +1,44 @@
+"""Run the test teacher, an OpenAI-compatible server for development and tests (never production)."""
+
+from django.core.management.base import BaseCommand
+
+from distiller.teacher.server import TRANSIENT_FAULTS, TeacherConfig, make_server
+
+
+class Command(BaseCommand):
+    help = ("Serve the TEST teacher (a development tool imitating an OpenAI-compatible LLM) on "
+            "http://HOST:PORT/v1. Point the Custom provider at it with LLM_BASE_URL=http://HOST:PORT/v1.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--latency", type=float, default=0.0, help="seconds per completion")
+        parser.add_argument("--fault-rate", type=float, default=0.0, help="share of completions given a fault")
+        parser.add_argument("--faults", default=",".join(TRANSIENT_FAULTS),
+                            help=f"which faults, comma-separated, from {', '.join(TRANSIENT_FAULTS)}")
+        parser.add_argument("--malformed-rate", type=float, default=0.0)
+        parser.add_argument("--retry-after", type=float, default=1.0, help="seconds sent with 429")
+        parser.add_argument("--hang-seconds", type=float, default=30.0)
+        parser.add_argument("--fail-status", type=int, choices=[0, 401, 402, 403], default=0,
+                            help="answer every completion after --fail-after with this status")
+        parser.add_argument("--fail-after", type=int, default=0)
+
+    def handle(self, *args, **o):
+        faults = tuple(f for f in o["faults"].split(",") if f)
+        unknown = set(faults) - set(TRANSIENT_FAULTS)
+        if unknown:
+            self.stderr.write(f"unknown faults: {', '.join(sorted(unknown))}")
+            return
+        config = TeacherConfig(seed=o["seed"], latency=o["latency"], fault_rate=o["fault_rate"], faults=faults,
+                               malformed_rate=o["malformed_rate"], retry_after=o["retry_after"],
+                               hang_seconds=o["hang_seconds"], fail_status=o["fail_status"], fail_after=o["fail_after"])
+        server = make_server(o["host"], o["port"], config)
+        host, port = server.server_address[:2]
+        self.stdout.write(f"Test teacher (development tool) on http://{host}:{port}/v1 — Ctrl-C stops it.")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

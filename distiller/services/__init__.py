@@ -1,0 +1,16 @@
+"""Writes of the distillation engine.
+
+- runs.py: start, estimate, cancel, resume, and how a run's units are planned and ended;
+- execution.py: what a worker does with a run (claim units, run their LLM calls concurrently);
+- taxonomy.py / questions.py: one unit of each kind, idempotent so a killed unit can run again.
+"""
+
+from distiller.services.runs import (  # noqa: F401
+    RunError,
+    provider_resolve,
+    run_cancel,
+    run_estimate,
+    run_parameters,
+    run_resume,
+    run_start,
+)

@@ -1,0 +1,249 @@
+"""What a worker does with a run: claim units, run their LLM calls concurrently, write, repeat.
+
+Each RQ work job of a run claims units (a conditional UPDATE) for up to `concurrency` unit
+threads, which share a pool of as many call threads. Units are held by a lease a keeper thread
+renews; they write in short transactions that first check the lease is still theirs. Call
+threads only talk HTTP (never the database); the provider's limits across all workers are
+enforced by distiller.ratelimit around each HTTP attempt.
+"""
+
+import logging
+import random
+import threading
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
+from distiller.models import DistillationRun, DistillationUnit
+from distiller.ratelimit import ProviderLimiter
+from distiller.services.runs import run_complete, run_fail, units_plan_after
+
+logger = logging.getLogger(__name__)
+
+
+class UnitLost(Exception):
+    """Our lease on the unit expired and another worker took it over: drop it, write nothing."""
+
+
+class RunStopped(Exception):
+    """The run was cancelled or failed while the unit was working."""
+
+
+class RunContext:
+    """One work job's view of a run, shared by its threads."""
+
+    def __init__(self, run: DistillationRun, concurrency: int):
+        self.run_id = run.pk
+        self.topic = run.topic
+        self.parameters = run.parameters
+        self.provider = run.provider
+        self.endpoint = Endpoint.from_provider(run.provider)
+        self.client = LLMClient(self.endpoint, limiter=ProviderLimiter.for_endpoint(self.endpoint))
+        self.call_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run.pk}-call")
+        self.concurrency = concurrency
+        self.owner = uuid.uuid4().hex[:32]
+        self.lease = timedelta(seconds=settings.DISTILL_UNIT_LEASE_SECONDS)
+        self.stop = threading.Event()
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+
+    def hold(self, unit_id: int) -> None:
+        with self._lock:
+            self._held.add(unit_id)
+
+    def drop(self, unit_id: int) -> None:
+        with self._lock:
+            self._held.discard(unit_id)
+
+    def held(self) -> list[int]:
+        with self._lock:
+            return list(self._held)
+
+    def check(self) -> None:
+        if self.stop.is_set():
+            raise RunStopped()
+
+    def locked_unit(self, unit_id: int) -> DistillationUnit:
+        """Inside a transaction: the unit row, locked, if it is still ours; else UnitLost."""
+        unit = DistillationUnit.objects.select_for_update().get(pk=unit_id)
+        if unit.status != DistillationUnit.Status.RUNNING or unit.lease_owner != self.owner:
+            raise UnitLost()
+        return unit
+
+    def record(self, usage: Usage, **counters) -> None:
+        """Add calls, tokens, cost and the given counters to the run (call inside the write transaction)."""
+        calls, tokens_in, tokens_out, invalid = usage.take()
+        counters["invalid_dropped"] = counters.get("invalid_dropped", 0) + invalid
+        updates = {name: F(name) + value for name, value in counters.items() if value}
+        if calls:
+            updates.update(calls=F("calls") + calls, tokens_in=F("tokens_in") + tokens_in,
+                           tokens_out=F("tokens_out") + tokens_out,
+                           cost=F("cost") + self.provider.cost_for(tokens_in, tokens_out).quantize(Decimal("0.000001")))
+        if updates:
+            DistillationRun.objects.filter(pk=self.run_id).update(**updates)
+
+
+def _keeper(ctx: RunContext) -> None:
+    """Renew our units' leases and notice a cancel or failure, until the job ends."""
+    interval = min(1.0, ctx.lease.total_seconds() / 3)
+    try:
+        while not ctx.stop.wait(interval):
+            status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
+            if status != DistillationRun.Status.RUNNING:
+                ctx.stop.set()
+                break
+            held = ctx.held()
+            if held:
+                DistillationUnit.objects.filter(pk__in=held, lease_owner=ctx.owner).update(
+                    lease_expires_at=timezone.now() + ctx.lease)
+    except Exception:
+        logger.exception("run %s: lease keeper stopped", ctx.run_id)
+        ctx.stop.set()
+    finally:
+        connection.close()
+
+
+def unit_claim(ctx: RunContext) -> DistillationUnit | None:
+    """Take a pending unit, or one whose worker's lease ran out; taxonomy first (the critical path)."""
+    now = timezone.now()
+    claimable = Q(status=DistillationUnit.Status.PENDING) | Q(status=DistillationUnit.Status.RUNNING,
+                                                                lease_expires_at__lt=now)
+    candidates = list(DistillationUnit.objects.filter(claimable, run_id=ctx.run_id)
+                      .order_by("-kind", "id").values_list("id", flat=True)[:ctx.concurrency])
+    random.shuffle(candidates)  # threads and workers racing for the same rows would mostly lose
+    for unit_id in candidates:
+        taken = DistillationUnit.objects.filter(claimable, pk=unit_id).update(
+            status=DistillationUnit.Status.RUNNING, lease_owner=ctx.owner, lease_expires_at=now + ctx.lease,
+            attempts=F("attempts") + 1)
+        if taken:
+            ctx.hold(unit_id)
+            return DistillationUnit.objects.select_related("node").get(pk=unit_id)
+    return None
+
+
+def unit_finish(ctx: RunContext, unit_id: int, *, failed: bool, error: str = "") -> None:
+    """Mark our unit done or failed; a done taxonomy unit plans what its intents need next."""
+    with transaction.atomic():
+        done = DistillationUnit.objects.filter(pk=unit_id, lease_owner=ctx.owner,
+                                               status=DistillationUnit.Status.RUNNING).update(
+            status=DistillationUnit.Status.FAILED if failed else DistillationUnit.Status.DONE,
+            error=error[:2000], lease_owner="", lease_expires_at=None)
+        if not done:
+            return
+        unit = DistillationUnit.objects.get(pk=unit_id)
+        run = DistillationRun.objects.get(pk=ctx.run_id)
+        if not failed and unit.kind == DistillationUnit.Kind.TAXONOMY:
+            units_plan_after(run=run, unit=unit)
+        frontier = (DistillationUnit.objects.filter(run_id=ctx.run_id, status__in=[
+            DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).order_by("-kind", "stage")
+            .values_list("stage", flat=True).first())
+        field = "units_failed" if failed else "units_done"
+        DistillationRun.objects.filter(pk=ctx.run_id).update(
+            **{field: F(field) + 1}, **({"stage": frontier} if frontier else {}))
+
+
+def unit_release(ctx: RunContext, unit_id: int, *, error: str = "") -> None:
+    """Give a unit back as pending (the run stopped under it); a resume picks it up."""
+    DistillationUnit.objects.filter(pk=unit_id, lease_owner=ctx.owner).update(
+        status=DistillationUnit.Status.PENDING, lease_owner="", lease_expires_at=None, error=error[:2000])
+
+
+def _unit_process(ctx: RunContext, unit: DistillationUnit) -> None:
+    from distiller.services.questions import question_unit_run
+    from distiller.services.taxonomy import taxonomy_unit_run
+
+    run_unit = taxonomy_unit_run if unit.kind == DistillationUnit.Kind.TAXONOMY else question_unit_run
+    try:
+        failed, error = run_unit(ctx, unit)
+        unit_finish(ctx, unit.pk, failed=failed, error=error)
+    except UnitLost:
+        logger.warning("run %s: lost the lease on %s; another worker has it", ctx.run_id, unit.key)
+    except RunStopped:
+        unit_release(ctx, unit.pk)
+    except LLMFatalError as exc:
+        run_fail(run_id=ctx.run_id, error=exc.message)
+        ctx.stop.set()
+        unit_release(ctx, unit.pk, error=exc.message)
+    except Exception as exc:  # a bug: fail this unit with the reason, keep the run going
+        logger.exception("run %s: unit %s crashed", ctx.run_id, unit.key)
+        unit_finish(ctx, unit.pk, failed=True, error=f"internal error: {exc!r}")
+    finally:
+        ctx.drop(unit.pk)
+
+
+def _unit_thread(ctx: RunContext, unit: DistillationUnit) -> None:
+    try:
+        _unit_process(ctx, unit)
+    finally:
+        connection.close()  # pool threads outlive the job's interest in them
+
+
+def _dispatch(ctx: RunContext, units: ThreadPoolExecutor) -> None:
+    """Claim units while threads are free and hand them out; end the run when nothing is open.
+
+    One thread per worker polls the database; unit threads start only when there is a unit for
+    them (ThreadPoolExecutor grows on demand), so a worker joining a run costs little.
+    """
+    running: set = set()
+    while not ctx.stop.is_set():
+        status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
+        if status != DistillationRun.Status.RUNNING:
+            ctx.stop.set()
+            break
+        while len(running) < ctx.concurrency:
+            unit = unit_claim(ctx)
+            if unit is None:
+                break
+            running.add(units.submit(_unit_thread, ctx, unit))
+        if not running:
+            open_units = DistillationUnit.objects.filter(
+                run_id=ctx.run_id, status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING])
+            if not open_units.exists():
+                run_complete(run_id=ctx.run_id)
+                continue
+        # Wake when one of ours finishes (it may have planned more units), or poll for the
+        # units other workers plan or give up.
+        pause = 0.1 + random.random() * 0.2
+        if not running:
+            ctx.stop.wait(pause)
+            continue
+        finished, _ = wait(running, timeout=pause, return_when=FIRST_COMPLETED)
+        for future in finished:
+            future.result()  # _unit_process handles its errors; anything here is a bug worth raising
+        running -= finished
+    wait(running)
+
+
+def run_work(*, run_id: int) -> None:
+    """Work on a run until it ends: the body of one RQ job; many may run at once on many machines."""
+    close_old_connections()
+    DistillationRun.objects.filter(pk=run_id, status=DistillationRun.Status.QUEUED).update(
+        status=DistillationRun.Status.RUNNING, started_at=timezone.now())
+    DistillationRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=timezone.now())
+    run = DistillationRun.objects.select_related("topic", "provider").get(pk=run_id)
+    if run.status != DistillationRun.Status.RUNNING:
+        return
+    concurrency = max(1, min(settings.DISTILL_WORKER_CONCURRENCY, run.provider.max_concurrency))
+    ctx = RunContext(run, concurrency)
+    try:
+        ctx.endpoint.check()
+    except LLMFatalError as exc:
+        run_fail(run_id=run_id, error=exc.message)
+        return
+    keeper = threading.Thread(target=_keeper, args=(ctx,), name=f"run{run_id}-keeper", daemon=True)
+    keeper.start()
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run_id}-unit") as units:
+            _dispatch(ctx, units)
+    finally:
+        ctx.stop.set()
+        ctx.call_pool.shutdown(wait=True, cancel_futures=True)
+        keeper.join()
+        connection.close()  # this thread's own; matters when a command runs the work in-process

@@ -1,0 +1,316 @@
+"""Runs: start, estimate, cancel, resume, and how a run's units are planned and ended.
+
+A run starts with one unit (the topic's first level, or the questions of existing intents).
+When a taxonomy unit finishes, the units its new intents need are planned in the same
+transaction: their children (down to `levels`) and, for leaves, their questions. Work flows
+down the tree without level-wide barriers. The run ends when no unit is open.
+"""
+
+import math
+from decimal import Decimal
+
+import django_rq
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+from rq import Worker
+
+from config.queues import enqueue
+from datasets.models import IntentNode, Topic
+from datasets.selectors import intent_subtree_ids
+from datasets.services import DatasetError
+from distiller import prompts
+from distiller.dedup import DEFAULT_THRESHOLD
+from distiller.mix import mix_validate
+from distiller.models import DistillationRun, DistillationUnit, LLMProvider
+
+QUEUE = "distill"
+QUESTIONS_STAGE = "questions"
+DONE_STAGE = "done"
+# Ask for a little more than needed: some answers are dropped as duplicates, and one more round
+# costs a whole call latency.
+ASK_MARGIN = 0.1
+
+
+class RunError(DatasetError):
+    """A user-facing error about runs (mapped by the API's one exception handler)."""
+
+
+def provider_resolve(name_or_id=None) -> LLMProvider:
+    """The provider by id, name or kind (case-insensitive); the default one when not given."""
+    from django.conf import settings
+
+    wanted = name_or_id or settings.LLM_DEFAULT_PROVIDER
+    active = LLMProvider.objects.filter(is_active=True)
+    if not wanted:
+        provider = active.filter(kind=LLMProvider.Kind.CUSTOM).first() or active.first()
+        if provider is None:
+            raise RunError("No active LLM provider; add one in the admin.", code="not_found")
+        return provider
+    if isinstance(wanted, LLMProvider):
+        return wanted
+    query = Q(name__iexact=str(wanted)) | Q(kind__iexact=str(wanted))
+    if str(wanted).isdigit():
+        query |= Q(pk=int(wanted))
+    provider = active.filter(query).order_by("pk").first()
+    if provider is None:
+        names = ", ".join(active.values_list("name", flat=True))
+        raise RunError(f"Unknown or inactive provider {wanted!r}; choose one of: {names}.", code="not_found")
+    return provider
+
+
+def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
+    """Complete and check a run's parameters, taking defaults from the topic. Raises RunError."""
+    if kind not in DistillationRun.Kind.values:
+        raise RunError(f"Unknown run kind {kind!r}; use auto, taxonomy or questions.")
+    p = {
+        "levels": topic.levels, "tags_per_level": topic.tags_per_level,
+        "questions_per_intent": topic.questions_per_intent, "language": topic.language,
+        "leaf_only": topic.leaf_only, "questions_per_call": 10, "temperature": 0.9, "seed": 0,
+        "near_duplicate_threshold": DEFAULT_THRESHOLD, "parent_id": None, "intent_id": None, "mix": None,
+    }
+    unknown = set(given) - set(p)
+    if unknown:
+        raise RunError(f"Unknown parameters: {', '.join(sorted(unknown))}.")
+    p.update({k: v for k, v in given.items() if v is not None})
+    limits = {"levels": (1, 6), "tags_per_level": (1, 50), "questions_per_intent": (1, 10000),
+              "questions_per_call": (1, 50), "seed": (0, 2**31)}
+    for name, (low, high) in limits.items():
+        try:
+            p[name] = int(p[name])
+        except (TypeError, ValueError):
+            raise RunError(f"{name} must be a whole number.") from None
+        if not low <= p[name] <= high:
+            raise RunError(f"{name} must be between {low} and {high}.")
+    for name, (low, high) in {"temperature": (0.0, 2.0), "near_duplicate_threshold": (0.3, 1.0)}.items():
+        try:
+            p[name] = float(p[name])
+        except (TypeError, ValueError):
+            raise RunError(f"{name} must be a number.") from None
+        if not low <= p[name] <= high:
+            raise RunError(f"{name} must be between {low} and {high}.")
+    if p["language"] not in prompts.LANGUAGE_NAMES:
+        raise RunError(f"Unsupported language {p['language']!r}; use one of {', '.join(prompts.LANGUAGE_NAMES)}.")
+    p["leaf_only"] = bool(p["leaf_only"])
+    try:
+        p["mix"] = mix_validate(p["mix"])
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    for name in ("parent_id", "intent_id"):
+        if p[name] is not None and not IntentNode.objects.filter(pk=p[name], topic=topic).exists():
+            raise RunError(f"{name} {p[name]} is not an intent of {topic.name}.", code="not_found")
+    if kind == DistillationRun.Kind.QUESTIONS and not _question_targets(topic, p, created=None):
+        raise RunError(f"{topic.name} has no intents to write questions for; distil a taxonomy first.")
+    return p
+
+
+# --- Stages and their units --------------------------------------------------------------------
+
+
+def _question_targets(topic: Topic, p: dict, created: list[int] | None) -> list[int]:
+    """Intent ids that get questions: the nodes given, or the topic's (or a subtree's) intents."""
+    nodes = IntentNode.objects.filter(topic=topic)
+    if created is not None:
+        nodes = nodes.filter(pk__in=created)
+    elif p.get("intent_id"):
+        nodes = nodes.filter(pk__in=intent_subtree_ids(node=IntentNode.objects.get(pk=p["intent_id"])))
+    if p["leaf_only"]:
+        nodes = nodes.annotate(n_children=Count("children")).filter(n_children=0)
+    return list(nodes.order_by("sort_key").values_list("pk", flat=True))
+
+
+def _taxonomy_unit(run, parent_id: int | None, level: int) -> DistillationUnit:
+    return DistillationUnit(run=run, kind=DistillationUnit.Kind.TAXONOMY, stage=f"taxonomy:{level}",
+                            node_id=parent_id, key=f"taxonomy:{parent_id or 'root'}",
+                            target=run.parameters["tags_per_level"])
+
+
+def _question_units(run, intent_ids: list[int]) -> list[DistillationUnit]:
+    return [DistillationUnit(run=run, kind=DistillationUnit.Kind.QUESTIONS, stage=QUESTIONS_STAGE, node_id=pk,
+                             key=f"questions:{pk}", target=run.parameters["questions_per_intent"])
+            for pk in intent_ids]
+
+
+def _plan_first(run: DistillationRun) -> list[DistillationUnit]:
+    if run.kind == DistillationRun.Kind.QUESTIONS:
+        return _question_units(run, _question_targets(run.topic, run.parameters, created=None))
+    return [_taxonomy_unit(run, run.parameters["parent_id"], 1)]
+
+
+def units_plan_after(*, run: DistillationRun, unit: DistillationUnit) -> int:
+    """Queue what the intents of a finished taxonomy unit need next; returns how many units.
+
+    Called in the transaction that marks the unit done, so work flows down the tree without
+    waiting for the rest of the level: a leaf's questions start as soon as the leaf exists.
+    Idempotent (one unit per run and key).
+    """
+    p = run.parameters
+    level = int(unit.stage.split(":")[1])
+    created = list(unit.created_ids)
+    planned = [_taxonomy_unit(run, pk, level + 1) for pk in created] if level < p["levels"] else []
+    if run.kind == DistillationRun.Kind.AUTO:
+        if not p["leaf_only"]:
+            targets = created
+        elif level == p["levels"]:
+            targets = created
+        else:
+            targets = []
+        if p["leaf_only"] and not created and unit.node_id:
+            targets = [unit.node_id]  # it got no children after all: it is a leaf
+        planned += _question_units(run, targets)
+    DistillationUnit.objects.bulk_create(planned, ignore_conflicts=True)
+    return len(planned)
+
+
+def run_complete(*, run_id: int) -> bool:
+    """End a running run whose units are all finished: succeeded, or failed naming its failed units.
+
+    Safe to call from many workers at once (the run row is locked). Returns whether it ended the run.
+    """
+    with transaction.atomic():
+        run = DistillationRun.objects.select_for_update().select_related("topic").get(pk=run_id)
+        if run.status != DistillationRun.Status.RUNNING:
+            return False
+        if run.units.filter(status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).exists():
+            return False
+        failed = run.units.filter(status=DistillationUnit.Status.FAILED)
+        first = failed.select_related("node").first()
+        if first is not None:
+            where = first.node.intent_full_name if first.node else run.topic.name
+            run.status, run.finished_at = DistillationRun.Status.FAILED, timezone.now()
+            run.error = (f"{failed.count()} unit(s) failed; first, {first.kind} for {where}: {first.error} "
+                         "Fix the cause and resume the run.")
+            run.save(update_fields=["status", "finished_at", "error", "updated_at"])
+            return True
+        _finish(run)
+        return True
+
+
+def _finish(run: DistillationRun) -> None:
+    short = run.units.filter(produced__lt=F("target")).select_related("node")
+    warnings = [f"{u.node.intent_full_name if u.node else run.topic.name}: {u.produced} of {u.target} "
+                f"{'questions' if u.kind == 'questions' else 'intents'}" + (f" ({u.error})" if u.error else "")
+                for u in short[:200]]
+    run.status, run.stage, run.finished_at, run.warnings = (
+        DistillationRun.Status.SUCCEEDED, DONE_STAGE, timezone.now(), warnings)
+    run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
+    run.units_total = run.units.count()
+    run.questions_target = sum(run.units.filter(kind=DistillationUnit.Kind.QUESTIONS).values_list("target", flat=True))
+    run.save(update_fields=["status", "stage", "finished_at", "warnings", "units_done", "units_total",
+                            "questions_target", "updated_at"])
+
+
+def run_fail(*, run_id: int, error: str) -> bool:
+    """Stop a running run with `error` (what it made so far stays). Returns whether this call stopped it."""
+    return bool(DistillationRun.objects.filter(pk=run_id, status__in=DistillationRun.ACTIVE_STATUSES).update(
+        status=DistillationRun.Status.FAILED, error=error, finished_at=timezone.now(), updated_at=timezone.now()))
+
+
+# --- Estimate, start, cancel, resume -------------------------------------------------------------
+
+
+def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: dict) -> dict:
+    """Calls, tokens and cost a run should take with `provider` (before duplicates force extra rounds)."""
+    p = parameters
+    t = p["tags_per_level"]
+    taxonomy_calls = sum(t ** (level - 1) for level in range(1, p["levels"] + 1)) \
+        if kind != DistillationRun.Kind.QUESTIONS else 0
+    intents_made = sum(t ** level for level in range(1, p["levels"] + 1)) if taxonomy_calls else 0
+    if kind != DistillationRun.Kind.TAXONOMY:
+        intents = (t ** p["levels"] if p["leaf_only"] else intents_made) if taxonomy_calls \
+            else len(_question_targets(topic, p, created=None))
+    else:
+        intents = 0
+    q = p["questions_per_intent"]
+    ask = q + math.ceil(q * ASK_MARGIN)
+    question_calls = intents * math.ceil(ask / p["questions_per_call"])
+    tax, que = prompts.TAXONOMY, prompts.QUESTIONS
+    tokens_in = taxonomy_calls * (tax.EST_TOKENS_IN + 10 * t) + question_calls * que.EST_TOKENS_IN \
+        + intents * ask * 25  # the questions already written, shown to later calls
+    tokens_out = intents_made * tax.EST_TOKENS_OUT_PER_ITEM + intents * ask * que.EST_TOKENS_OUT_PER_ITEM
+    return {
+        "calls": taxonomy_calls + question_calls, "taxonomy_calls": taxonomy_calls, "question_calls": question_calls,
+        "intents": intents_made, "question_intents": intents, "questions": intents * q,
+        "tokens_in": tokens_in, "tokens_out": tokens_out,
+        "cost": str(provider.cost_for(tokens_in, tokens_out).quantize(Decimal("0.0001"))),
+        "provider": provider.name, "model": provider.resolved_model or "the server's first model",
+    }
+
+
+def distill_worker_count() -> int:
+    """RQ workers listening on the distill queue (each runs one work job of a run)."""
+    try:
+        return Worker.count(queue=django_rq.get_queue(QUEUE))
+    except Exception:  # Redis unreachable: the enqueue below will say so
+        return 0
+
+
+def _enqueue_work(run: DistillationRun, workers: int | None) -> list[str]:
+    from django.conf import settings
+
+    from distiller.jobs import run_work
+
+    count = max(1, workers or distill_worker_count())
+    job_ids = [enqueue(run_work, run.pk, queue=QUEUE, job_timeout=settings.DISTILL_JOB_TIMEOUT) for _ in range(count)]
+    DistillationRun.objects.filter(pk=run.pk).update(job_ids=(run.job_ids + job_ids)[-50:])
+    return job_ids
+
+
+def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = "auto", user=None,
+              workers: int | None = None, **parameters) -> DistillationRun:
+    """Create a run with its estimate and first stage, and queue it for the distill workers.
+
+    `workers` is how many work jobs to queue (default: one per live distill worker). Raises RunError.
+    """
+    provider = provider or provider_resolve()
+    p = run_parameters(topic=topic, kind=kind, **parameters)
+    if not provider.resolved_base_url:
+        raise RunError(f"{provider.name} has no base URL: set it on the provider (or LLM_BASE_URL for the "
+                       "custom provider).")
+    if not provider.resolved_model and provider.kind != LLMProvider.Kind.CUSTOM:
+        raise RunError(f"{provider.name} has no model: set it on the provider.")
+    if provider.api_key_env and not provider.has_key and provider.kind != LLMProvider.Kind.CUSTOM:
+        raise RunError(f"{provider.name}: {provider.api_key_env} is not set; put the API key in that variable.")
+    estimate = run_estimate(topic=topic, provider=provider, kind=kind, parameters=p)
+    with transaction.atomic():
+        run = DistillationRun.objects.create(
+            topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate, created_by=user,
+            status=DistillationRun.Status.QUEUED, questions_target=estimate["questions"],
+        )
+        planned = _plan_first(run)
+        DistillationUnit.objects.bulk_create(planned)
+        run.stage = planned[0].stage if planned else DONE_STAGE
+        # Projected from the estimate; made exact when the run ends.
+        run.units_total = estimate["taxonomy_calls"] + estimate["question_intents"]
+        run.save(update_fields=["stage", "units_total"])
+        _enqueue_work(run, workers)
+    return run
+
+
+def run_cancel(*, run: DistillationRun) -> DistillationRun:
+    """Stop a queued or running run; workers stop within a second, keeping what they wrote."""
+    stopped = DistillationRun.objects.filter(pk=run.pk, status__in=DistillationRun.ACTIVE_STATUSES).update(
+        status=DistillationRun.Status.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
+    run.refresh_from_db()
+    if not stopped:
+        raise RunError(f"Run #{run.pk} is {run.status}; only queued or running runs can be cancelled.", code="conflict")
+    return run
+
+
+def run_resume(*, run: DistillationRun, workers: int | None = None) -> DistillationRun:
+    """Continue a failed, cancelled or stalled (its worker died) run where it stopped.
+
+    Failed units are retried; units of a dead worker are taken over once their lease expires.
+    """
+    if run.status == DistillationRun.Status.SUCCEEDED:
+        raise RunError(f"Run #{run.pk} already succeeded; start a new run to add more.", code="conflict")
+    with transaction.atomic():
+        run = DistillationRun.objects.select_for_update().get(pk=run.pk)
+        run.units.filter(status=DistillationUnit.Status.FAILED).update(
+            status=DistillationUnit.Status.PENDING, lease_owner="", lease_expires_at=None)
+        run.status, run.error, run.finished_at = DistillationRun.Status.RUNNING, "", None
+        run.units_failed = 0
+        run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
+        run.save(update_fields=["status", "error", "finished_at", "units_failed", "units_done", "updated_at"])
+        _enqueue_work(run, workers)
+    return run

@@ -1,0 +1,214 @@
+"""The teacher's HTTP side: /v1/chat/completions and /v1/models, plus /teacher/stats,
+/teacher/reset and /teacher/config for tests. Latency and faults are injected here.
+
+A development tool (see __init__.py). Stdlib only: a ThreadingHTTPServer serves each request
+on its own thread, so latency overlaps the way a real provider's does.
+"""
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from distiller.teacher.content import answer_payload, render, stable_rng
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_FAULTS = ("429", "500", "malformed", "truncated", "hang")
+
+
+@dataclass
+class TeacherConfig:
+    seed: int = 0
+    latency: float = 0.0  # seconds per completion
+    fault_rate: float = 0.0  # share of completions that get one of `faults`
+    faults: tuple[str, ...] = TRANSIENT_FAULTS
+    malformed_rate: float = 0.0  # share of completions answered with broken JSON, on top of fault_rate
+    retry_after: float = 1.0  # seconds, sent with 429
+    hang_seconds: float = 30.0  # how long a "hang" fault sleeps before answering
+    fail_status: int = 0  # 401, 402 or 403: answer every completion after `fail_after` with it
+    fail_after: int = 0
+    model: str = "teacher-1"
+
+
+@dataclass
+class TeacherStats:
+    requests: int = 0
+    completions: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    faults: dict = field(default_factory=dict)
+
+
+class Teacher:
+    """The state shared by the server's threads."""
+
+    def __init__(self, config: TeacherConfig | None = None):
+        self.config = config or TeacherConfig()
+        self.stats = TeacherStats()
+        self.lock = threading.Lock()
+        self.seen: dict[str, int] = {}
+
+    def reset(self) -> None:
+        with self.lock:
+            self.stats = TeacherStats()
+            self.seen = {}
+
+    def configure(self, **changes) -> None:
+        with self.lock:
+            for name, value in changes.items():
+                if not hasattr(self.config, name):
+                    raise ValueError(f"unknown teacher setting {name!r}")
+                setattr(self.config, name, tuple(value) if name == "faults" else value)
+
+    def fault_for(self, body_key: str) -> str:
+        """Deterministic for a seed: the n-th identical request always meets the same fate."""
+        with self.lock:
+            config = self.config
+            self.stats.completions += 1
+            if config.fail_status and self.stats.completions > config.fail_after:
+                return str(config.fail_status)
+            attempt = self.seen.get(body_key, 0)
+            self.seen[body_key] = attempt + 1
+        rng = stable_rng(config.seed, "fault", body_key, attempt)
+        if config.fault_rate and rng.random() < config.fault_rate and config.faults:
+            return rng.choice(list(config.faults))
+        if config.malformed_rate and rng.random() < config.malformed_rate:
+            return "malformed"
+        return ""
+
+    def count_fault(self, fault: str) -> None:
+        with self.lock:
+            self.stats.faults[fault] = self.stats.faults.get(fault, 0) + 1
+
+
+ERRORS = {
+    "401": (401, "invalid_api_key", "Incorrect API key provided."),
+    "402": (402, "insufficient_balance", "Insufficient Balance"),
+    "403": (403, "permission_denied", "This key may not use this model."),
+    "429": (429, "rate_limit_exceeded", "Rate limit reached, slow down."),
+    "500": (500, "server_error", "The server had an error while processing your request."),
+}
+
+
+class TeacherHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
+    teacher: Teacher  # set by make_server
+
+    def log_message(self, format, *args):  # the default writes every request to stderr
+        logger.debug("teacher: " + format, *args)
+
+    def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self):
+        if self.path.rstrip("/") == "/v1/models":
+            model = self.teacher.config.model
+            return self._send(200, {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "teacher"}]})
+        if self.path.rstrip("/") == "/teacher/stats":
+            with self.teacher.lock:
+                return self._send(200, {**asdict(self.teacher.stats), "config": asdict(self.teacher.config)})
+        self._send(404, {"error": {"message": "not found", "code": "not_found"}})
+
+    def do_POST(self):
+        raw = self._body()
+        path = self.path.rstrip("/")
+        if path == "/teacher/reset":
+            self.teacher.reset()
+            return self._send(200, {"ok": True})
+        if path == "/teacher/config":
+            try:
+                self.teacher.configure(**json.loads(raw or b"{}"))
+            except (ValueError, TypeError) as exc:
+                return self._send(400, {"error": {"message": str(exc), "code": "invalid"}})
+            return self._send(200, asdict(self.teacher.config))
+        if path != "/v1/chat/completions":
+            return self._send(404, {"error": {"message": "not found", "code": "not_found"}})
+        teacher = self.teacher
+        with teacher.lock:
+            teacher.stats.requests += 1
+            teacher.stats.in_flight += 1
+            teacher.stats.max_in_flight = max(teacher.stats.max_in_flight, teacher.stats.in_flight)
+        try:
+            self._complete(raw)
+        finally:
+            with teacher.lock:
+                teacher.stats.in_flight -= 1
+
+    def _complete(self, raw: bytes) -> None:
+        teacher, config = self.teacher, self.teacher.config
+        try:
+            request = json.loads(raw)
+            messages = request["messages"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return self._send(400, {"error": {"message": "expected a chat completion request", "code": "invalid"}})
+        body_key = hashlib.sha1(raw).hexdigest()
+        fault = teacher.fault_for(body_key)
+        if fault:
+            teacher.count_fault(fault)
+        if config.latency:
+            time.sleep(config.latency)
+        if fault == "hang":
+            time.sleep(config.hang_seconds)
+        if fault in ERRORS:
+            status, code, message = ERRORS[fault]
+            headers = {"Retry-After": f"{config.retry_after:g}"} if status == 429 else {}
+            return self._send(status, {"error": {"message": message, "type": code, "code": code}}, headers)
+        response_format = (request.get("response_format") or {}).get("type")
+        content = render(answer_payload(messages, config.seed), strict_json=response_format == "json_schema",
+                         seed=config.seed, body_key=body_key)
+        finish = "stop"
+        if fault == "malformed":
+            content = "{'questions': [oops, this is not JSON" if "questions" in content else "{intents: nope"
+        elif fault == "truncated":
+            content, finish = content[: max(1, len(content) // 2)], "length"
+        prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1
+        completion_tokens = len(content) // 4 + 1
+        self._send(200, {
+            "id": f"chatcmpl-{body_key[:12]}", "object": "chat.completion", "created": int(time.time()),
+            "model": request.get("model") or config.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        })
+
+
+class TeacherServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # a benchmark opens many connections at once
+
+    def handle_error(self, request, client_address):
+        # Clients that gave up on a "hang" fault close the socket under us: expected, not news.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def make_server(host: str = "127.0.0.1", port: int = 0, config: TeacherConfig | None = None) -> TeacherServer:
+    """A teacher server bound to host:port (0 picks a free port); call serve_forever() to run it."""
+    teacher = Teacher(config)
+    handler = type("BoundTeacherHandler", (TeacherHandler,), {"teacher": teacher})
+    server = TeacherServer((host, port), handler)
+    server.teacher = teacher
+    return server
+
+
+def start_in_thread(config: TeacherConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> TeacherServer:
+    """Start a teacher on a background thread (tests, benchmarks). Stop it with server.shutdown()."""
+    server = make_server(host, port, config)
+    threading.Thread(target=server.serve_forever, name="teacher", daemon=True).start()
+    return server

@@ -1,0 +1,101 @@
+"""`manage.py distill` and the admin's start form."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from datasets.models import IntentNode, Question
+from distiller.models import DistillationRun
+from tests.distiller.conftest import WORKERS
+
+
+@WORKERS
+def test_distill_auto_waits_and_writes_the_seed_files(provider, tmp_path, capsys):
+    output, taxonomy = tmp_path / "dataset.jsonl", tmp_path / "taxonomy.json"
+    call_command("distill", "auto", "--topic", "Customer Support", "--levels", "2", "--tags-per-level", "2",
+                 "--questions-per-tag", "5", "--provider", "Teacher", "--language", "de", "--wait",
+                 "--output", str(output), "--export-taxonomy", str(taxonomy))
+
+    run = DistillationRun.objects.get()
+    assert run.status == "succeeded"
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(lines) == Question.objects.count() == 4 * 5
+    first = lines[0]
+    assert first["intent_number"] == "1.1" and first["language"] == "de" and first["topic"] == "Customer Support"
+    assert first["intent_numbered_path"].startswith("Customer Support -> 1 ")
+    tree = json.loads(taxonomy.read_text())
+    assert [n["number"] for n in tree["intents"]] == ["1", "2"]
+    assert [c["number"] for c in tree["intents"][1]["children"]] == ["2.1", "2.2"]
+    out = capsys.readouterr().out
+    assert "No distill worker is running: working in this process." in out
+    assert "Wrote 20 questions" in out and IntentNode.objects.count() == 6
+
+
+def test_distill_tags_prints_new_siblings(provider, capsys):
+    call_command("distill", "tags", "--parent", "Support -> Billing", "--count", "3", "--existing", "Refunds",
+                 "--provider", "Teacher")
+    tags = json.loads(capsys.readouterr().out)
+    assert len(tags) == 3 and "Refunds" not in [t["name"] for t in tags]
+
+
+def test_distill_questions_prints_questions(provider, capsys):
+    call_command("distill", "questions", "--intent", "Refunds", "--intent-path", "Support -> Billing -> Refunds",
+                 "--count", "12", "--provider", "Teacher")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(set(lines)) == 12
+
+
+def test_distill_reports_a_refusal_as_a_command_error(provider, teacher):
+    teacher.teacher.configure(fail_status=402)
+    with pytest.raises(CommandError, match=r"Teacher: insufficient balance \(402\)"):
+        call_command("distill", "tags", "--parent", "Billing", "--provider", "Teacher")
+
+
+def test_the_admin_estimates_then_starts_a_run(client, superuser, topic, provider):
+    client.force_login(superuser)
+    url = "/admin/distiller/distillationrun/start/"
+    assert client.get(url, {"topic": topic.pk}).status_code == 200
+    form = {"topic": topic.pk, "kind": "auto", "provider": provider.pk, "levels": 2, "tags_per_level": 2,
+            "questions_per_intent": 10, "questions_per_call": 10, "language": "en", "leaf_only": "on", "mix": ""}
+
+    estimate = client.post(url, {**form, "estimate": "Estimate"})
+    assert estimate.status_code == 200
+    assert "about <strong>11 calls</strong>" in estimate.content.decode()
+    assert not DistillationRun.objects.exists()
+
+    started = client.post(url, {**form, "start": "Start run"})
+    run = DistillationRun.objects.get()
+    assert started.status_code == 302 and started.url.endswith(f"/{run.pk}/change/")
+    page = client.get(started.url).content.decode()
+    assert "Cancel run" in page and "taxonomy:1" in page
+
+    client.post(f"/admin/distiller/distillationrun/{run.pk}/cancel/")
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    client.post(f"/admin/distiller/distillationrun/{run.pk}/resume/")
+    run.refresh_from_db()
+    assert run.status == "running"
+
+
+def test_reviewers_cannot_start_runs_from_the_admin(client, reviewer, topic, provider):
+    client.force_login(reviewer)
+    response = client.get("/admin/distiller/distillationrun/start/")
+    assert response.status_code == 302
+    assert not DistillationRun.objects.exists()
+
+
+@WORKERS
+def test_distill_tags_and_questions_save_into_a_topic(provider, topic, make_intent, capsys):
+    billing = make_intent(topic, "Billing")
+    make_intent(topic, "Refunds", parent=billing)
+    call_command("distill", "tags", "--topic", topic.name, "--parent", "Customer Support -> Billing", "--count", "3",
+                 "--provider", "Teacher", "--save")
+    assert list(billing.children.values_list("number", flat=True)) == ["1.1", "1.2", "1.3", "1.4"]
+
+    call_command("distill", "questions", "--topic", topic.name, "--intent", "Refunds", "--intent-path",
+                 "Billing -> Refunds", "--count", "7", "--provider", "Teacher", "--save")
+    refunds = billing.children.get(name="Refunds")
+    assert Question.objects.filter(intent=refunds).count() == 7
+    assert Question.objects.count() == 7
+    assert "succeeded" in capsys.readouterr().out

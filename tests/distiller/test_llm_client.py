@@ -1,0 +1,130 @@
+"""The LLM client against the teacher over HTTP with the real openai client."""
+
+import pytest
+
+from distiller.llm import (
+    Endpoint,
+    LLMClient,
+    LLMFatalError,
+    LLMOutputError,
+    LLMUnavailableError,
+    Usage,
+    extract_json,
+)
+from distiller.prompts import QUESTIONS, TAXONOMY
+
+
+def endpoint(teacher, **overrides) -> Endpoint:
+    values = dict(provider_id=1, name="DeepSeek", base_url=teacher.url, model="teacher-1", api_key="sk-test",
+                  api_key_env="DEEPSEEK_API_KEY", supports_json_schema=True, timeout_seconds=1.0,
+                  max_concurrency=4, requests_per_minute=0)
+    return Endpoint(**{**values, **overrides})
+
+
+def client(teacher, sleeps=None, max_retries=3, **overrides) -> LLMClient:
+    return LLMClient(endpoint(teacher, **overrides), max_retries=max_retries, invalid_retries=2, retry_base_seconds=0.01,
+                     sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+def taxonomy_messages(**overrides):
+    return TAXONOMY.messages(**{"topic": "Customer Support", "parent_path": ["Billing"], "count": 4,
+                                "language": "en", "existing": ["Refunds"], **overrides})
+
+
+@pytest.mark.parametrize("text", [
+    '{"intents": []}',
+    'Sure! ```json\n{"intents": []}\n``` hope it helps',
+    '<think>maybe {"nope": 1 ... </think>\n{"intents": []}',
+    'Here you go: {"intents": []} -- bye',
+])
+def test_it_finds_the_json_in_what_models_wrap_it_in(text):
+    assert extract_json(text) == {"intents": []}
+
+
+def test_it_rejects_an_answer_without_json():
+    with pytest.raises(ValueError):
+        extract_json("I cannot help with that.")
+
+
+def test_it_returns_validated_intents_and_counts_tokens(teacher):
+    usage = Usage()
+    answer = client(teacher).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                           schema_name="taxonomy", usage=usage)
+    assert len(answer.intents) == 4
+    assert "Refunds" not in [i.name for i in answer.intents]
+    assert usage.calls == 1 and usage.tokens_in > 0 and usage.tokens_out > 0
+
+
+def test_json_object_mode_survives_fences_and_think_blocks(teacher):
+    c = client(teacher, supports_json_schema=False)
+    for count in range(2, 8):  # the teacher wraps some answers in prose, fences or <think>
+        answer = c.complete_json(messages=taxonomy_messages(count=count), schema=TAXONOMY.Answer,
+                                 schema_name="taxonomy")
+        assert len(answer.intents) == count
+
+
+def test_it_honours_retry_after_then_gives_up(teacher):
+    teacher.teacher.configure(fault_rate=1.0, faults=["429"], retry_after=0.7)
+    sleeps, usage = [], Usage()
+    with pytest.raises(LLMUnavailableError, match=r"DeepSeek: HTTP 429, still after 4 attempts"):
+        client(teacher, sleeps).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                              schema_name="taxonomy", usage=usage)
+    assert len(sleeps) == 3 and all(0.7 <= s < 0.8 for s in sleeps)
+    assert usage.calls == 4
+
+
+def test_server_errors_and_hangs_are_retried(teacher):
+    teacher.teacher.configure(fault_rate=0.4, faults=["500", "hang"], hang_seconds=1.5, seed=4)
+    c = client(teacher, max_retries=8)
+    for count in range(1, 9):
+        assert len(c.complete_json(messages=taxonomy_messages(count=count), schema=TAXONOMY.Answer,
+                                   schema_name="taxonomy").intents) == count
+    assert teacher.teacher.stats.faults.get("500") and teacher.teacher.stats.faults.get("hang")
+
+
+@pytest.mark.parametrize("status, message", [
+    (402, "DeepSeek: insufficient balance (402) — top up or switch provider."),
+    (401, "DeepSeek: the API key was rejected (401) — check DEEPSEEK_API_KEY."),
+    (403, "DeepSeek: access denied (403) — check that the key in DEEPSEEK_API_KEY may use model 'teacher-1'."),
+])
+def test_refusals_stop_at_once_with_an_actionable_message(teacher, status, message):
+    teacher.teacher.configure(fail_status=status)
+    sleeps = []
+    with pytest.raises(LLMFatalError) as error:
+        client(teacher, sleeps).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                              schema_name="taxonomy")
+    assert error.value.message == message
+    assert sleeps == []
+
+
+def test_a_missing_key_is_named(teacher):
+    teacher.teacher.configure(fail_status=401)
+    with pytest.raises(LLMFatalError, match=r"no API key \(401\) — set DEEPSEEK_API_KEY"):
+        client(teacher, api_key="").complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                                  schema_name="taxonomy")
+
+
+def test_malformed_and_truncated_output_is_asked_again_then_reported(teacher):
+    teacher.teacher.configure(fault_rate=1.0, faults=["malformed", "truncated"])
+    usage = Usage()
+    with pytest.raises(LLMOutputError, match=r"DeepSeek: invalid output 3 times \(last: "):
+        client(teacher).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer, schema_name="taxonomy",
+                                      usage=usage)
+    assert usage.calls == usage.invalid == 3
+
+
+@pytest.mark.parametrize("language, sample", [("en", "Hi"), ("de", "Hallo"), ("fr", "Bonjour"), ("es", "Hola"),
+                                              ("it", "Ciao"), ("zh", "你好")])
+def test_the_teacher_writes_distinct_questions_in_each_language(teacher, language, sample):
+    items = [{"n": n, "style": "request", "complexity": "simple", "audience": "general", "edge_case": "none"}
+             for n in range(1, 11)]
+    messages = QUESTIONS.messages(topic="Support", intent_path=["Billing", "Refunds"], description="",
+                                  language=language, items=items, existing=[])
+    c = client(teacher)
+    answer = c.complete_json(messages=messages, schema=QUESTIONS.Answer, schema_name="questions")
+    again = c.complete_json(messages=messages, schema=QUESTIONS.Answer, schema_name="questions")
+    texts = [q.text for q in answer.questions]
+    assert [q.n for q in answer.questions] == list(range(1, 11))
+    assert len(set(texts)) == 10
+    assert texts == [q.text for q in again.questions]  # deterministic for a seed
+    assert any(t.startswith(sample) for t in texts) or language == "zh"
