@@ -12,12 +12,20 @@ from import_export.forms import ConfirmImportForm, ImportForm
 
 from datasets.exports import export_create, export_stream
 from datasets.models import Export, IntentNode, Question, ReviewEvent, Topic
+from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
 from datasets.services import DatasetError
 from labeling.services import questions_review_bulk
 
 STATUSES = [s for s, _ in Question.Status.choices]
+
+
+def only_reviewed_topics(request, queryset, topic_field: str):
+    """Reviewers see in the admin only what belongs to the topics assigned to them."""
+    if is_dataset_admin(request.user):
+        return queryset
+    return queryset.filter(**{f"{topic_field}__in": topics_for_reviewer(request.user)})
 
 
 @admin.register(Topic)
@@ -37,7 +45,7 @@ class TopicAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("owner").annotate(
+        return only_reviewed_topics(request, super().get_queryset(request), "pk").select_related("owner").annotate(
             n_intents=Count("intents", distinct=True),
         )
 
@@ -121,7 +129,7 @@ class IntentNodeAdmin(admin.ModelAdmin):
     inlines = [ChildInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
+        return only_reviewed_topics(request, super().get_queryset(request), "topic").annotate(
             n_total=Count("questions"),
             n_approved=Count("questions", filter=Q(questions__status__in=["approved", "relabeled"])),
             n_pending=Count("questions", filter=Q(questions__status="pending")),
@@ -223,6 +231,14 @@ class QuestionAdmin(ImportExportModelAdmin):
     list_per_page = 100
     show_full_result_count = False
 
+    def get_queryset(self, request):
+        return only_reviewed_topics(request, super().get_queryset(request), "topic")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A reviewer must not move a question into a topic they do not review.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if is_dataset_admin(request.user) else (*fields, "topic")
+
     def get_import_resource_kwargs(self, request, **kwargs):
         form = kwargs.get("form")
         topic = form.cleaned_data.get("topic") if form is not None and hasattr(form, "cleaned_data") else None
@@ -311,6 +327,9 @@ class ReviewEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("actor", "question", "from_intent", "to_intent")
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        return only_reviewed_topics(request, super().get_queryset(request), "question__topic")
 
     @admin.display(description="Question")
     def question_link(self, event):

@@ -1,3 +1,11 @@
 """REST routes of this app, mounted under /api/v1/ by config/urls.py."""
 
-urlpatterns = []
+from django.urls import path
+
+from labeling.api import CaptureApi, QuestionReviewApi, ReviewNextApi
+
+urlpatterns = [
+    path("review/next/", ReviewNextApi.as_view(), name="api-review-next"),
+    path("questions/<int:pk>/review/", QuestionReviewApi.as_view(), name="api-question-review"),
+    path("labeling/captures/", CaptureApi.as_view(), name="api-captures"),
+]

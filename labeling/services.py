@@ -1,9 +1,18 @@
-"""Review decisions on questions. Every change writes a ReviewEvent."""
+"""Review decisions, the review queue and captured production queries.
 
-from django.db import IntegrityError, transaction
+Every change of a question's status, intent or text writes a ReviewEvent.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from datasets.models import IntentNode, Question, ReviewEvent
+from datasets.models import IntentNode, Question, ReviewEvent, Topic
 from datasets.normalize import text_hash
 from datasets.services import DatasetError
 
@@ -14,12 +23,42 @@ STATUS_FOR_ACTION = {
     ReviewEvent.Action.RELABEL: Question.Status.RELABELED,
     ReviewEvent.Action.RESET: Question.Status.PENDING,
 }
+BULK_ACTIONS = ("approve", "reject", "flag", "relabel", "reset")
 
 
 class ReviewConflict(DatasetError):
     """The question changed since the reviewer loaded it (stale version)."""
 
     code = "conflict"
+
+
+def lease_seconds() -> int:
+    return getattr(settings, "REVIEW_LEASE_SECONDS", 300)
+
+
+def _lock_question(question_id: int) -> Question:
+    try:
+        return Question.objects.select_for_update().get(pk=question_id)
+    except Question.DoesNotExist:
+        raise DatasetError(f"Question {question_id} does not exist.", code="not_found") from None
+
+
+def _check_version(question: Question, version: int | None) -> None:
+    if version is not None and question.version != version:
+        last = question.events.select_related("actor").first()
+        who = last.actor.get_username() if last and last.actor else "someone else"
+        raise ReviewConflict(
+            f"{who} changed this question since you loaded it (version {version}, now {question.version}).",
+            details={"current_version": question.version, "changed_by": who},
+        )
+
+
+def _save_checking_text(question: Question) -> None:
+    try:
+        with transaction.atomic():
+            question.save()
+    except IntegrityError:
+        raise DatasetError("Another question of this topic already has this text.", code="duplicate") from None
 
 
 def question_review(
@@ -32,25 +71,18 @@ def question_review(
     version: int | None = None,
     via: str = "ui",
 ) -> Question:
-    """Apply one review action (approve, reject, flag, relabel, edit, reset) and audit it.
+    """Apply one review action (approve, reject, flag, relabel, edit, reset, undo) and audit it.
 
     When `version` is given and the question has moved on since, raises ReviewConflict naming
-    who changed it; nothing is written.
+    who changed it; nothing is written. `undo` is handed to question_undo().
     """
-    if action not in ReviewEvent.Action.values or action == ReviewEvent.Action.UNDO:
-        raise DatasetError(f"Unknown action {action!r}: use approve, reject, flag, relabel, edit or reset.")
+    if action == ReviewEvent.Action.UNDO:
+        return question_undo(question_id=question_id, actor=actor, version=version, via=via)
+    if action not in ReviewEvent.Action.values:
+        raise DatasetError(f"Unknown action {action!r}: use approve, reject, flag, relabel, edit, reset or undo.")
     with transaction.atomic():
-        try:
-            question = Question.objects.select_for_update().get(pk=question_id)
-        except Question.DoesNotExist:
-            raise DatasetError(f"Question {question_id} does not exist.", code="not_found") from None
-        if version is not None and question.version != version:
-            last = question.events.select_related("actor").first()
-            who = last.actor.get_username() if last and last.actor else "someone else"
-            raise ReviewConflict(
-                f"{who} changed this question since you loaded it (version {version}, now {question.version}).",
-                details={"current_version": question.version, "changed_by": who},
-            )
+        question = _lock_question(question_id)
+        _check_version(question, version)
         event = ReviewEvent(
             question=question, actor=actor, action=action, from_status=question.status,
             from_intent_id=question.intent_id, via=via,
@@ -79,22 +111,263 @@ def question_review(
         else:
             question.reviewed_by, question.reviewed_at = actor, timezone.now()
         question.version += 1
-        question.leased_by, question.lease_expires_at = None, None
-        try:
-            with transaction.atomic():
-                question.save()
-        except IntegrityError:
-            raise DatasetError("Another question of this topic already has this text.", code="duplicate") from None
+        if action == ReviewEvent.Action.EDIT and question.status == Question.Status.PENDING:
+            # Editing is not a decision: the editor keeps the item to decide on it next.
+            question.leased_by, question.lease_expires_at = actor, timezone.now() + timedelta(seconds=lease_seconds())
+        else:
+            question.leased_by, question.lease_expires_at = None, None
+        _save_checking_text(question)
         event.to_status = question.status
         event.to_intent_id = question.intent_id
         event.save()
     return question
 
 
+def _undo_stack(question: Question) -> list[ReviewEvent]:
+    """The question's events still in effect, oldest first: each undo cancels the latest one before it."""
+    stack: list[ReviewEvent] = []
+    for event in question.events.order_by("created_at", "id"):
+        if event.action == ReviewEvent.Action.UNDO:
+            if stack:
+                stack.pop()
+        else:
+            stack.append(event)
+    return stack
+
+
+def question_undo(*, question_id: int, actor, version: int | None = None, via: str = "ui") -> Question:
+    """Undo the last action still in effect on a question, restoring its status, intent and text.
+
+    Only the reviewer who took that action (or a dataset admin) may undo it. Writes a ReviewEvent
+    with action "undo" whose from/to fields describe the restoration. The restored question is
+    leased to the actor so they can decide again without someone else picking it up.
+    """
+    from datasets.permissions import is_dataset_admin
+
+    with transaction.atomic():
+        question = _lock_question(question_id)
+        _check_version(question, version)
+        stack = _undo_stack(question)
+        if not stack:
+            raise DatasetError("There is nothing to undo on this question.", code="nothing_to_undo")
+        last = stack.pop()
+        if last.actor_id != getattr(actor, "pk", None) and not is_dataset_admin(actor):
+            who = last.actor.get_username() if last.actor else "someone else"
+            raise DatasetError(f"The last action on this question is {who}'s; only they can undo it.",
+                               code="forbidden")
+        event = ReviewEvent(
+            question=question, actor=actor, action=ReviewEvent.Action.UNDO, via=via,
+            from_status=question.status, from_intent_id=question.intent_id,
+            to_status=last.from_status or Question.Status.PENDING,
+            to_intent_id=last.from_intent_id or question.intent_id,
+        )
+        question.status = event.to_status
+        question.intent_id = event.to_intent_id
+        if question.intent_id == question.original_intent_id:
+            question.original_intent_id = None  # back where it started: no longer relabeled
+        if last.action == ReviewEvent.Action.EDIT and last.from_text:
+            event.from_text, event.to_text = question.text, last.from_text
+            question.text = last.from_text
+            question.text_hash = text_hash(question.text)
+            if question.text == question.original_text:
+                question.original_text = ""
+        # The decision in effect now is the previous one still on the stack, if any.
+        previous = stack[-1] if stack else None
+        if previous is not None and question.status != Question.Status.PENDING:
+            question.reviewed_by_id, question.reviewed_at = previous.actor_id, previous.created_at
+        else:
+            question.reviewed_by, question.reviewed_at = None, None
+        question.version += 1
+        if question.status == Question.Status.PENDING:
+            question.leased_by, question.lease_expires_at = actor, timezone.now() + timedelta(seconds=lease_seconds())
+        else:
+            question.leased_by, question.lease_expires_at = None, None
+        _save_checking_text(question)
+        event.save()
+    return question
+
+
 def questions_review_bulk(*, question_ids, actor, action: str, intent_id: int | None = None, via: str = "admin") -> int:
-    """Apply one action to many questions (admin actions, bulk review); returns how many changed."""
+    """Apply one action to the given questions (admin actions, bulk review); returns how many changed."""
+    return questions_review_matching(
+        queryset=Question.objects.filter(pk__in=list(question_ids)), actor=actor, action=action,
+        intent_id=intent_id, via=via,
+    )
+
+
+def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_id: int | None = None,
+                              via: str = "ui", chunk_size: int = 1000) -> int:
+    """Apply approve, reject, flag, relabel or reset to every question of `queryset`, set-wise.
+
+    Rows are locked and changed in chunks of `chunk_size` (one statement per chunk, not one per
+    question), each with its ReviewEvents, all in one transaction: a bulk decision over a whole
+    filter either happens completely or not at all. Relabel targets must be in each question's
+    topic. Returns how many questions changed.
+    """
+    if action not in BULK_ACTIONS:
+        raise DatasetError(f"Bulk review supports {', '.join(BULK_ACTIONS)}; not {action!r}.")
+    target = None
+    if action == ReviewEvent.Action.RELABEL:
+        if intent_id is None:
+            raise DatasetError("Relabel needs the new intent.")
+        target = IntentNode.objects.filter(pk=intent_id).first()
+        if target is None:
+            raise DatasetError(f"Intent {intent_id} does not exist.", code="not_found")
+    new_status = STATUS_FOR_ACTION[action]
+    now = timezone.now()
+    ids = list(queryset.order_by("pk").values_list("pk", flat=True))
     changed = 0
-    for question_id in question_ids:
-        question_review(question_id=question_id, actor=actor, action=action, intent_id=intent_id, via=via)
-        changed += 1
+    with transaction.atomic():
+        for start in range(0, len(ids), chunk_size):
+            chunk = ids[start:start + chunk_size]
+            rows = list(Question.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
+                        .values("pk", "status", "intent_id", "topic_id"))
+            if target is not None and any(row["topic_id"] != target.topic_id for row in rows):
+                raise DatasetError(f"Intent {target.intent_full_name} is not in the topic of every selected question.")
+            ReviewEvent.objects.bulk_create([
+                ReviewEvent(question_id=row["pk"], actor=actor, action=action, via=via,
+                            from_status=row["status"], to_status=new_status,
+                            from_intent_id=row["intent_id"], to_intent_id=target.pk if target else row["intent_id"])
+                for row in rows
+            ])
+            update = dict(status=new_status, version=F("version") + 1, leased_by=None, lease_expires_at=None,
+                          updated_at=now)
+            if action == ReviewEvent.Action.RESET:
+                update.update(reviewed_by=None, reviewed_at=None)
+            else:
+                update.update(reviewed_by=actor, reviewed_at=now)
+            if target is not None:
+                update.update(intent=target, original_intent=Coalesce(F("original_intent"), F("intent")))
+            changed += Question.objects.filter(pk__in=[row["pk"] for row in rows]).update(**update)
     return changed
+
+
+# The review queue ---------------------------------------------------------------------------
+
+def _queue_order():
+    # Captured low-confidence queries first, lowest confidence first; everything else (no
+    # confidence) after them, oldest first. Matches the question_queue_idx index.
+    return [F("confidence").asc(nulls_last=True), "id"]
+
+
+def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None,
+                        skip_ids: list[int] = ()) -> Question | None:
+    """Reserve the next pending question of `topic` for `actor` and return it (None when done).
+
+    A reviewer who still holds an unexpired lease gets that question back rather than a new one.
+    Otherwise the first free pending question in queue order is leased for REVIEW_LEASE_SECONDS;
+    a lease nobody renews simply expires and the question is free again. On PostgreSQL the row
+    is picked with SELECT ... FOR UPDATE SKIP LOCKED, so concurrent reviewers never wait on or
+    receive the same row; elsewhere (the SQLite demo) a conditional UPDATE claims it.
+    `queryset` narrows the queue (a filter); `skip_ids` are questions the reviewer passed over
+    (`j`): their leases are released and they are not offered again in this call.
+    """
+    now = timezone.now()
+    pending = (queryset if queryset is not None else Question.objects.all()).filter(
+        topic=topic, status=Question.Status.PENDING)
+    with transaction.atomic():
+        if skip_ids:
+            Question.objects.filter(pk__in=skip_ids, leased_by=actor).update(leased_by=None, lease_expires_at=None)
+        mine = (pending.filter(leased_by=actor, lease_expires_at__gt=now).exclude(pk__in=skip_ids)
+                .order_by(*_queue_order()).first())
+        if mine is not None:
+            return _renew_lease(mine, actor=actor, now=now)
+        free = pending.filter(Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now)).exclude(pk__in=skip_ids)
+        if connection.features.has_select_for_update_skip_locked:
+            candidate = free.order_by(*_queue_order()).select_for_update(skip_locked=True, of=("self",)).first()
+            return _renew_lease(candidate, actor=actor, now=now) if candidate else None
+    # Without SKIP LOCKED: try the first few free candidates, each claimed by a conditional UPDATE
+    # that only succeeds if nobody claimed it in between.
+    for _ in range(20):
+        candidates = list(free.order_by(*_queue_order()).values_list("pk", flat=True)[:10])
+        if not candidates:
+            return None
+        for pk in candidates:
+            claimed = Question.objects.filter(pk=pk, status=Question.Status.PENDING).filter(
+                Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now)).update(
+                leased_by=actor, lease_expires_at=now + timedelta(seconds=lease_seconds()))
+            if claimed:
+                return Question.objects.get(pk=pk)
+    return None
+
+
+def _renew_lease(question: Question, *, actor, now) -> Question:
+    question.leased_by = actor
+    question.lease_expires_at = now + timedelta(seconds=lease_seconds())
+    Question.objects.filter(pk=question.pk).update(leased_by=actor, lease_expires_at=question.lease_expires_at)
+    return question
+
+
+def question_lease_release(*, question_id: int, actor) -> bool:
+    """Give back a lease the actor holds (nothing happens if they do not hold it)."""
+    return bool(Question.objects.filter(pk=question_id, leased_by=actor).update(leased_by=None, lease_expires_at=None))
+
+
+# Captured production queries ----------------------------------------------------------------
+
+@dataclass
+class CaptureOutcome:
+    """What happened to one captured query."""
+
+    outcome: str  # queued, repeat, counted (above threshold), known (an existing non-captured question)
+    question_id: int | None = None
+    occurrences: int | None = None
+    confidence: float | None = None
+
+
+@dataclass
+class CaptureBatchResult:
+    outcomes: list[CaptureOutcome] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+
+def capture_record(*, topic: Topic, text: str, predicted_intent: IntentNode, confidence: float,
+                   language: str | None = None) -> CaptureOutcome:
+    """Record one production query the deployed model classified with `confidence`.
+
+    Below the topic's confidence threshold it becomes a pending question with source "captured"
+    (its intent is the model's prediction until a reviewer decides); at or above it is only
+    counted. An exact repeat (same normalized text) of a captured question increments its
+    `occurrences` and keeps the lowest confidence seen instead of making a new item.
+    """
+    text = text.strip()
+    digest = text_hash(text)
+    if not text or not digest:
+        raise DatasetError("The captured text is empty.")
+    if predicted_intent.topic_id != topic.pk:
+        raise DatasetError("The predicted intent belongs to another topic.")
+    with transaction.atomic():
+        existing = Question.objects.filter(topic=topic, text_hash=digest).first()
+        if existing is None and confidence >= topic.confidence_threshold:
+            return CaptureOutcome("counted", confidence=confidence)
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    created = Question.objects.create(
+                        topic=topic, intent=predicted_intent, predicted_intent=predicted_intent, text=text,
+                        language=language or topic.language, source=Question.Source.CAPTURED,
+                        confidence=confidence, occurrences=1,
+                    )
+                return CaptureOutcome("queued", created.pk, 1, confidence)
+            except IntegrityError:
+                # Someone posted the same query at the same moment: count it as a repeat.
+                existing = Question.objects.get(topic=topic, text_hash=digest)
+        if existing.source != Question.Source.CAPTURED:
+            return CaptureOutcome("known", existing.pk, existing.occurrences, existing.confidence)
+        Question.objects.filter(pk=existing.pk).update(
+            occurrences=F("occurrences") + 1,
+            confidence=Least(Coalesce(F("confidence"), confidence), confidence),
+        )
+        existing.refresh_from_db(fields=["occurrences", "confidence"])
+        return CaptureOutcome("repeat", existing.pk, existing.occurrences, existing.confidence)
+
+
+def captures_record(*, items: list[dict]) -> CaptureBatchResult:
+    """Record a batch of validated captures (dicts with topic, text, predicted_intent, confidence) atomically."""
+    result = CaptureBatchResult()
+    with transaction.atomic():
+        for item in items:
+            result.outcomes.append(capture_record(**item))
+    return result

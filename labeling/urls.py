@@ -1,3 +1,15 @@
-"""HTML pages of the review UI."""
+"""HTML pages of the review UI, mounted at the site root."""
 
-urlpatterns = []
+from django.urls import path
+
+from labeling import views
+
+app_name = "labeling"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("topics/<int:topic_id>/", views.topic_dashboard, name="dashboard"),
+    path("topics/<int:topic_id>/review/", views.review_screen, name="review"),
+    path("topics/<int:topic_id>/questions/", views.question_list, name="questions"),
+    path("topics/<int:topic_id>/questions/<int:question_id>/similar/", views.question_similar, name="similar"),
+]

@@ -24,7 +24,9 @@ from datasets.models import Export, Question
 from datasets.selectors import intent_infos
 from tests.api.clients import api_as
 
-pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: an earlier transactional test (distiller, labeling) flushes the database,
+# roles created by migrations included; this restores them first.
+pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 ROOT = Path(__file__).resolve().parents[2]
 SPLIT = {"train": 0.8, "validation": 0.1, "test": 0.1}
 

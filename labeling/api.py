@@ -1,0 +1,142 @@
+"""REST endpoints of the review queue and the captures intake (mounted under /api/v1/)."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from datasets.models import Question
+from datasets.permissions import IsReviewerOrDatasetAdmin, topics_for_reviewer
+from datasets.services import DatasetError
+from labeling.permissions import CanPostCaptures
+from labeling.selectors import QuestionFilter, review_question
+from labeling.serializers import (
+    CaptureResultSerializer,
+    CaptureSerializer,
+    NextQuestionSerializer,
+    ReviewQuestionSerializer,
+    ReviewRequestSerializer,
+    ReviewResponseSerializer,
+)
+from labeling.services import captures_record, question_lease_next, question_review
+
+
+def reviewable_topic(user, topic_id):
+    """The topic if the user may review it; 404 otherwise, so other topics' ids are not confirmed."""
+    topic = topics_for_reviewer(user).filter(pk=topic_id).first()
+    if topic is None:
+        raise DatasetError(f"Topic {topic_id} does not exist or is not assigned to you.", code="not_found")
+    return topic
+
+
+def parse_ids(raw: str, name: str) -> list[int]:
+    try:
+        return [int(part) for part in raw.split(",") if part.strip()][:200]
+    except ValueError:
+        raise DatasetError(f"{name} must be comma-separated question ids, got {raw!r}.") from None
+
+
+def review_question_data(question: Question, *, with_similar: bool) -> dict:
+    return ReviewQuestionSerializer(review_question(question_id=question.pk, with_similar=with_similar)).data
+
+
+class ReviewNextApi(APIView):
+    """Reserve the next question of a topic's review queue for the caller."""
+
+    permission_classes = [IsReviewerOrDatasetAdmin]
+
+    @extend_schema(
+        operation_id="review_next",
+        parameters=[
+            OpenApiParameter("topic", OpenApiTypes.INT, required=True),
+            OpenApiParameter("skip", OpenApiTypes.STR, description="Comma-separated ids passed over (released)."),
+            OpenApiParameter("similar", OpenApiTypes.BOOL,
+                             description="Also look up possible duplicates (default false: it costs more than the "
+                                         "rest of the request; the review screen loads them separately)."),
+            OpenApiParameter("intent", OpenApiTypes.INT, description="Only this intent and its subtree."),
+            OpenApiParameter("source", OpenApiTypes.STR),
+            OpenApiParameter("language", OpenApiTypes.STR),
+            OpenApiParameter("confidence_min", OpenApiTypes.FLOAT),
+            OpenApiParameter("confidence_max", OpenApiTypes.FLOAT),
+            OpenApiParameter("search", OpenApiTypes.STR),
+        ],
+        responses=NextQuestionSerializer,
+    )
+    def get(self, request):
+        raw_topic = request.query_params.get("topic", "")
+        if not raw_topic.isdigit():
+            raise DatasetError("Give the topic id: ?topic=ID.")
+        topic = reviewable_topic(request.user, int(raw_topic))
+        queryset = QuestionFilter.for_queue(request.query_params).apply(Question.objects.all(), topic=topic)
+        question = question_lease_next(topic=topic, actor=request.user, queryset=queryset,
+                                       skip_ids=parse_ids(request.query_params.get("skip", ""), "skip"))
+        with_similar = request.query_params.get("similar", "0").lower() in ("1", "true", "yes")
+        data = review_question_data(question, with_similar=with_similar) if question else None
+        return Response({"question": data})
+
+
+class QuestionReviewApi(APIView):
+    """Approve, reject, flag, relabel, edit or undo one question."""
+
+    permission_classes = [IsReviewerOrDatasetAdmin]
+
+    @extend_schema(operation_id="question_review", request=ReviewRequestSerializer,
+                   responses=ReviewResponseSerializer)
+    def post(self, request, pk: int):
+        topic_id = Question.objects.filter(pk=pk).values_list("topic_id", flat=True).first()
+        if topic_id is None or not topics_for_reviewer(request.user).filter(pk=topic_id).exists():
+            raise DatasetError(f"Question {pk} does not exist or is not in a topic assigned to you.",
+                               code="not_found")
+        body = ReviewRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        question = question_review(question_id=pk, actor=request.user, action=data["action"],
+                                   intent_id=data.get("intent"), text=data.get("text"), version=data.get("version"),
+                                   via="api" if request.auth else "ui")
+        next_data = None
+        if data["next"]:
+            queryset = QuestionFilter.for_queue(data.get("filter") or {}).apply(
+                Question.objects.all(), topic=question.topic)
+            upcoming = question_lease_next(topic=question.topic, actor=request.user, queryset=queryset)
+            next_data = review_question_data(upcoming, with_similar=False) if upcoming else None
+        return Response({"question": review_question_data(question, with_similar=False), "next": next_data})
+
+
+class CaptureApi(APIView):
+    """Take production queries with the deployed model's prediction; low-confidence ones enter review.
+
+    The body is one capture object or a list of them (up to 1,000). The batch is atomic: when any
+    item is invalid nothing is recorded and the 400 answer lists the errors by item index.
+    """
+
+    permission_classes = [CanPostCaptures]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "captures"
+    max_batch = 1000
+
+    @extend_schema(operation_id="captures_create", request=CaptureSerializer(many=True),
+                   responses={201: CaptureResultSerializer})
+    def post(self, request):
+        items = request.data if isinstance(request.data, list) else [request.data]
+        if not items:
+            raise DatasetError("The batch is empty.")
+        if len(items) > self.max_batch:
+            raise DatasetError(f"At most {self.max_batch} captures per request; got {len(items)}.")
+        valid, errors = [], {}
+        for index, item in enumerate(items):
+            capture = CaptureSerializer(data=item)
+            if capture.is_valid():
+                valid.append(capture.validated_data)
+            else:
+                errors[str(index)] = capture.errors
+        if errors:
+            raise serializers.ValidationError({"items": errors})
+        result = captures_record(items=valid)
+        body = {
+            "results": result.outcomes,
+            **{name: result.count(name) for name in ("queued", "repeat", "counted", "known")},
+        }
+        return Response(CaptureResultSerializer(body).data, status=status.HTTP_201_CREATED)
+

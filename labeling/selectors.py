@@ -1,0 +1,253 @@
+"""Reads for the review UI and API: filters, progress, possible duplicates, the taxonomy."""
+
+import re
+from dataclasses import dataclass, fields
+
+from django.db import OperationalError, connection, transaction
+from django.db.models import Count, Q, QuerySet
+
+from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
+from datasets.normalize import normalize_text
+from datasets.selectors import intent_infos, intent_subtree_ids
+from datasets.services import DatasetError
+
+APPROVED_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
+
+
+@dataclass
+class QuestionFilter:
+    """The list view's filters; the same filter narrows the queue and bulk actions."""
+
+    status: str = ""
+    intent: int | None = None  # an intent and its whole subtree
+    source: str = ""
+    language: str = ""
+    confidence_min: float | None = None
+    confidence_max: float | None = None
+    reviewer: int | None = None
+    search: str = ""
+
+    @classmethod
+    def from_params(cls, params) -> "QuestionFilter":
+        """Parse query parameters; raises DatasetError naming a parameter that makes no sense."""
+
+        def number(name, kind):
+            raw = (params.get(name) or "").strip()
+            if not raw:
+                return None
+            try:
+                return kind(raw)
+            except ValueError:
+                raise DatasetError(f"{name} must be a number, got {raw!r}.") from None
+
+        status = (params.get("status") or "").strip()
+        if status and status not in Question.Status.values:
+            raise DatasetError(f"Unknown status {status!r}: use one of {', '.join(Question.Status.values)}.")
+        source = (params.get("source") or "").strip()
+        if source and source not in Question.Source.values:
+            raise DatasetError(f"Unknown source {source!r}: use one of {', '.join(Question.Source.values)}.")
+        return cls(
+            status=status, intent=number("intent", int), source=source,
+            language=(params.get("language") or "").strip(),
+            confidence_min=number("confidence_min", float), confidence_max=number("confidence_max", float),
+            reviewer=number("reviewer", int), search=(params.get("search") or "").strip(),
+        )
+
+    @classmethod
+    def for_queue(cls, params) -> "QuestionFilter":
+        """The filter narrowing a review queue: any status filter is dropped, the queue is pending only."""
+        question_filter = cls.from_params(params)
+        question_filter.status = ""
+        return question_filter
+
+    def as_params(self) -> dict:
+        """The non-empty filters, to put back in links and hidden form fields."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in (None, "")}
+
+    def apply(self, queryset: QuerySet, *, topic: Topic) -> QuerySet:
+        queryset = queryset.filter(topic=topic)
+        if self.status:
+            queryset = queryset.filter(status=self.status)
+        if self.intent is not None:
+            node = IntentNode.objects.filter(pk=self.intent, topic=topic).first()
+            if node is None:
+                raise DatasetError(f"Intent {self.intent} is not in topic {topic.name}.")
+            queryset = queryset.filter(intent_id__in=intent_subtree_ids(node=node))
+        if self.source:
+            queryset = queryset.filter(source=self.source)
+        if self.language:
+            queryset = queryset.filter(language=self.language)
+        if self.confidence_min is not None:
+            queryset = queryset.filter(confidence__gte=self.confidence_min)
+        if self.confidence_max is not None:
+            queryset = queryset.filter(confidence__lte=self.confidence_max)
+        if self.reviewer is not None:
+            queryset = queryset.filter(reviewed_by_id=self.reviewer)
+        if self.search:
+            queryset = queryset.filter(text__icontains=self.search)
+        return queryset
+
+
+def questions_filtered(*, topic: Topic, question_filter: QuestionFilter) -> QuerySet:
+    """The topic's questions matching the filter, in list order (tree order of intents, then id)."""
+    queryset = Question.objects.select_related("intent", "reviewed_by")
+    return question_filter.apply(queryset, topic=topic).order_by("intent__sort_key", "id")
+
+
+@dataclass
+class IntentProgress:
+    id: int
+    number: str
+    name: str
+    path: str
+    approved: int
+    pending: int
+    flagged: int
+    rejected: int
+    target: int
+
+    @property
+    def shortfall(self) -> int:
+        return max(self.target - self.approved, 0)
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.approved / self.target)) if self.target else 100
+
+
+def topic_progress(*, topic: Topic) -> list[IntentProgress]:
+    """Per-intent review progress against the topic's target, the intents furthest from it first.
+
+    Counts cover the intents questions are attached to: the leaves, or every intent when the
+    topic generates for inner nodes too (`leaf_only` off). Relabeled questions count as approved
+    (a reviewer confirmed them under their new intent).
+    """
+    infos = intent_infos(topic=topic)
+    counts: dict[int, dict[str, int]] = {}
+    for row in Question.objects.filter(topic=topic).values("intent_id", "status").annotate(n=Count("id")).order_by():
+        counts.setdefault(row["intent_id"], {})[row["status"]] = row["n"]
+    rows = []
+    for info in infos.values():
+        if topic.leaf_only and not info.is_leaf and info.id not in counts:
+            continue
+        c = counts.get(info.id, {})
+        rows.append(IntentProgress(
+            id=info.id, number=info.number, name=info.name, path=info.intent_path,
+            approved=c.get("approved", 0) + c.get("relabeled", 0), pending=c.get("pending", 0),
+            flagged=c.get("flagged", 0), rejected=c.get("rejected", 0), target=topic.target_per_intent,
+        ))
+    order = {info_id: i for i, info_id in enumerate(infos)}
+    rows.sort(key=lambda r: (r.approved >= r.target, r.approved / (r.target or 1), order[r.id]))
+    return rows
+
+
+def topics_overview(*, topics: QuerySet) -> list[dict]:
+    """Each topic with its question counts by status, for the home page."""
+    totals = {
+        row["id"]: row for row in topics.values("id").annotate(
+            total=Count("questions"),
+            pending=Count("questions", filter=Q(questions__status=Question.Status.PENDING)),
+            approved=Count("questions", filter=Q(questions__status__in=APPROVED_STATUSES)),
+            flagged=Count("questions", filter=Q(questions__status=Question.Status.FLAGGED)),
+        ).order_by()
+    }
+    return [{"topic": topic, **totals.get(topic.pk, {})} for topic in topics.order_by("name")]
+
+
+def taxonomy_choices(*, topic: Topic) -> list[dict]:
+    """The taxonomy for the relabel type-ahead: id, number, name and full path of every intent."""
+    return [
+        {"id": info.id, "number": info.number, "name": info.name, "path": info.intent_path, "leaf": info.is_leaf}
+        for info in intent_infos(topic=topic).values()
+    ]
+
+
+_WORD = re.compile(r"\w+")
+SIMILARITY_FLOOR = 0.3
+SIMILAR_TIMEOUT_MS = 2000
+
+
+def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | None:
+    """The questions of the same intent nearest in wording to `question` (possible duplicates).
+
+    PostgreSQL: trigram similarity (pg_trgm) of at least 0.3, best first. Elsewhere: word overlap
+    (Jaccard) against up to 2,000 questions of the intent. Limited to the intent so the cost
+    follows the intent's size, not the topic's; see docs/benchmarks.md for what that costs.
+    Returns None when the lookup ran past SIMILAR_TIMEOUT_MS.
+    """
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # A pathological intent must not tie up a worker: give up and say so instead.
+                cursor.execute(f"SET LOCAL statement_timeout = {SIMILAR_TIMEOUT_MS}")
+                cursor.execute(
+                    """
+                    SELECT q.id, q.text, q.status, q.intent_id, similarity(q.text, %s) AS score
+                    FROM datasets_question q
+                    WHERE q.intent_id = %s AND q.id <> %s AND similarity(q.text, %s) >= %s
+                    ORDER BY score DESC, q.id
+                    LIMIT %s
+                    """,
+                    [question.text, question.intent_id, question.pk, question.text, SIMILARITY_FLOOR, limit],
+                )
+                rows = [dict(zip(("id", "text", "status", "intent_id", "score"), r, strict=True))
+                        for r in cursor.fetchall()]
+        except OperationalError:
+            return None
+    else:
+        words = set(_WORD.findall(normalize_text(question.text)))
+        scored = []
+        candidates = (Question.objects.filter(intent_id=question.intent_id).exclude(pk=question.pk)
+                      .values("id", "text", "status", "intent_id")[:2000])
+        for row in candidates:
+            other = set(_WORD.findall(normalize_text(row["text"])))
+            if words and other:
+                score = len(words & other) / len(words | other)
+                if score >= SIMILARITY_FLOOR:
+                    scored.append({**row, "score": score})
+        rows = sorted(scored, key=lambda r: (-r["score"], r["id"]))[:limit]
+    names = dict(IntentNode.objects.filter(pk__in={r["intent_id"] for r in rows}).values_list("pk", "number"))
+    for row in rows:
+        row["intent_number"] = names.get(row["intent_id"], "")
+        row["score"] = round(float(row["score"]), 3)
+    return rows
+
+
+def _ancestor_numbers(number: str) -> list[str]:
+    parts = number.split(".")
+    return [".".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def review_question(*, question_id: int, with_similar: bool = True) -> Question:
+    """A question with what the review screen shows: intents with their paths, possible duplicates.
+
+    Sets `intent_ref`, `original_intent_ref`, `predicted_intent_ref` (dicts with id, number,
+    name, full_name and numbered path) and `similar`. Paths come from the intents' dotted
+    numbers (ancestors of "2.1.3" are "2" and "2.1"), so this costs a fixed two or three
+    queries whatever the size of the topic.
+    """
+    question = Question.objects.select_related("topic", "intent", "reviewed_by", "leased_by").get(pk=question_id)
+    nodes = {question.intent_id: question.intent}
+    extra = {question.original_intent_id, question.predicted_intent_id} - {None, question.intent_id}
+    if extra:
+        nodes.update({node.pk: node for node in IntentNode.objects.filter(pk__in=extra)})
+    wanted = {n for node in nodes.values() for n in _ancestor_numbers(node.number)}
+    by_number = {node.number: node for node in nodes.values()}
+    if wanted - set(by_number):
+        by_number.update({node.number: node for node in IntentNode.objects.filter(
+            topic_id=question.topic_id, number__in=wanted - set(by_number))})
+
+    def ref(intent_id):
+        node = nodes.get(intent_id)
+        if node is None:
+            return None
+        chain = [by_number[n] for n in _ancestor_numbers(node.number) if n in by_number] + [node]
+        full_names = [f"{n.number} {n.name}" for n in chain]
+        return {"id": node.pk, "number": node.number, "name": node.name, "full_name": full_names[-1],
+                "path": PATH_SEPARATOR.join([question.topic.name, *full_names])}
+
+    question.intent_ref = ref(question.intent_id)
+    question.original_intent_ref = ref(question.original_intent_id)
+    question.predicted_intent_ref = ref(question.predicted_intent_id)
+    question.similar = (questions_similar(question=question) or []) if with_similar else []
+    return question

@@ -1,0 +1,116 @@
+"""Typed request and response shapes of the review and captures API."""
+
+from rest_framework import serializers
+
+from datasets.models import LANGUAGE_CHOICES, IntentNode, Question, ReviewEvent, Topic
+
+
+class SimilarQuestionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    status = serializers.CharField()
+    intent_id = serializers.IntegerField()
+    intent_number = serializers.CharField()
+    score = serializers.FloatField()
+
+
+class IntentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    name = serializers.CharField()
+    full_name = serializers.CharField(help_text='"2.1 Refunds"')
+    path = serializers.CharField(help_text='"Customer Support -> 2 Billing -> 2.1 Refunds"')
+
+
+class ReviewQuestionSerializer(serializers.ModelSerializer):
+    """One question as the review screen shows it (built by labeling.selectors.review_question)."""
+
+    intent = IntentRefSerializer(source="intent_ref")
+    original_intent = IntentRefSerializer(source="original_intent_ref", allow_null=True)
+    predicted_intent = IntentRefSerializer(source="predicted_intent_ref", allow_null=True)
+    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    leased_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    similar = SimilarQuestionSerializer(many=True, read_only=True,
+                                        help_text="Nearest existing questions (possible duplicates); "
+                                                  "only when asked for (?similar=1).")
+
+    class Meta:
+        model = Question
+        fields = [
+            "id", "topic", "text", "language", "source", "status", "version", "intent", "original_intent",
+            "original_text", "predicted_intent", "confidence", "occurrences", "run", "provider", "model",
+            "temperature", "prompt_version", "style", "complexity", "audience", "edge_case", "reviewed_by",
+            "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar",
+        ]
+        read_only_fields = fields
+
+
+class NextQuestionSerializer(serializers.Serializer):
+    question = ReviewQuestionSerializer(allow_null=True)
+    remaining = serializers.IntegerField(help_text="Pending questions of the topic (leased or not).")
+
+
+class ReviewRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=[a for a in ReviewEvent.Action.values if a != "reset"])
+    intent = serializers.IntegerField(required=False, allow_null=True, help_text="New intent id (relabel).")
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=True, help_text="New text (edit).")
+    version = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                       help_text="The version you loaded; a stale one answers 409.")
+    next = serializers.BooleanField(required=False, default=False,
+                                    help_text="Also reserve and return the next question of the topic's queue.")
+    filter = serializers.DictField(required=False, child=serializers.CharField(allow_blank=True),
+                                   help_text="Narrows the next question like the list filters (intent, source...).")
+
+    def validate(self, data):
+        if data["action"] == "relabel" and data.get("intent") is None:
+            raise serializers.ValidationError({"intent": "Relabel needs the new intent id."})
+        if data["action"] == "edit" and not (data.get("text") or "").strip():
+            raise serializers.ValidationError({"text": "Edit needs the new text."})
+        return data
+
+
+class ReviewResponseSerializer(serializers.Serializer):
+    question = ReviewQuestionSerializer()
+    next = ReviewQuestionSerializer(allow_null=True, help_text="The next question when the request asked for it.")
+
+
+class CaptureSerializer(serializers.Serializer):
+    """One production query: the topic, the text, the deployed model's intent and confidence."""
+
+    topic = serializers.PrimaryKeyRelatedField(queryset=Topic.objects.all())
+    text = serializers.CharField(max_length=2000, trim_whitespace=True)
+    predicted_intent = serializers.JSONField(
+        help_text='The predicted intent: its id (a number, 12) or its dotted number (a string, "2.1").')
+    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
+    language = serializers.ChoiceField(choices=LANGUAGE_CHOICES, required=False,
+                                       help_text="Defaults to the topic's language.")
+
+    def validate(self, data):
+        topic, raw = data["topic"], data["predicted_intent"]
+        intents = IntentNode.objects.filter(topic=topic)
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise serializers.ValidationError({"predicted_intent": "Give the intent's id (number) or number (string)."})
+        intent = intents.filter(pk=raw).first() if isinstance(raw, int) else intents.filter(number=raw.strip()).first()
+        if intent is None:
+            raise serializers.ValidationError({"predicted_intent": f"Topic {topic.pk} has no intent {raw!r}."})
+        data["predicted_intent"] = intent
+        return data
+
+
+class CaptureOutcomeSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=["queued", "repeat", "counted", "known"],
+        help_text="queued: new item in the review queue; repeat: an existing capture's counter went up; "
+                  "counted: at or above the topic's threshold, not queued; known: the topic already has "
+                  "this question from another source.")
+    question = serializers.IntegerField(source="question_id", allow_null=True)
+    occurrences = serializers.IntegerField(allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+
+
+class CaptureResultSerializer(serializers.Serializer):
+    results = CaptureOutcomeSerializer(many=True)
+    queued = serializers.IntegerField()
+    repeat = serializers.IntegerField()
+    counted = serializers.IntegerField()
+    known = serializers.IntegerField()

@@ -1,0 +1,400 @@
+// The review screen: one question at a time, driven by the keyboard.
+// Every key sends at most one request to the review API; the page never reloads.
+(function () {
+  "use strict";
+  const cfg = JSON.parse(document.getElementById("review-config").textContent);
+  const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const $ = (id) => document.getElementById(id);
+  const intentsById = new Map(cfg.taxonomy.map((i) => [i.id, i]));
+
+  const state = {
+    current: null,      // the question reserved for us, or null when the queue is empty
+    history: [],        // questions we decided on, oldest first (k / j walk through them)
+    viewing: null,      // index into history while looking back, else null
+    undo: [],           // ids of questions we changed, most recent last
+    skipped: [],        // ids passed over with j, so the queue does not offer them again at once
+    busy: false,
+    mode: "keys",       // keys | edit | relabel | help
+    matches: [],
+    choice: 0,
+  };
+
+  function shown() { return state.viewing === null ? state.current : state.history[state.viewing]; }
+
+  async function api(method, url, body) {
+    const response = await fetch(url, {
+      method, credentials: "same-origin",
+      headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function errorText(result) {
+    if (result.data && result.data.error) {
+      const details = result.data.error.details;
+      return result.data.error.message + (details && !details.changed_by ? " " + JSON.stringify(details) : "");
+    }
+    if (result.status === 403 || result.status === 401) return "Your session has ended: reload the page and log in.";
+    return "The server answered " + result.status + "; try again.";
+  }
+
+  function toast(message, kind) {
+    const el = $("toast");
+    el.textContent = message;
+    el.className = "toast " + (kind || "info");
+  }
+
+  function text(tag, value, cls) {
+    const el = document.createElement(tag);
+    el.textContent = value;
+    if (cls) el.className = cls;
+    return el;
+  }
+
+  // Rendering ---------------------------------------------------------------------------------
+
+  function render() {
+    const q = shown();
+    const line = $("status-line");
+    if (!q) {
+      $("question").hidden = true;
+      line.textContent = "Nothing left to review here. Press k to look back, or come back later.";
+      renderSimilar([]);
+      highlightIntent(null);
+      return;
+    }
+    $("question").hidden = false;
+    line.textContent = state.viewing === null
+      ? "Question #" + q.id + (q.leased_by === cfg.user ? " (reserved for you)" : "")
+      : "Looking back: question #" + q.id + " (" + q.status + "); j returns to your current question";
+    $("q-path").textContent = q.intent.path;
+    $("q-text").textContent = q.text;
+    const badges = $("q-badges");
+    badges.replaceChildren(
+      text("span", q.status, "status " + q.status),
+      text("span", q.source, "chip"),
+      text("span", q.language, "chip"),
+    );
+    if (q.confidence !== null) badges.append(text("span", "confidence " + q.confidence.toFixed(2), "chip warn"));
+    if (q.occurrences > 1) badges.append(text("span", "seen ×" + q.occurrences, "chip"));
+    const meta = $("q-meta");
+    meta.replaceChildren();
+    const rows = [
+      ["Predicted", q.predicted_intent && q.predicted_intent.full_name],
+      ["Originally", q.original_intent && q.original_intent.full_name],
+      ["Original text", q.original_text],
+      ["Model", [q.provider, q.model].filter(Boolean).join(" / ")],
+      ["Style", q.style], ["Complexity", q.complexity], ["Audience", q.audience], ["Edge case", q.edge_case],
+      ["Prompt", q.prompt_version], ["Run", q.run], ["Reviewed by", q.reviewed_by],
+    ];
+    rows.forEach(([label, value]) => {
+      if (value) { meta.append(text("dt", label), text("dd", String(value))); }
+    });
+    loadSimilar(q);
+    highlightIntent(q.intent.id);
+  }
+
+  // Possible duplicates load after the question is on screen, so a decision never waits for them.
+  const similarCache = new Map();
+  async function loadSimilar(q) {
+    const key = q.id + ":" + q.version;
+    if (similarCache.has(key)) { renderSimilar(similarCache.get(key)); return; }
+    $("similar").replaceChildren(text("li", "Looking…", "empty"));
+    try {
+      const response = await fetch(cfg.similarUrl.replace("{id}", q.id), { credentials: "same-origin",
+        headers: { "Accept": "application/json" } });
+      if (!response.ok) throw new Error(String(response.status));
+      const body = await response.json();
+      if (body.timed_out) throw new Error("timed out");
+      similarCache.set(key, body.similar);
+      if (shown() && shown().id === q.id) renderSimilar(body.similar);
+    } catch (e) {
+      if (shown() && shown().id === q.id) $("similar").replaceChildren(text("li", "Could not look up duplicates.", "empty"));
+    }
+  }
+
+  function renderSimilar(items) {
+    const list = $("similar");
+    list.replaceChildren();
+    if (!items.length) { list.append(text("li", "None", "empty")); return; }
+    items.forEach((s) => {
+      const li = text("li", s.text);
+      li.append(text("span", " " + s.intent_number + " · " + s.status + " · " + Math.round(s.score * 100) + "%", "muted"));
+      list.append(li);
+    });
+  }
+
+  function renderTaxonomy() {
+    const tree = $("taxonomy");
+    cfg.taxonomy.forEach((i) => {
+      const li = text("li", i.number + " " + i.name);
+      li.dataset.id = i.id;
+      li.style.paddingLeft = (i.number.split(".").length - 1) * 1.1 + "em";
+      li.title = i.path;
+      li.addEventListener("click", () => { if (state.mode === "relabel") relabelTo(i.id); });
+      tree.append(li);
+    });
+  }
+
+  function highlightIntent(id) {
+    $("taxonomy").querySelectorAll("li").forEach((li) => {
+      const on = Number(li.dataset.id) === id;
+      li.classList.toggle("current", on);
+      if (on) li.scrollIntoView({ block: "nearest" });
+    });
+  }
+
+  // Requests ----------------------------------------------------------------------------------
+
+  function nextUrl() {
+    const params = new URLSearchParams({ topic: cfg.topic, ...cfg.filter });
+    if (state.skipped.length) params.set("skip", state.skipped.slice(-50).join(","));
+    return cfg.nextUrl + "?" + params.toString();
+  }
+
+  async function loadNext() {
+    const result = await api("GET", nextUrl());
+    if (!result.ok) { toast(errorText(result), "error"); return; }
+    state.current = result.data.question;
+    state.viewing = null;
+    render();
+  }
+
+  function remember(question) {
+    // Keep the latest state of each question we touched, for k and for undo's version.
+    const at = state.history.findIndex((q) => q.id === question.id);
+    if (at >= 0) state.history.splice(at, 1);
+    state.history.push(question);
+    if (state.history.length > 200) state.history.shift();
+  }
+
+  function known(id) {
+    if (state.current && state.current.id === id) return state.current;
+    return state.history.find((q) => q.id === id);
+  }
+
+  async function review(action, extra) {
+    const q = shown();
+    if (!q) { toast("No question to " + action + ".", "error"); return; }
+    const lookingBack = state.viewing !== null;
+    const decides = action !== "edit";
+    const body = { action, version: q.version, ...(extra || {}) };
+    if (decides && !lookingBack) { body.next = true; body.filter = cfg.filter; }
+    const result = await api("POST", cfg.reviewUrl.replace("{id}", q.id), body);
+    if (!result.ok) {
+      toast(errorText(result), result.status === 409 ? "conflict" : "error");
+      return;
+    }
+    const done = result.data.question;
+    state.undo.push(done.id);
+    if (!decides) {
+      // An edit keeps the question on screen (still reserved) so the reviewer decides next.
+      if (lookingBack) state.history[state.viewing] = done; else state.current = done;
+      toast("Edited #" + done.id + ". Now approve, reject, flag or relabel it.", "ok");
+      render();
+      return;
+    }
+    remember(done);
+    toast(verb(action) + " #" + done.id + (action === "relabel" ? " as " + done.intent.full_name : "") + ". u undoes.", "ok");
+    if (lookingBack) {
+      state.viewing = null;  // back to the question reserved for us
+    } else {
+      state.current = result.data.next;
+    }
+    render();
+  }
+
+  function verb(action) {
+    return { approve: "Approved", reject: "Rejected", flag: "Flagged", relabel: "Relabeled" }[action] || action;
+  }
+
+  async function undo() {
+    const id = state.undo.pop();
+    if (id === undefined) { toast("Nothing to undo in this session.", "error"); return; }
+    const q = known(id);
+    const result = await api("POST", cfg.reviewUrl.replace("{id}", id), { action: "undo", version: q ? q.version : null });
+    if (!result.ok) {
+      state.undo.push(id);
+      toast(errorText(result), result.status === 409 ? "conflict" : "error");
+      return;
+    }
+    const restored = result.data.question;
+    const at = state.history.findIndex((h) => h.id === id);
+    if (restored.status === "pending") {
+      // Back in our hands: decide on it again now; the question we had stays reserved for us.
+      if (at >= 0) state.history.splice(at, 1);
+      state.current = restored;
+      state.viewing = null;
+    } else {
+      remember(restored);
+      if (state.current && state.current.id === id) state.current = restored;
+    }
+    toast("Undone: #" + id + " is " + restored.status + " again.", "ok");
+    render();
+  }
+
+  async function skip() {
+    if (state.viewing !== null) {
+      state.viewing = state.viewing + 1 < state.history.length ? state.viewing + 1 : null;
+      render();
+      return;
+    }
+    if (state.current) state.skipped.push(state.current.id);
+    await loadNext();
+    if (state.current) toast("Skipped; the question you passed goes back to the queue.", "info");
+  }
+
+  function back() {
+    if (!state.history.length) { toast("No earlier question in this session.", "error"); return; }
+    const from = state.viewing === null ? state.history.length : state.viewing;
+    if (from === 0) { toast("This is the first question of the session.", "error"); return; }
+    state.viewing = from - 1;
+    render();
+  }
+
+  // Edit and relabel modes --------------------------------------------------------------------
+
+  function startEdit() {
+    const q = shown();
+    if (!q) return;
+    state.mode = "edit";
+    const box = $("q-edit");
+    box.value = q.text;
+    box.hidden = false;
+    $("q-text").hidden = true;
+    box.focus();
+    box.select();
+  }
+
+  function endEdit() {
+    state.mode = "keys";
+    $("q-edit").hidden = true;
+    $("q-text").hidden = false;
+  }
+
+  function startRelabel() {
+    if (!shown()) return;
+    state.mode = "relabel";
+    $("relabel").hidden = false;
+    const input = $("relabel-input");
+    input.value = "";
+    filterIntents("");
+    input.focus();
+  }
+
+  function endRelabel() {
+    state.mode = "keys";
+    $("relabel").hidden = true;
+    $("relabel-input").blur();
+  }
+
+  function filterIntents(query) {
+    const q = query.trim().toLowerCase();
+    let found;
+    if (!q) {
+      found = cfg.taxonomy.filter((i) => i.leaf);
+    } else if (/^\d+(\.\d+)*\.?$/.test(q)) {
+      const prefix = q.replace(/\.$/, "");
+      found = cfg.taxonomy.filter((i) => i.number === prefix || i.number.startsWith(prefix + ".") || i.number.startsWith(prefix))
+        .sort((a, b) => (a.number === prefix ? -1 : 0) - (b.number === prefix ? -1 : 0));
+    } else {
+      const words = q.split(/\s+/);
+      const score = (i) => {
+        const name = i.name.toLowerCase();
+        if (name.startsWith(q)) return 0;
+        if (name.includes(q)) return 1;
+        return 2;
+      };
+      found = cfg.taxonomy
+        .filter((i) => words.every((w) => (i.number + " " + i.path).toLowerCase().includes(w)))
+        .map((i, order) => ({ i, order, s: score(i) + (i.leaf ? 0 : 0.5) }))
+        .sort((a, b) => a.s - b.s || a.order - b.order)
+        .map((x) => x.i);
+    }
+    state.matches = found.slice(0, 10);
+    state.choice = 0;
+    drawMatches();
+  }
+
+  function drawMatches() {
+    const list = $("relabel-options");
+    list.replaceChildren();
+    if (!state.matches.length) { list.append(text("li", "No intent matches.", "empty")); return; }
+    state.matches.forEach((i, index) => {
+      const li = text("li", i.number + " " + i.name);
+      li.append(text("span", "  " + i.path, "muted"));
+      li.dataset.id = i.id;
+      if (index === state.choice) li.className = "chosen";
+      li.addEventListener("mousedown", (event) => { event.preventDefault(); relabelTo(i.id); });
+      list.append(li);
+    });
+  }
+
+  function relabelTo(intentId) {
+    endRelabel();
+    const q = shown();
+    if (q && q.intent.id === intentId) { toast("It already has that intent; press a to approve it.", "error"); return; }
+    run(() => review("relabel", { intent: intentId }));
+  }
+
+  // Keys --------------------------------------------------------------------------------------
+
+  async function run(task) {
+    if (state.busy) return;
+    state.busy = true;
+    document.body.classList.add("busy");
+    try { await task(); } catch (e) { toast("Network error: " + e.message + ". Try again.", "error"); }
+    finally { state.busy = false; document.body.classList.remove("busy"); }
+  }
+
+  const KEYS = {
+    a: () => run(() => review("approve")),
+    r: () => run(() => review("reject")),
+    f: () => run(() => review("flag")),
+    e: startEdit,
+    l: startRelabel,
+    u: () => run(undo),
+    j: () => run(skip),
+    k: back,
+    "?": () => { state.mode = "help"; $("help").hidden = false; },
+  };
+
+  $("relabel-input").addEventListener("input", (event) => filterIntents(event.target.value));
+  $("relabel-input").addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown") { state.choice = Math.min(state.choice + 1, state.matches.length - 1); drawMatches(); }
+    else if (event.key === "ArrowUp") { state.choice = Math.max(state.choice - 1, 0); drawMatches(); }
+    else if (event.key === "Enter") { if (state.matches[state.choice]) relabelTo(state.matches[state.choice].id); }
+    else if (event.key === "Escape") { endRelabel(); }
+    else return;
+    event.preventDefault();
+  });
+  $("q-edit").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.preventDefault(); endEdit(); }
+    else if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      const value = $("q-edit").value.trim();
+      endEdit();
+      if (value && value !== shown().text) run(() => review("edit", { text: value }));
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (state.mode === "help") {
+      if (event.key === "?" || event.key === "Escape") { state.mode = "keys"; $("help").hidden = true; }
+      event.preventDefault();
+      return;
+    }
+    if (state.mode !== "keys") return;
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select") return;
+    const handler = KEYS[event.key];
+    if (handler) { event.preventDefault(); handler(); }
+  });
+  $("help").addEventListener("click", () => { state.mode = "keys"; $("help").hidden = true; });
+
+  renderTaxonomy();
+  run(loadNext);
+})();

@@ -1,0 +1,163 @@
+"""HTML pages of the review UI: home, topic dashboard, review screen, question list.
+
+Every page needs a login; a reviewer sees only the topics assigned to them (others answer 404).
+The review screen is one page driven by labeling/static/labeling/review.js through the REST API.
+"""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_http_methods
+
+from datasets.models import LANGUAGE_CHOICES, Question
+from datasets.permissions import is_dataset_admin, topics_for_reviewer
+from datasets.services import DatasetError
+from labeling.selectors import (
+    QuestionFilter,
+    questions_filtered,
+    questions_similar,
+    taxonomy_choices,
+    topic_progress,
+    topics_overview,
+)
+from labeling.services import BULK_ACTIONS, questions_review_bulk, questions_review_matching
+
+CHART_BAR = 16
+CHART_LABEL = 260
+CHART_WIDTH = 520
+
+
+def _topic_or_404(user, topic_id):
+    topic = topics_for_reviewer(user).filter(pk=topic_id).first()
+    if topic is None:
+        raise Http404("No such topic among the ones you review.")
+    return topic
+
+
+@login_required
+def home(request):
+    return render(request, "labeling/home.html", {
+        "topics": topics_overview(topics=topics_for_reviewer(request.user)),
+        "is_dataset_admin": is_dataset_admin(request.user),
+    })
+
+
+def progress_chart(rows, target: int) -> dict:
+    """Geometry of the dashboard's stacked bar chart (drawn as inline SVG by the template)."""
+    scale_max = max([target, *(r.approved + r.pending + r.flagged + r.rejected for r in rows)] or [1])
+    unit = CHART_WIDTH / scale_max
+    bars = []
+    for index, row in enumerate(rows):
+        x, segments = CHART_LABEL, []
+        for name, value in (("approved", row.approved), ("pending", row.pending), ("flagged", row.flagged),
+                            ("rejected", row.rejected)):
+            if value:
+                segments.append({"name": name, "x": round(x, 1), "width": round(value * unit, 1), "value": value})
+                x += value * unit
+        bars.append({"row": row, "y": index * CHART_BAR, "segments": segments,
+                     "text_y": index * CHART_BAR + CHART_BAR - 4, "end_x": round(x + 4, 1)})
+    return {
+        "bars": bars, "height": len(rows) * CHART_BAR + 24, "width": CHART_LABEL + CHART_WIDTH + 60,
+        "target_x": round(CHART_LABEL + target * unit, 1), "label_x": CHART_LABEL - 6, "axis_y": len(rows) * CHART_BAR + 14,
+    }
+
+
+@login_required
+def topic_dashboard(request, topic_id):
+    topic = _topic_or_404(request.user, topic_id)
+    rows = topic_progress(topic=topic)
+    short = [r for r in rows if r.approved < r.target]
+    return render(request, "labeling/dashboard.html", {
+        "topic": topic, "rows": rows, "chart": progress_chart(rows, topic.target_per_intent),
+        "short_count": len(short), "pending_total": sum(r.pending for r in rows),
+        "approved_total": sum(r.approved for r in rows),
+    })
+
+
+@login_required
+def review_screen(request, topic_id):
+    topic = _topic_or_404(request.user, topic_id)
+    try:
+        queue_filter = QuestionFilter.for_queue(request.GET)
+        queue_filter.apply(Question.objects.none(), topic=topic)
+    except DatasetError as exc:
+        messages.error(request, exc.message)
+        return redirect("labeling:review", topic_id=topic.pk)
+    config = {
+        "topic": topic.pk,
+        "topicName": topic.name,
+        "user": request.user.get_username(),
+        "nextUrl": reverse("api-review-next"),
+        "reviewUrl": reverse("api-question-review", args=[0]).replace("/0/", "/{id}/"),
+        "similarUrl": reverse("labeling:similar", args=[topic.pk, 0]).replace("/0/", "/{id}/"),
+        "filter": {k: str(v) for k, v in queue_filter.as_params().items()},
+        "taxonomy": taxonomy_choices(topic=topic),
+    }
+    return render(request, "labeling/review.html", {"topic": topic, "config": config,
+                                                    "filter_params": queue_filter.as_params()})
+
+
+@login_required
+def question_similar(request, topic_id, question_id):
+    """The review screen's possible-duplicates pane, loaded after the question is on screen."""
+    topic = _topic_or_404(request.user, topic_id)
+    question = Question.objects.filter(pk=question_id, topic=topic).first()
+    if question is None:
+        raise Http404("No such question in this topic.")
+    similar = questions_similar(question=question)
+    return JsonResponse({"question": question.pk, "similar": similar or [], "timed_out": similar is None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def question_list(request, topic_id):
+    topic = _topic_or_404(request.user, topic_id)
+    params = request.POST if request.method == "POST" else request.GET
+    try:
+        question_filter = QuestionFilter.from_params(params)
+        queryset = questions_filtered(topic=topic, question_filter=question_filter)
+    except DatasetError as exc:
+        messages.error(request, exc.message)
+        return redirect("labeling:questions", topic_id=topic.pk)
+    if request.method == "POST":
+        return _bulk_review(request, topic, question_filter, queryset)
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    reviewers = get_user_model().objects.filter(
+        pk__in=Question.objects.filter(topic=topic, reviewed_by__isnull=False)
+        .values("reviewed_by").distinct()).order_by("username")
+    return render(request, "labeling/list.html", {
+        "topic": topic, "page": page, "filter": question_filter, "filter_params": question_filter.as_params(),
+        "filter_query": urlencode(question_filter.as_params()), "statuses": Question.Status.choices,
+        "sources": Question.Source.choices, "languages": LANGUAGE_CHOICES,
+        "intents": taxonomy_choices(topic=topic), "reviewers": reviewers, "bulk_actions": BULK_ACTIONS,
+    })
+
+
+def _bulk_review(request, topic, question_filter, queryset):
+    action = request.POST.get("action", "")
+    scope = request.POST.get("scope", "selected")
+    intent = request.POST.get("to_intent") or None
+    back = reverse("labeling:questions", args=[topic.pk]) + "?" + urlencode(question_filter.as_params())
+    try:
+        if action == "relabel" and not intent:
+            raise DatasetError("Choose the intent to relabel to.")
+        intent_id = int(intent) if intent else None
+        if scope == "all":
+            changed = questions_review_matching(queryset=queryset, actor=request.user, action=action,
+                                                intent_id=intent_id, via="ui")
+        else:
+            ids = [int(i) for i in request.POST.getlist("ids")]
+            if not ids:
+                raise DatasetError("Select some questions first, or choose 'everything the filter matches'.")
+            changed = questions_review_bulk(question_ids=queryset.filter(pk__in=ids).values_list("pk", flat=True),
+                                            actor=request.user, action=action, intent_id=intent_id, via="ui")
+    except (DatasetError, ValueError) as exc:
+        messages.error(request, getattr(exc, "message", "Invalid selection."))
+        return redirect(back)
+    messages.success(request, f"{action.capitalize()}: {changed} question(s).")
+    return redirect(back)

@@ -1,0 +1,80 @@
+"""A short keyboard session in headless Chromium: approve, relabel through the type-ahead, undo."""
+
+import shutil
+import tempfile
+
+import pytest
+from django.urls import reverse
+
+from datasets.models import Question
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+@pytest.fixture
+def browser(settings):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (make browser)")
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_reviewer_approves_relabels_and_undoes_with_the_keyboard(browser, live_server, reviewer, topic, taxonomy,
+                                                                   make_question):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shows
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    first = make_question(taxonomy["refunds"], "I want my money back")
+    second = make_question(taxonomy["refunds"], "Can I get a copy of my March invoice?")
+    third = make_question(taxonomy["refunds"], "Refund the broken kettle")
+    wait = WebDriverWait(browser, 20)
+
+    browser.get(live_server.url + reverse("labeling:review", args=[topic.pk]))
+    assert "/accounts/login/" in browser.current_url
+    browser.find_element(By.NAME, "username").send_keys("rita")
+    browser.find_element(By.NAME, "password").send_keys("pw-rita\n")
+    wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), first.text))
+
+    def press(keys):
+        browser.switch_to.active_element.send_keys(keys)
+
+    press("a")
+    wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), second.text))
+    assert f"Approved #{first.pk}" in browser.find_element(By.ID, "toast").text
+
+    press("l")
+    wait.until(shows.visibility_of_element_located((By.ID, "relabel-input")))
+    press("invoi")
+    wait.until(shows.text_to_be_present_in_element((By.ID, "relabel-options"), "1.2 Invoices"))
+    press("\n")
+    wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), third.text))
+    assert "as 1.2 Invoices" in browser.find_element(By.ID, "toast").text
+
+    press("u")
+    wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), second.text))
+    assert f"Undone: #{second.pk}" in browser.find_element(By.ID, "toast").text
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    third.refresh_from_db()
+    assert (first.status, first.reviewed_by) == ("approved", reviewer)
+    assert (second.status, second.intent, second.original_intent, second.leased_by) == (
+        "pending", taxonomy["refunds"], None, reviewer)
+    assert [(e.action, e.actor, e.to_intent) for e in second.events.order_by("id")] == [
+        ("relabel", reviewer, taxonomy["invoices"]), ("undo", reviewer, taxonomy["refunds"])]
+    assert third.leased_by == reviewer  # still reserved for rita while she decides again on the second
+    assert Question.objects.filter(events__via="ui").distinct().count() == 2

@@ -1,0 +1,139 @@
+"""Who may open every labeling page and call every labeling endpoint: one line per persona.
+
+Personas (tests/conftest.py): anonymous, `otto` a reviewer of another topic, `rita` the topic's
+reviewer, `dora` a dataset admin; plus `prod-bot`, a capture client.
+"""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from datasets.models import Question
+
+
+@pytest.fixture
+def world(topic, taxonomy, make_question, reviewer, other_reviewer, dataset_admin, capture_client):
+    question = make_question(taxonomy["refunds"], "I want my money back")
+    return {"question": question, "anonymous": None, "other_reviewer": other_reviewer, "reviewer": reviewer,
+            "dataset_admin": dataset_admin, "capture_client": capture_client}
+
+
+def page(client, user, url, method="get", data=None):
+    if user is not None:
+        client.force_login(user)
+    response = getattr(client, method)(url, data or {})
+    if response.status_code == 302:
+        return "login" if "/accounts/login/" in response["Location"] else 302
+    return response.status_code
+
+
+def api_call(api, user, method, url, data=None):
+    return getattr(api(user), method)(url, data, format="json").status_code
+
+
+PAGES = ["dashboard", "review", "questions"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+@pytest.mark.parametrize("persona, expected", [
+    ("anonymous", "login"),
+    ("other_reviewer", 404),
+    ("reviewer", 200),
+    ("dataset_admin", 200),
+])
+def test_topic_pages(client, world, topic, name, persona, expected):
+    assert page(client, world[persona], reverse(f"labeling:{name}", args=[topic.pk])) == expected
+
+
+@pytest.mark.parametrize("persona, expected", [
+    ("anonymous", "login"),
+    ("other_reviewer", 404),
+    ("reviewer", 200),
+    ("dataset_admin", 200),
+])
+def test_possible_duplicates_pane(client, world, topic, persona, expected):
+    url = reverse("labeling:similar", args=[topic.pk, world["question"].pk])
+    assert page(client, world[persona], url) == expected
+
+
+@pytest.mark.parametrize("persona, expected, lists_topic", [
+    ("anonymous", "login", False),
+    ("other_reviewer", 200, False),
+    ("reviewer", 200, True),
+    ("dataset_admin", 200, True),
+])
+def test_home_lists_only_the_topics_a_persona_reviews(client, world, topic, persona, expected, lists_topic):
+    assert page(client, world[persona], reverse("labeling:home")) == expected
+    if expected == 200:
+        assert (topic.name in client.get(reverse("labeling:home")).content.decode()) is lists_topic
+
+
+@pytest.mark.parametrize("persona, expected, status", [
+    ("anonymous", "login", "pending"),
+    ("other_reviewer", 404, "pending"),
+    ("reviewer", 302, "approved"),
+    ("dataset_admin", 302, "approved"),
+])
+def test_bulk_review_from_the_list(client, world, topic, persona, expected, status):
+    url = reverse("labeling:questions", args=[topic.pk])
+    data = {"action": "approve", "scope": "selected", "ids": [world["question"].pk]}
+    assert page(client, world[persona], url, "post", data) == expected
+    assert Question.objects.get(pk=world["question"].pk).status == status
+
+
+@pytest.mark.parametrize("persona, expected", [
+    ("anonymous", 401),
+    ("other_reviewer", 404),
+    ("reviewer", 200),
+    ("dataset_admin", 200),
+    ("capture_client", 403),
+])
+def test_next_question_endpoint(api, world, topic, persona, expected):
+    assert api_call(api, world[persona], "get", reverse("api-review-next") + f"?topic={topic.pk}") == expected
+
+
+@pytest.mark.parametrize("persona, expected", [
+    ("anonymous", 401),
+    ("other_reviewer", 404),
+    ("reviewer", 200),
+    ("dataset_admin", 200),
+    ("capture_client", 403),
+])
+def test_review_endpoint(api, world, persona, expected):
+    url = reverse("api-question-review", args=[world["question"].pk])
+    assert api_call(api, world[persona], "post", url, {"action": "flag"}) == expected
+
+
+@pytest.mark.parametrize("persona, expected", [
+    ("anonymous", 401),
+    ("other_reviewer", 403),
+    ("reviewer", 403),
+    ("dataset_admin", 201),
+    ("capture_client", 201),
+])
+def test_captures_endpoint(api, world, topic, taxonomy, persona, expected):
+    capture = {"topic": topic.pk, "text": "where is my refund??", "predicted_intent": "1.1", "confidence": 0.3}
+    assert api_call(api, world[persona], "post", reverse("api-captures"), capture) == expected
+
+
+def test_a_bulk_form_without_its_csrf_token_is_refused(world, topic):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world["reviewer"])
+    response = client.post(reverse("labeling:questions", args=[topic.pk]),
+                           {"action": "approve", "scope": "selected", "ids": [world["question"].pk]})
+    assert response.status_code == 403
+    assert Question.objects.get(pk=world["question"].pk).status == "pending"
+
+
+def test_a_session_review_request_without_csrf_is_refused(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world["reviewer"])
+    response = client.post(reverse("api-question-review", args=[world["question"].pk]), {"action": "approve"},
+                           content_type="application/json")
+    assert response.status_code == 403
+    assert Question.objects.get(pk=world["question"].pk).status == "pending"
+
+
+def test_the_login_page_is_the_only_page_for_anonymous_users(client):
+    assert client.get(reverse("login")).status_code == 200
+    assert 'name="csrfmiddlewaretoken"' in client.get(reverse("login")).content.decode()
