@@ -30,7 +30,12 @@ def _restore_migration_rows():
 
 @pytest.fixture(autouse=True)
 def _migration_rows(request):
-    """Transactional tests end with a flush that also drops the rows data migrations made; restore them."""
+    """Transactional tests end with a flush that also drops the rows data migrations made; restore them.
+
+    Mark transactional tests `django_db(transaction=True, serialized_rollback=True)`: a plain
+    transactional test's flush re-creates content types, which the next serialized test then
+    inserts again (duplicate key).
+    """
     if not (DB_FIXTURES & set(request.fixturenames) or request.node.get_closest_marker("django_db")):
         return
     request.getfixturevalue("db")
