@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: demo test lint browser bench clean
+.PHONY: demo test fuzz lint browser bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ browser:
 # The whole suite on a throwaway PostgreSQL cluster and Redis server, started and stopped here.
 test: $(VENV)/.installed browser
 	DEBUG=1 bash tests/services.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+# The API fuzz run with fresh random examples, many more than the suite's repeatable run.
+fuzz: $(VENV)/.installed
+	API_FUZZ_EXAMPLES=$${API_FUZZ_EXAMPLES:-300} DEBUG=1 bash tests/services.sh $(PY) -m pytest tests/api/test_schema.py -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -24,6 +24,13 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
+def positive_int_parameter(value, name: str) -> int:
+    """A query parameter that must be a row id; anything else is a 400 naming the parameter."""
+    if not str(value).isdecimal() or not 0 < int(value) < 2**63:
+        raise DatasetError(f"{name} must be a positive integer id, got {value!r}.", code="invalid_parameter")
+    return int(value)
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, DatasetError):
         return Response(error_body(exc.code, exc.message, exc.details),

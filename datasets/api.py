@@ -13,6 +13,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import positive_int_parameter
 from datasets.exports import (
     export_archive_name,
     export_archive_stream,
@@ -42,12 +43,6 @@ from datasets.serializers import (
 from datasets.services import DatasetError, question_bulk_create
 
 ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
-
-
-def _positive_int(value, name: str) -> int:
-    if not str(value).isdecimal() or not 0 < int(value) < 2**63:
-        raise DatasetError(f"{name} must be a positive integer id, got {value!r}.", code="invalid_parameter")
-    return int(value)
 
 
 def _topic_for_admin(topic_id) -> Topic:
@@ -138,7 +133,7 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             return questions
         params = self.request.query_params
         if params.get("topic"):
-            questions = questions.filter(topic_id=_positive_int(params["topic"], "topic"))
+            questions = questions.filter(topic_id=positive_int_parameter(params["topic"], "topic"))
         if params.get("status"):
             statuses = [s.strip() for s in params["status"].split(",") if s.strip()]
             unknown = [s for s in statuses if s not in Question.Status.values]
@@ -147,7 +142,7 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                                    code="invalid_parameter")
             questions = questions.filter(status__in=statuses)
         if params.get("intent"):
-            node = IntentNode.objects.filter(pk=_positive_int(params["intent"], "intent")).first()
+            node = IntentNode.objects.filter(pk=positive_int_parameter(params["intent"], "intent")).first()
             questions = questions.filter(intent_id__in=intent_subtree_ids(node=node)) if node else questions.none()
         if params.get("search"):
             questions = questions.filter(Q(text__icontains=params["search"].replace("\x00", "")))
@@ -283,7 +278,7 @@ class LabelingExportView(APIView):
         format = request.query_params.get("format") or "jsonl"
         topics = Topic.objects.all()
         if request.query_params.get("topic"):
-            topics = topics.filter(pk=_positive_int(request.query_params["topic"], "topic"))
+            topics = topics.filter(pk=positive_int_parameter(request.query_params["topic"], "topic"))
             if not topics.exists():
                 raise DatasetError(f"Topic {request.query_params['topic']} does not exist.", code="not_found")
         statuses = export_statuses_validate(request.query_params.get("status"))

@@ -7,8 +7,10 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import positive_int_parameter
 from datasets.models import LANGUAGE_CHOICES, Topic
 from datasets.permissions import IsDatasetAdmin
+from datasets.services import DatasetError
 from distiller.models import DistillationRun
 from distiller.selectors import run_progress, run_unit_problems
 from distiller.services import provider_resolve, run_cancel, run_resume, run_start
@@ -58,9 +60,12 @@ class RunListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         runs = DistillationRun.objects.select_related("provider").order_by("-created_at")
         topic, run_status = self.request.query_params.get("topic"), self.request.query_params.get("status")
-        if topic and topic.isdigit():
-            runs = runs.filter(topic_id=int(topic))
+        if topic:
+            runs = runs.filter(topic_id=positive_int_parameter(topic, "topic"))
         if run_status:
+            if run_status not in DistillationRun.Status.values:
+                raise DatasetError(f"Unknown status {run_status!r}: use {', '.join(DistillationRun.Status.values)}.",
+                                   code="invalid_parameter")
             runs = runs.filter(status=run_status)
         return runs
 

@@ -32,6 +32,29 @@ def test_distill_auto_waits_and_writes_the_seed_files(provider, tmp_path, capsys
     assert "Wrote 20 questions" in out and IntentNode.objects.count() == 6
 
 
+@WORKERS
+def test_distill_status_cancel_and_resume_a_run_by_id(provider, capsys):
+    call_command("distill", "auto", "--topic", "Support", "--levels", "1", "--tags-per-level", "3",
+                 "--questions-per-tag", "4", "--provider", "Teacher")
+    run = DistillationRun.objects.get()
+    call_command("distill", "cancel", str(run.pk))
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    with pytest.raises(CommandError, match="only queued or running runs can be cancelled"):
+        call_command("distill", "cancel", str(run.pk))
+
+    call_command("distill", "resume", str(run.pk), "--wait")  # no worker runs: it works here
+    run.refresh_from_db()
+    assert run.status == "succeeded" and Question.objects.filter(run=run).count() == 3 * 4
+    capsys.readouterr()
+    call_command("distill", "status", str(run.pk))
+    out = capsys.readouterr().out
+    assert f"Run #{run.pk} (auto) of 'Support' on Teacher: succeeded, 100%" in out
+    assert "12/12 questions" in out
+    with pytest.raises(CommandError, match="No run #999999"):
+        call_command("distill", "status", "999999")
+
+
 def test_distill_tags_prints_new_siblings(provider, capsys):
     call_command("distill", "tags", "--parent", "Support -> Billing", "--count", "3", "--existing", "Refunds",
                  "--provider", "Teacher")

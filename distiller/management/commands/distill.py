@@ -3,6 +3,7 @@
     manage.py distill auto --topic "Customer Support" --levels 3 --tags-per-level 5 --questions-per-tag 20 --wait
     manage.py distill tags --parent "Billing" --count 10 [--existing "Refunds,Invoices"] [--topic T --save]
     manage.py distill questions --intent "Refunds" --intent-path "Billing -> Refunds" --count 50 [--topic T --save]
+    manage.py distill status|cancel|resume RUN_ID [--wait]
 """
 
 import json
@@ -21,7 +22,8 @@ from distiller.mix import DEFAULT_MIX, mix_draw
 from distiller.models import DistillationRun
 from distiller.ratelimit import ProviderLimiter
 from distiller.seed_files import run_write_jsonl, taxonomy_write_json
-from distiller.services import provider_resolve, run_start
+from distiller.selectors import run_progress, run_unit_problems
+from distiller.services import provider_resolve, run_cancel, run_resume, run_start
 from distiller.services.runs import distill_worker_count
 
 
@@ -64,6 +66,14 @@ class Command(BaseCommand):
                 one.add_argument("--intent", required=True)
                 one.add_argument("--intent-path", default="", help='e.g. "Support -> Billing -> Refunds"')
 
+        for name, helptext in (("status", "show a run's progress and problems"), ("cancel", "stop a run"),
+                               ("resume", "continue a failed, cancelled or stalled run")):
+            one = sub.add_parser(name, help=helptext)
+            one.add_argument("run", type=int, help="run id")
+            if name == "resume":
+                one.add_argument("--wait", action="store_true",
+                                 help="show progress until the run ends; with no distill worker running, work here")
+
     def handle(self, *args, **o):
         try:
             return getattr(self, f"handle_{o['action']}")(o)
@@ -99,9 +109,12 @@ class Command(BaseCommand):
         e = run.estimate
         self.stdout.write(f"Run #{run.pk} on {provider.name} ({e['model']}): about {e['calls']} calls, "
                           f"{e['tokens_in'] + e['tokens_out']:,} tokens, ${e['cost']}.")
+        return self._wait_for(run, wait=wait, inline=inline, live=live)
+
+    def _wait_for(self, run, *, wait: bool, inline: bool, live: int):
         if not wait:
-            self.stdout.write(f"Queued for {live} distill worker(s). Follow it in the admin or with "
-                              f"GET /api/v1/runs/{run.pk}/.")
+            self.stdout.write(f"Queued for {live} distill worker(s). Follow it with `manage.py distill status "
+                              f"{run.pk}`, in the admin or with GET /api/v1/runs/{run.pk}/.")
             return None
         if inline:
             self.stdout.write("No distill worker is running: working in this process.")
@@ -114,6 +127,43 @@ class Command(BaseCommand):
         self.stdout.write(f"Run #{run.pk} succeeded: {run.intents_created} intents, {run.questions_created} "
                           f"questions, {run.calls} calls, {run.tokens_in + run.tokens_out:,} tokens, ${run.cost}.")
         return run
+
+    # --- status, cancel, resume ---------------------------------------------------------------
+
+    def _run(self, o) -> DistillationRun:
+        run = DistillationRun.objects.select_related("topic", "provider").filter(pk=o["run"]).first()
+        if run is None:
+            raise CommandError(f"No run #{o['run']}.")
+        return run
+
+    def handle_status(self, o):
+        run = self._run(o)
+        p = run_progress(run=run)
+        eta = f", ETA {p['eta_seconds']:.0f} s" if p["eta_seconds"] is not None else ""
+        self.stdout.write(f"Run #{run.pk} ({run.kind}) of {run.topic.name!r} on {run.provider.name}: {run.status}, "
+                          f"{p['percent']}% ({p['stage']}{eta})")
+        self.stdout.write(f"  units {p['units_done']}/{p['units_total']} ({p['units_failed']} failed) · "
+                          f"{p['intents_created']} intents · {p['questions_created']}/{p['questions_target']} "
+                          f"questions · {p['duplicates_dropped']} duplicates and {p['near_duplicates_dropped']} "
+                          f"near duplicates dropped")
+        self.stdout.write(f"  {p['calls']} calls · {p['tokens_in'] + p['tokens_out']:,} tokens · ${p['cost']}")
+        if run.error:
+            self.stdout.write(f"  error: {run.error}")
+        for problem in run_unit_problems(run=run, limit=20):
+            self.stdout.write(f"  {problem['status']} {problem['key']}: {problem['error'] or 'short'} "
+                              f"({problem['produced']}/{problem['target']})")
+
+    def handle_cancel(self, o):
+        run = run_cancel(run=self._run(o))
+        self.stdout.write(f"Run #{run.pk} cancelled; what it wrote is kept. Resume it with "
+                          f"`manage.py distill resume {run.pk}`.")
+
+    def handle_resume(self, o):
+        live = distill_worker_count()
+        inline = o["wait"] and not live
+        run = run_resume(run=self._run(o), workers=0 if inline else None)
+        self.stdout.write(f"Run #{run.pk} resumed at {run.units_done}/{run.units_total} units.")
+        self._wait_for(run, wait=o["wait"], inline=inline, live=live)
 
     def _saved_node(self, o, path: list[str]):
         """The topic named by --topic and the intent at `path` under it (None for the topic itself)."""
