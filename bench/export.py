@@ -74,7 +74,7 @@ def step_setup(rows: int):
 
     from datasets.clinc150 import DEFAULT_PATH, _title
     from datasets.models import Topic
-    from datasets.normalize import text_hash
+    from datasets.normalize import near_duplicate_key, text_hash
     from datasets.services import intent_create
 
     call_command("migrate", verbosity=0)
@@ -90,7 +90,7 @@ def step_setup(rows: int):
     sentences = [(text, intents[label]) for split in ("train", "val", "test") for text, label in data[split]
                  if label in intents]
     now = timezone.now()
-    columns = ("topic_id", "intent_id", "text", "text_hash", "language", "source", "provider", "model", "temperature",
+    columns = ("topic_id", "intent_id", "text", "text_hash", "near_key", "language", "source", "provider", "model", "temperature",
                "prompt_version", "style", "complexity", "audience", "edge_case", "occurrences", "status",
                "original_text", "version", "created_at", "updated_at")
     with connection.cursor() as cursor:
@@ -105,7 +105,7 @@ def step_setup(rows: int):
                     text, digest = f"{text} {letters(i)}z", text_hash(f"{text} {letters(i)}z")
                 seen.add(digest)
                 status = "approved" if i % 10 < 8 else "relabeled" if i % 10 == 8 else "pending"
-                copy.write_row((topic.pk, intent_id, text, digest, "en", "generated", "deepseek", "deepseek-chat",
+                copy.write_row((topic.pk, intent_id, text, digest, near_duplicate_key(text), "en", "generated", "deepseek", "deepseek-chat",
                                 0.8, "questions-v1", "casual", "simple", "consumer", "", 1, status, "", 1, now, now))
         cursor.execute("VACUUM ANALYZE datasets_question")
     report(step="setup", rows=rows, seconds=round(time.perf_counter() - started, 1), topic=topic.pk)

@@ -28,9 +28,10 @@ from datasets.selectors import (
     export_generation_settings,
     export_intent_counts,
     export_questions,
+    export_shared_near_keys,
     intent_infos,
 )
-from datasets.services import DatasetError
+from datasets.services import DatasetError, question_near_keys_fill
 from datasets.splits import SplitPlanner, split_ratios_validate
 
 CHUNK_ROWS = 10_000
@@ -112,7 +113,7 @@ def _rows(questions) -> Iterator[ExportRow]:
     # again took a third of an export's time.
     ordered = (questions.order_by("topic_id", "intent__sort_key", "id")
                .annotate(created_text=Cast("created_at", output_field=CharField()))
-               .values_list(*EXPORT_COLUMNS[:-1], "created_text"))
+               .values_list(*EXPORT_COLUMNS))
     cursor_rows = ordered.iterator(chunk_size=CHUNK_ROWS)
     try:
         yield from map(ExportRow._make, cursor_rows)
@@ -186,6 +187,8 @@ def export_write(*, export: Export) -> ExportOutcome:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
+        if export.split:
+            question_near_keys_fill(questions=export_questions_of(export))
         with _snapshot():
             outcome, context = _export_files_write(export, writer_class, work)
         for extra, text in writer_class.folder_files(context, outcome.counts, outcome.intent_counts).items():
@@ -206,7 +209,7 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
                              instruction=export.instruction, settings_summary=_settings_summary(export, questions))
     planner = None
     if export.split:
-        planner = SplitPlanner(ratios=export.split, seed=export.seed,
+        planner = SplitPlanner(ratios=export.split, seed=export.seed, shared=export_shared_near_keys(questions=questions),
                                intent_label=lambda i: repr(context.intents[i].intent_full_name))
         names = planner.names
     else:
@@ -252,12 +255,16 @@ def _placed(planner: SplitPlanner | None, intent_id: int, rows: Iterator[ExportR
         return zip(rows, itertools.repeat(0))
     buffer = list(itertools.islice(rows, INTENT_BUFFER_ROWS))
     if len(buffer) < INTENT_BUFFER_ROWS:
-        return zip(buffer, planner.place(intent_id, [planner.key(row.text) for row in buffer]), strict=True)
-    keys = [planner.key(row.text) for row in buffer]
+        return zip(buffer, planner.place(intent_id, [_near_key(planner, row) for row in buffer]), strict=True)
+    keys = [_near_key(planner, row) for row in buffer]
     del buffer
-    keys.extend(planner.key(row.text) for row in rows)
+    keys.extend(_near_key(planner, row) for row in rows)
     again = cleanup.enter_context(closing(_rows(questions.filter(intent_id=intent_id))))
     return zip(again, planner.place(intent_id, keys), strict=True)
+
+
+def _near_key(planner: SplitPlanner, row: ExportRow) -> int:
+    return row.near_key if row.near_key is not None else planner.key(row.text)
 
 
 @dataclass

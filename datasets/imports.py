@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from datasets.formats.readers import READERS, ImportProblem
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
-from datasets.normalize import text_hash
+from datasets.normalize import near_duplicate_key, text_hash
 from datasets.selectors import intent_infos
 from datasets.services import BulkResult, DatasetError, intent_create, question_bulk_create
 
@@ -151,6 +151,7 @@ def _questions_copy(*, topic: Topic, rows: Iterable[dict]) -> BulkResult:
         if row["text_hash"] in seen:
             result.duplicates += 1
             continue
+        row["near_key"] = near_duplicate_key(row["text"])
         seen.add(row["text_hash"])
         batch.append(row)
         if len(batch) >= COPY_BATCH:

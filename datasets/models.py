@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from datasets.normalize import text_hash
+from datasets.normalize import near_duplicate_key, text_hash
 
 LANGUAGE_CHOICES = [
     ("en", "English"),
@@ -155,6 +155,9 @@ class Question(models.Model):
     intent = models.ForeignKey(IntentNode, on_delete=models.PROTECT, related_name="questions")
     text = models.TextField()
     text_hash = models.CharField(max_length=40, editable=False, help_text="SHA-1 of the normalized text.")
+    near_key = models.BigIntegerField(
+        null=True, editable=False,
+        help_text="Near-duplicate key (bag of words without numbers and filler): what the split keeps together.")
     language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
 
@@ -219,7 +222,10 @@ class Question(models.Model):
         return self.text[:80]
 
     def save(self, *args, **kwargs):
-        self.text_hash = text_hash(self.text)
+        self.text_hash, self.near_key = text_hash(self.text), near_duplicate_key(self.text)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "text" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "text_hash", "near_key"}
         super().save(*args, **kwargs)
 
     def clean(self):

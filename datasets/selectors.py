@@ -3,7 +3,7 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count
+from django.db.models import Count, F, Max, Min
 
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 
@@ -91,6 +91,17 @@ def export_questions(*, topic: Topic, statuses=DEFAULT_EXPORT_STATUSES, intent: 
     if intent is not None:
         questions = questions.filter(intent_id__in=intent_subtree_ids(node=intent))
     return questions
+
+
+def export_shared_near_keys(*, questions) -> set[int] | None:
+    """The near-duplicate keys that occur under more than one intent of `questions` (one GROUP BY;
+    in practice a small fraction of them): the only groups a split must remember across intents.
+    None when some question has no stored key (the split must then remember every group)."""
+    if questions.filter(near_key=None).exists():
+        return None
+    groups = (questions.exclude(near_key=None).order_by().values("near_key")
+              .annotate(low=Min("intent_id"), high=Max("intent_id")).filter(low__lt=F("high")))
+    return set(groups.values_list("near_key", flat=True))
 
 
 def export_intent_counts(*, questions) -> dict[int, int]:

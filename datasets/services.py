@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from datasets.models import IntentNode, Question, Topic
-from datasets.normalize import text_hash
+from datasets.normalize import near_duplicate_key, text_hash
 
 
 class DatasetError(Exception):
@@ -113,6 +113,17 @@ class BulkResult:
     duplicates: int = 0
 
 
+def question_near_keys_fill(*, questions, batch_size: int = 5000) -> int:
+    """Store the near-duplicate key of `questions` that lack one (rows written by a path that
+    bypassed the model, such as raw SQL); returns how many were filled."""
+    filled = 0
+    while batch := list(questions.filter(near_key=None).order_by("pk").only("pk", "text")[:batch_size]):
+        for question in batch:
+            question.near_key = near_duplicate_key(question.text)
+        filled += Question.objects.bulk_update(batch, ["near_key"], batch_size=batch_size)
+    return filled
+
+
 def question_bulk_create(*, topic: Topic, rows: Iterable[dict], batch_size: int = 2000) -> BulkResult:
     """Insert questions, skipping exact duplicates (within the rows and against the topic).
 
@@ -137,6 +148,7 @@ def question_bulk_create(*, topic: Topic, rows: Iterable[dict], batch_size: int 
         question = Question(topic=topic, **row)
         question.text = question.text.strip()
         question.text_hash = text_hash(question.text)
+        question.near_key = near_duplicate_key(question.text)
         if not question.text_hash or question.text_hash in seen or not question.text:
             result.duplicates += 1
             continue

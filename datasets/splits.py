@@ -1,42 +1,32 @@
 """Train/validation/test splits: stratified by intent, deterministic for a seed, duplicate-safe.
 
-Questions are first grouped by a near-duplicate key (the bag of words of the normalized text,
-numbers and filler words left out), so "Reset my password!" and "please reset my password" are
-one group; exact duplicates share it too. A group is placed whole in one split, so no near
-duplicate straddles train and test. Within each intent the groups are shuffled (the key is a
-hash keyed by the seed; sorting keys is the shuffle) and handed out in that order, the first
-ones to train up to its share of the intent, then validation, then test, which gives each
-intent the ratios as closely as whole groups allow. A group met again under another intent keeps the split
-it was first given.
+Questions are first grouped by their near-duplicate key (datasets.normalize.near_duplicate_key:
+the bag of words of the normalized text, numbers and filler words left out, stored on every
+question), so "Reset my password!" and "please reset my password" are one group; exact
+duplicates share it too. A group is placed whole in one split, so no near duplicate straddles
+train and test. Within each intent the groups are shuffled (sorted by the key mixed with the
+seed) and handed out in that order, the first ones to train up to its share of the intent, then
+validation, then test, which gives each intent the ratios as closely as whole groups allow. A
+group met again under another intent keeps the split it was first given.
 
-Memory: the planner keeps one 64-bit key per group (about 95 bytes per distinct question); an
-export without a split keeps nothing.
+Memory: the planner remembers the split of a group only when the group is `shared` (it occurs
+under more than one intent; an export asks the database which ones do), so it holds one intent
+at a time plus the shared groups, whatever the size of the export. Without `shared` it
+remembers every group.
 """
 
-import functools
-import hashlib
 import itertools
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
-from datasets.normalize import normalize_text
+from datasets.normalize import near_duplicate_key
 from datasets.services import DatasetError
 
 SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_SPLITS = 5
 CONVENTIONAL_ORDER = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}
-# Words whose presence or absence does not make two questions different questions.
-FILLER_WORDS = frozenset(
-    "a an the please pls plz kindly hi hello hey can could would will you i me my we our is are to for of "
-    "just now thanks thank".split()
-)
-_NUMBER = re.compile(r"\d+")
-_ASCII_NEAR_DUP = str.maketrans({
-    **{i: " " for i in range(128) if unicodedata.category(chr(i))[0] in "PZC"},
-    **{ord(d): None for d in "0123456789"},
-})
+_M64 = (1 << 64) - 1
 
 
 def split_ratios_validate(raw) -> dict[str, float]:
@@ -74,21 +64,12 @@ def split_order(name: str) -> tuple:
     return (CONVENTIONAL_ORDER.get(name, len(CONVENTIONAL_ORDER)), name)
 
 
-def near_duplicate_key(text: str, seed: int = 0) -> int:
-    """A 64-bit key shared by texts that differ only in case, punctuation, word order, numbers or
-    filler words. It is a hash keyed by `seed`, so sorting keys shuffles groups in a seeded order."""
-    if text.isascii():  # the common case, folded in C: separators to spaces, digits dropped
-        words = set(text.lower().translate(_ASCII_NEAR_DUP).split())
-    else:
-        words = set(_NUMBER.sub("", normalize_text(text)).split())
-    kept = sorted(words - FILLER_WORDS) or sorted(words)
-    digest = hashlib.blake2b(" ".join(kept).encode("utf-8"), digest_size=8, key=_salt(seed)).digest()
-    return int.from_bytes(digest, "big")
-
-
-@functools.cache
-def _salt(seed: int) -> bytes:
-    return seed.to_bytes(8, "big", signed=True)
+def _mix64(value: int) -> int:
+    """splitmix64's finalizer: a 64-bit value to a well-spread 64-bit value."""
+    z = value & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
 
 
 def split_targets(n: int, ratios: list[float]) -> list[int]:
@@ -104,47 +85,61 @@ def split_targets(n: int, ratios: list[float]) -> list[int]:
 class SplitPlanner:
     """Places questions in the parts of a split, one intent at a time (intents must come whole).
 
-    It keeps the part of every near-duplicate group it has placed, so a group met again under a
-    later intent goes where it went first, and the warnings about intents too small to split.
+    It keeps the part of every `shared` near-duplicate group it has placed (of every group when
+    `shared` is None), so a group met again under a later intent goes where it went first, and
+    the warnings about intents too small to split.
     """
 
-    def __init__(self, *, ratios: dict[str, float], seed: int, intent_label=str):
+    def __init__(self, *, ratios: dict[str, float], seed: int, intent_label=str, shared: set[int] | None = None):
         self.names = sorted(ratios, key=split_order)
         self.shares = [ratios[name] for name in self.names]
-        self.seed = seed
+        self.salt = _mix64(seed)
         self.intent_label = intent_label
+        self.shared = shared
         self.assignment: dict[int, int] = {}
         self.warnings: list[str] = []
 
     def key(self, text: str) -> int:
-        return near_duplicate_key(text, self.seed)
+        """The near-duplicate key of a text whose stored key is missing; it is remembered as shared,
+        since the database could not say where else it occurs."""
+        key = near_duplicate_key(text)
+        if self.shared is not None:
+            self.shared.add(key)
+        return key
 
     def place(self, intent_id: int, keys: list[int]) -> list[int]:
         """The part index of each of an intent's questions, given their near-duplicate keys."""
-        assignment, last = self.assignment, len(self.names) - 1
+        remembered, last, salt = self.assignment, len(self.names) - 1, self.salt
         groups = Counter(keys)
         n = len(keys)
         filled = [0] * len(self.names)
+        placed: dict[int, int] = {}
         free = []
         for key, size in groups.items():
-            if key in assignment:  # a near duplicate already placed under another intent
-                filled[assignment[key]] += size
+            part = remembered.get(key)
+            if part is not None:  # a near duplicate already placed under another intent
+                placed[key] = part
+                filled[part] += size
             else:
                 free.append(key)
-        # Keys are seeded hashes, so in sorted order the groups are shuffled. Hand them out in
+        # Mixed with the seed, the keys' order is a seeded shuffle of the groups. Hand them out in
         # that order: the first ones up to the first part's remaining room to it, and so on; a
         # group goes to the part where it starts, so it is never cut in two.
-        free.sort()
+        free.sort(key=lambda key: _mix64(key ^ salt))
         room = [max(target - got, 0) for target, got in zip(split_targets(n, self.shares), filled, strict=True)]
         bounds = list(itertools.accumulate(room))
         part = position = 0
         for key in free:
             while part < last and position >= bounds[part]:
                 part += 1
-            assignment[key] = part
+            placed[key] = part
             size = groups[key]
             position += size
             filled[part] += size
+        if self.shared is None:
+            remembered.update(placed)
+        else:
+            remembered.update((key, placed[key]) for key in free if key in self.shared)
         empty = [self.names[i] for i in range(len(self.names)) if filled[i] == 0]
         if empty:
             self.warnings.append(
@@ -152,11 +147,11 @@ class SplitPlanner:
                 f"({len(groups)} distinct), too few for this split: {', '.join(empty)} "
                 f"get{'s' if len(empty) == 1 else ''} none of it."
             )
-        return [assignment[key] for key in keys]
+        return [placed[key] for key in keys]
 
     def split_of(self, text: str) -> str:
-        """The part a text went to (for texts already placed)."""
-        return self.names[self.assignment[self.key(text)]]
+        """The part a text went to (for texts already placed by a planner that remembers all)."""
+        return self.names[self.assignment[near_duplicate_key(text)]]
 
 
 def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], seed: int,

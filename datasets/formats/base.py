@@ -25,6 +25,7 @@ class ExportRow(NamedTuple):
     status: str
     source: str
     created_at: str  # as the database prints it: "2026-01-02 03:04:05.678+00" (UTC)
+    near_key: int | None  # what the split keeps together (datasets.normalize.near_duplicate_key)
 
 
 def iso_timestamp(created_at: str) -> str:
@@ -33,8 +34,8 @@ def iso_timestamp(created_at: str) -> str:
     return f"{created_at[:10]}T{created_at[11:19]}+00:00"
 
 
-# The columns of ExportRow, in order (created_at is read as text).
-EXPORT_COLUMNS = ExportRow._fields
+# The columns of ExportRow, in order; created_at is read as text, from this annotation.
+EXPORT_COLUMNS = tuple("created_text" if name == "created_at" else name for name in ExportRow._fields)
 
 
 @dataclass

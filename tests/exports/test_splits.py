@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from datasets.services import DatasetError
-from datasets.splits import near_duplicate_key, split_plan, split_ratios_validate, split_targets
+from datasets.splits import SplitPlanner, near_duplicate_key, split_plan, split_ratios_validate, split_targets
 
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -21,7 +21,9 @@ def word(number: int) -> str:
 
 
 def rows_for(intent_sizes: dict[int, int]) -> list[tuple[int, str]]:
-    return [(intent, f"{word(intent)} question about {word(i)}") for intent, n in intent_sizes.items()
+    """Questions that are distinct, also across intents ("b question about c" and "c question
+    about b" would be one bag of words)."""
+    return [(intent, f"{word(intent)}intent question about {word(i)}") for intent, n in intent_sizes.items()
             for i in range(n)]
 
 
@@ -101,3 +103,16 @@ def test_ratios_come_back_in_conventional_order():
     assert list(split_ratios_validate({"test": 0.1, "validation": 0.1, "train": 0.8})) == ["train", "validation",
                                                                                              "test"]
     assert split_ratios_validate({}) == {}
+
+
+def test_a_planner_told_which_groups_span_intents_remembers_only_those():
+    shared_text = "where is my parcel"
+    rows = [(1, shared_text)] + rows_for({1: 19}) + [(2, "Where is my parcel 987?")] + rows_for({2: 19})
+    planner = SplitPlanner(ratios={"train": 0.5, "test": 0.5}, seed=3, shared={near_duplicate_key(shared_text)})
+    parts = {}
+    for intent in (1, 2):
+        texts = [text for i, text in rows if i == intent]
+        parts[intent] = dict(zip(texts, planner.place(intent, [near_duplicate_key(t) for t in texts]), strict=True))
+    assert parts[1][shared_text] == parts[2]["Where is my parcel 987?"]
+    assert list(planner.assignment) == [near_duplicate_key(shared_text)]
+    assert [sum(1 for p in parts[i].values() if p == 0) for i in (1, 2)] == [10, 10]
