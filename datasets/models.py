@@ -216,6 +216,10 @@ class Question(models.Model):
             models.Index(fields=["topic", "status", "confidence", "id"], name="question_queue_idx"),
             models.Index(fields=["run"], name="question_run_idx"),
             models.Index(fields=["created_at"], name="question_created_idx"),
+            # The split's "which near-duplicate groups span intents" (an index-only GROUP BY),
+            # and "which questions still lack a key" (empty in practice).
+            models.Index(fields=["topic", "near_key"], include=["intent", "status"], name="question_near_key_idx"),
+            models.Index(fields=["topic"], condition=Q(near_key__isnull=True), name="question_near_key_missing_idx"),
         ]
 
     def __str__(self):

@@ -15,6 +15,8 @@ at a time plus the shared groups, whatever the size of the export. Without `shar
 remembers every group.
 """
 
+import bisect
+import functools
 import itertools
 import re
 from collections import Counter
@@ -27,6 +29,7 @@ SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_SPLITS = 5
 CONVENTIONAL_ORDER = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}
 _M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15  # odd: multiplying by it permutes 64-bit values (Fibonacci hashing)
 
 
 def split_ratios_validate(raw) -> dict[str, float]:
@@ -108,38 +111,44 @@ class SplitPlanner:
         return key
 
     def place(self, intent_id: int, keys: list[int]) -> list[int]:
-        """The part index of each of an intent's questions, given their near-duplicate keys."""
-        remembered, last, salt = self.assignment, len(self.names) - 1, self.salt
+        """The part index of each of an intent's questions, given their near-duplicate keys.
+
+        Written with C-level building blocks (Counter, map, sorted, bisect) rather than a Python
+        loop per group: a split export places every exported row.
+        """
+        remembered, last = self.assignment, len(self.names) - 1
         groups = Counter(keys)
         n = len(keys)
         filled = [0] * len(self.names)
         placed: dict[int, int] = {}
-        free = []
-        for key, size in groups.items():
-            part = remembered.get(key)
-            if part is not None:  # a near duplicate already placed under another intent
-                placed[key] = part
-                filled[part] += size
-            else:
-                free.append(key)
-        # Mixed with the seed, the keys' order is a seeded shuffle of the groups. Hand them out in
-        # that order: the first ones up to the first part's remaining room to it, and so on; a
-        # group goes to the part where it starts, so it is never cut in two.
-        free.sort(key=lambda key: _mix64(key ^ salt))
+        if remembered:  # near duplicates already placed under another intent keep their part
+            for key in remembered.keys() & groups.keys():
+                part = placed[key] = remembered[key]
+                filled[part] += groups[key]
+            free = [key for key in groups if key not in placed] if placed else list(groups)
+        else:
+            free = list(groups)
+        # Mixed with the seed, the keys' order is a seeded shuffle of the groups (the mix is a
+        # bijection, so orders are distinct). Hand the groups out in that order: the first ones up
+        # to the first part's remaining room to it, and so on; a group goes to the part where it
+        # starts, so it is never cut in two.
+        salt = self.salt
+        order = [((key ^ salt) * _GOLDEN) & _M64 for key in free]
+        by_order = dict(zip(order, free, strict=True))
+        free = list(map(by_order.__getitem__, sorted(order)))
+        starts = list(itertools.accumulate(map(groups.__getitem__, free), initial=0))
         room = [max(target - got, 0) for target, got in zip(split_targets(n, self.shares), filled, strict=True)]
         bounds = list(itertools.accumulate(room))
-        part = position = 0
-        for key in free:
-            while part < last and position >= bounds[part]:
-                part += 1
-            placed[key] = part
-            size = groups[key]
-            position += size
-            filled[part] += size
+        bounds[last] = float("inf")  # whatever is left goes to the last part
+        parts = list(map(functools.partial(bisect.bisect_right, bounds), starts[:-1]))
+        placed.update(zip(free, parts, strict=True))
+        for part in range(last + 1):  # parts are in order along `free`: one run of groups each
+            first, end = bisect.bisect_left(parts, part), bisect.bisect_left(parts, part + 1)
+            filled[part] += starts[end] - starts[first]
         if self.shared is None:
             remembered.update(placed)
-        else:
-            remembered.update((key, placed[key]) for key in free if key in self.shared)
+        elif self.shared:
+            remembered.update((key, placed[key]) for key in self.shared.intersection(free))
         empty = [self.names[i] for i in range(len(self.names)) if filled[i] == 0]
         if empty:
             self.warnings.append(
@@ -147,7 +156,7 @@ class SplitPlanner:
                 f"({len(groups)} distinct), too few for this split: {', '.join(empty)} "
                 f"get{'s' if len(empty) == 1 else ''} none of it."
             )
-        return [placed[key] for key in keys]
+        return list(map(placed.__getitem__, keys))
 
     def split_of(self, text: str) -> str:
         """The part a text went to (for texts already placed by a planner that remembers all)."""

@@ -33,4 +33,13 @@ class Migration(migrations.Migration):
                 help_text="Near-duplicate key (bag of words without numbers and filler): what the split keeps together."),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
+        migrations.AddIndex(
+            model_name="question",
+            index=models.Index(fields=["topic", "near_key"], include=["intent", "status"], name="question_near_key_idx"),
+        ),
+        migrations.AddIndex(
+            model_name="question",
+            index=models.Index(condition=models.Q(near_key__isnull=True), fields=["topic"],
+                               name="question_near_key_missing_idx"),
+        ),
     ]
