@@ -3,9 +3,13 @@
 Every error body is {"error": {"code": ..., "message": ..., "details": ...}}.
 """
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -52,3 +56,47 @@ def api_exception_handler(exc, context):
         message, details = str(detail) or str(exc.default_detail), None
     response.data = error_body(code, message, details)
     return response
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """handler404: a URL no route matches. DRF never sees these, so under /api/ this answers the
+    API's error shape itself; elsewhere Django's page. Django calls handlers only with DEBUG off."""
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}: see /api/docs/ for "
+                                                    "the endpoints."), status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: an unhandled exception (already logged by Django) in the API's error shape under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", "The server failed to answer this request; the error "
+                                                       "has been logged. Try again, or report it if it persists."),
+                            status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    return defaults.server_error(request)
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema. It renders as YAML or OpenAPI JSON; its errors (a 401 without a login)
+    render as the API's JSON error shape like every other endpoint's."""
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+class SwaggerDocsView(SpectacularSwaggerView):
+    """The interactive docs. SERVE_PERMISSIONS requires a login; a browser without one is sent to
+    the login page (and back) instead of getting a bare 401 page."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) \
+                and not self.request.headers.get("Authorization"):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)

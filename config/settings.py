@@ -136,6 +136,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Distil intent-classification datasets from LLMs, review them, export them.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Anonymous users get nothing but the login page: the schema and the docs need a session or a
+    # token (the API's own authentication classes, as SERVE_AUTHENTICATION is unset).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Swagger UI from the drf-spectacular-sidecar package's static files: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,20 +1,25 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api import SchemaView, SwaggerDocsView
 
 admin.site.site_header = "Intent Distiller"
 admin.site.site_title = "Intent Distiller admin"
 admin.site.index_title = "Datasets, runs and review"
 admin.site.enable_nav_sidebar = False
 
+# Under /api/ an unrouted URL or an unhandled error answers the API's JSON error shape.
+handler404 = "config.api.page_not_found"
+handler500 = "config.api.server_error"
+
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("datasets.api_urls")),
     path("api/v1/", include("distiller.api_urls")),
     path("api/v1/", include("labeling.api_urls")),
