@@ -94,6 +94,12 @@ def questions_filtered(*, topic: Topic, question_filter: QuestionFilter) -> Quer
     return question_filter.apply(queryset, topic=topic).order_by("intent__sort_key", "id")
 
 
+def questions_outside_topic(*, topic: Topic, question_ids: list[int]) -> list[int]:
+    """Those of `question_ids` that are not questions of `topic` (another topic's, or none at all), sorted."""
+    inside = set(Question.objects.filter(topic=topic, pk__in=question_ids).values_list("pk", flat=True))
+    return sorted(set(question_ids) - inside)
+
+
 @dataclass
 class IntentProgress:
     id: int

@@ -187,22 +187,37 @@ def question_undo(*, question_id: int, actor, version: int | None = None, via: s
     return question
 
 
+@dataclass
+class BulkReviewResult:
+    """What a bulk review did: how many questions changed, how many were left alone."""
+
+    changed: int
+    skipped: int  # matched when the bulk started, but changed (or stopped matching) before they were locked
+
+
 def questions_review_bulk(*, question_ids, actor, action: str, intent_id: int | None = None, via: str = "admin") -> int:
-    """Apply one action to the given questions (admin actions, bulk review); returns how many changed."""
+    """Apply one action to the given questions (admin actions); returns how many changed.
+
+    A question changed by someone else while the action ran is left alone (see
+    questions_review_matching, which also says how many that was).
+    """
     return questions_review_matching(
         queryset=Question.objects.filter(pk__in=list(question_ids)), actor=actor, action=action,
         intent_id=intent_id, via=via,
-    )
+    ).changed
 
 
 def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_id: int | None = None,
-                              via: str = "ui", chunk_size: int = 1000) -> int:
+                              via: str = "ui", chunk_size: int = 1000) -> BulkReviewResult:
     """Apply approve, reject, flag, relabel or reset to every question of `queryset`, set-wise.
 
     Rows are locked and changed in chunks of `chunk_size` (one statement per chunk, not one per
     question), each with its ReviewEvents, all in one transaction: a bulk decision over a whole
     filter either happens completely or not at all. Relabel targets must be in each question's
-    topic. Returns how many questions changed.
+    topic. The ids (and versions) are listed before the rows are locked, so under the lock the
+    queryset's own conditions are applied again and the version compared: a question someone
+    else decided in between (no longer pending when the bulk was "of pending", or simply a newer
+    version) is skipped, not overwritten. Returns how many changed and how many were skipped.
     """
     if action not in BULK_ACTIONS:
         raise DatasetError(f"Bulk review supports {', '.join(BULK_ACTIONS)}; not {action!r}.")
@@ -215,13 +230,16 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
             raise DatasetError(f"Intent {intent_id} does not exist.", code="not_found")
     new_status = STATUS_FOR_ACTION[action]
     now = timezone.now()
-    ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+    listed = dict(queryset.order_by("pk").values_list("pk", "version"))
+    ids = list(listed)
     changed = 0
     with transaction.atomic():
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start:start + chunk_size]
-            rows = list(Question.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
-                        .values("pk", "status", "intent_id", "topic_id"))
+            # `of=self`: the caller's queryset may join nullable relations, which PostgreSQL cannot lock.
+            locked = (queryset.filter(pk__in=chunk).select_for_update(of=("self",)).order_by("pk")
+                      .values("pk", "status", "intent_id", "topic_id", "version"))
+            rows = [row for row in locked if row["version"] == listed[row["pk"]]]
             if target is not None and any(row["topic_id"] != target.topic_id for row in rows):
                 raise DatasetError(f"Intent {target.intent_full_name} is not in the topic of every selected question.")
             ReviewEvent.objects.bulk_create([
@@ -239,7 +257,7 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
             if target is not None:
                 update.update(intent=target, original_intent=Coalesce(F("original_intent"), F("intent")))
             changed += Question.objects.filter(pk__in=[row["pk"] for row in rows]).update(**update)
-    return changed
+    return BulkReviewResult(changed=changed, skipped=len(ids) - changed)
 
 
 # The review queue ---------------------------------------------------------------------------

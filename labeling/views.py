@@ -20,12 +20,13 @@ from datasets.services import DatasetError
 from labeling.selectors import (
     QuestionFilter,
     questions_filtered,
+    questions_outside_topic,
     questions_similar,
     taxonomy_choices,
     topic_progress,
     topics_overview,
 )
-from labeling.services import BULK_ACTIONS, questions_review_bulk, questions_review_matching
+from labeling.services import BULK_ACTIONS, questions_review_matching
 
 CHART_BAR = 16
 CHART_LABEL = 260
@@ -147,17 +148,23 @@ def _bulk_review(request, topic, question_filter, queryset):
         if action == "relabel" and not intent:
             raise DatasetError("Choose the intent to relabel to.")
         intent_id = int(intent) if intent else None
-        if scope == "all":
-            changed = questions_review_matching(queryset=queryset, actor=request.user, action=action,
-                                                intent_id=intent_id, via="ui")
-        else:
+        if scope != "all":
             ids = [int(i) for i in request.POST.getlist("ids")]
             if not ids:
                 raise DatasetError("Select some questions first, or choose 'everything the filter matches'.")
-            changed = questions_review_bulk(question_ids=queryset.filter(pk__in=ids).values_list("pk", flat=True),
-                                            actor=request.user, action=action, intent_id=intent_id, via="ui")
+            foreign = questions_outside_topic(topic=topic, question_ids=ids)
+            if foreign:
+                raise DatasetError(f"Question(s) {', '.join(map(str, foreign))} are not in topic {topic.name}; "
+                                   "nothing was changed.")
+            # Still narrowed by the filter: the service re-checks it under the lock.
+            queryset = queryset.filter(pk__in=ids)
+        result = questions_review_matching(queryset=queryset, actor=request.user, action=action,
+                                           intent_id=intent_id, via="ui")
     except (DatasetError, ValueError) as exc:
         messages.error(request, getattr(exc, "message", "Invalid selection."))
         return redirect(back)
-    messages.success(request, f"{action.capitalize()}: {changed} question(s).")
+    messages.success(request, f"{action.capitalize()}: {result.changed} question(s).")
+    if result.skipped:
+        messages.warning(request, f"{result.skipped} question(s) were left alone: someone else changed them "
+                                  "meanwhile, or they no longer match the filter.")
     return redirect(back)

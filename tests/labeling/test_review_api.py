@@ -158,9 +158,9 @@ def test_bulk_review_of_a_whole_filter_changes_every_match_and_audits_each(revie
     make_question(taxonomy["password"], "reset my password")
     queryset = questions_filtered(topic=taxonomy["billing"].topic,
                                   question_filter=QuestionFilter.from_params({"intent": str(taxonomy["billing"].pk)}))
-    changed = questions_review_matching(queryset=queryset, actor=reviewer, action="relabel",
-                                        intent_id=taxonomy["invoices"].pk)
-    assert changed == 5
+    result = questions_review_matching(queryset=queryset, actor=reviewer, action="relabel",
+                                       intent_id=taxonomy["invoices"].pk)
+    assert (result.changed, result.skipped) == (5, 0)
     moved = Question.objects.filter(intent=taxonomy["invoices"])
     assert moved.count() == 5
     assert set(moved.values_list("status", "original_intent", "version")) == {("relabeled", taxonomy["refunds"].pk, 2)}
