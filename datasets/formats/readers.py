@@ -16,6 +16,10 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 _NUMBERED = re.compile(r"^\d+(\.\d+)*\s+")
+# What PostgreSQL text cannot hold: NUL (a JSON "\u0000", or a NUL byte in a CSV) and lone UTF-16
+# surrogates (a JSON "\ud800" escape without its pair). Caught here, per line; at COPY time they
+# would fail the whole import with a database error.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass
@@ -85,20 +89,36 @@ def intent_names_from_fields(data: dict, topic_name: str) -> tuple[list[str], li
     return names, path
 
 
+def _unstorable(line: int, field_name: str, value: str) -> ImportProblem | None:
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    character = found.group()
+    what = "a NUL character (U+0000)" if character == "\x00" else f"a lone surrogate (U+{ord(character):04X})"
+    return ImportProblem(line, f"field {field_name!r} contains {what} at character {found.start() + 1}, which "
+                               "cannot be stored; remove it")
+
+
 def _record(line: int, data, topic_name: str, text_keys=("question", "text")) -> ImportRecord | ImportProblem:
     if not isinstance(data, dict):
         return ImportProblem(line, f"expected a JSON object, got {type(data).__name__}")
-    text = next((data[k] for k in text_keys if k in data), None)
-    if text is None:
+    text_key = next((k for k in text_keys if k in data), None)
+    if text_key is None:
         return ImportProblem(line, f"missing field {text_keys[0]!r} (or {text_keys[1]!r}): the question's text")
+    text = data[text_key]
     if not isinstance(text, str) or not text.strip():
-        return ImportProblem(line, f"field {text_keys[0]!r} must be a non-empty string")
+        return ImportProblem(line, f"field {text_key!r} must be a non-empty string")
     names, path = intent_names_from_fields(data, topic_name)
     if not names:
         return ImportProblem(line, "missing the intent: give intent_path, intent_hierarchy, intent_number or intent")
     status = data.get("status")
     if status is not None and not isinstance(status, str):
         return ImportProblem(line, "field 'status' must be a string")
+    # The intent's names are stored too when missing intents are created from the path.
+    for field_name, value in [(text_key, text), *(("intent", name) for name in names + path),
+                              ("status", status or "")]:
+        if problem := _unstorable(line, field_name, value):
+            return problem
     return ImportRecord(line=line, text=text.strip(), intent_names=names, intent_path=path, status=status or None)
 
 
@@ -215,10 +235,10 @@ class AlpacaReader(FormatReader):
         output = data["output"]
         if not isinstance(output, str):
             return ImportProblem(number, "field 'output' (the intent) must be a string")
-        fields = {"question": data["input"], "intent": output}
+        fields = {"input": data["input"], "intent": output}
         if "->" in output:
             fields["intent_path"] = output
-        return _record(number, fields, self.topic_name, text_keys=("question", "input"))
+        return _record(number, fields, self.topic_name, text_keys=("input", "question"))
 
     def _read_array(self, stream):
         raw = stream.read(MAX_ARRAY_BYTES + 1)
