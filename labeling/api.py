@@ -15,12 +15,13 @@ from labeling.selectors import QuestionFilter, review_question
 from labeling.serializers import (
     CaptureResultSerializer,
     CaptureSerializer,
+    LeaseSerializer,
     NextQuestionSerializer,
     ReviewQuestionSerializer,
     ReviewRequestSerializer,
     ReviewResponseSerializer,
 )
-from labeling.services import captures_record, question_lease_next, question_review
+from labeling.services import captures_record, question_lease_next, question_lease_renew, question_review
 
 
 def reviewable_topic(user, topic_id):
@@ -77,6 +78,25 @@ class ReviewNextApi(APIView):
         return Response({"question": data})
 
 
+def question_of_reviewer(user, pk: int) -> None:
+    """404 unless the question is in a topic the user reviews (so other topics' ids are not confirmed)."""
+    topic_id = Question.objects.filter(pk=pk).values_list("topic_id", flat=True).first()
+    if topic_id is None or not topics_for_reviewer(user).filter(pk=topic_id).exists():
+        raise DatasetError(f"Question {pk} does not exist or is not in a topic assigned to you.", code="not_found")
+
+
+class LeaseRenewApi(APIView):
+    """Keep the caller's reservation of a question while they work on it (the review screen's heartbeat)."""
+
+    permission_classes = [IsReviewerOrDatasetAdmin]
+
+    @extend_schema(operation_id="review_lease_renew", request=None, responses=LeaseSerializer)
+    def post(self, request, pk: int):
+        question_of_reviewer(request.user, pk)
+        question = question_lease_renew(question_id=pk, actor=request.user)
+        return Response(LeaseSerializer(question).data)
+
+
 class QuestionReviewApi(APIView):
     """Approve, reject, flag, relabel, edit or undo one question."""
 
@@ -85,10 +105,7 @@ class QuestionReviewApi(APIView):
     @extend_schema(operation_id="question_review", request=ReviewRequestSerializer,
                    responses=ReviewResponseSerializer)
     def post(self, request, pk: int):
-        topic_id = Question.objects.filter(pk=pk).values_list("topic_id", flat=True).first()
-        if topic_id is None or not topics_for_reviewer(request.user).filter(pk=topic_id).exists():
-            raise DatasetError(f"Question {pk} does not exist or is not in a topic assigned to you.",
-                               code="not_found")
+        question_of_reviewer(request.user, pk)
         body = ReviewRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data

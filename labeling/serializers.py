@@ -74,6 +74,12 @@ class ReviewResponseSerializer(serializers.Serializer):
     next = ReviewQuestionSerializer(allow_null=True, help_text="The next question when the request asked for it.")
 
 
+class LeaseSerializer(serializers.Serializer):
+    question = serializers.IntegerField(source="pk")
+    leased_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    lease_expires_at = serializers.DateTimeField()
+
+
 class CaptureSerializer(serializers.Serializer):
     """One production query: the topic, the text, the deployed model's intent and confidence."""
 

@@ -316,6 +316,28 @@ def _renew_lease(question: Question, *, actor, now) -> Question:
     return question
 
 
+def question_lease_renew(*, question_id: int, actor) -> Question:
+    """Extend the actor's reservation of a pending question by REVIEW_LEASE_SECONDS from now.
+
+    The review screen calls this while the reviewer works on the question, so a slow decision
+    does not hand it to someone else. Only a lease the actor holds is renewed (one that lapsed
+    but nobody took is still theirs); otherwise raises ReviewConflict and changes nothing.
+    """
+    expires = timezone.now() + timedelta(seconds=lease_seconds())
+    renewed = Question.objects.filter(pk=question_id, leased_by=actor, status=Question.Status.PENDING).update(
+        lease_expires_at=expires)
+    if not renewed:
+        holder = Question.objects.filter(pk=question_id).values_list("leased_by__username", "status").first()
+        if holder is None:
+            raise DatasetError(f"Question {question_id} does not exist.", code="not_found")
+        who, status = holder
+        reason = f"{who} has it now" if who else (f"it is {status}" if status != Question.Status.PENDING
+                                                   else "it went back to the queue")
+        raise ReviewConflict(f"Question {question_id} is no longer reserved for you: {reason}.",
+                             details={"leased_by": who, "status": status})
+    return Question.objects.select_related("leased_by").get(pk=question_id)
+
+
 def question_lease_release(*, question_id: int, actor) -> bool:
     """Give back a lease the actor holds (nothing happens if they do not hold it)."""
     return bool(Question.objects.filter(pk=question_id, leased_by=actor).update(leased_by=None, lease_expires_at=None))

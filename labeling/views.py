@@ -26,7 +26,7 @@ from labeling.selectors import (
     topic_progress,
     topics_overview,
 )
-from labeling.services import BULK_ACTIONS, questions_review_matching
+from labeling.services import BULK_ACTIONS, lease_seconds, questions_review_matching
 
 CHART_BAR = 16
 CHART_LABEL = 260
@@ -95,6 +95,8 @@ def review_screen(request, topic_id):
         "user": request.user.get_username(),
         "nextUrl": reverse("api-review-next"),
         "reviewUrl": reverse("api-question-review", args=[0]).replace("/0/", "/{id}/"),
+        "leaseUrl": reverse("api-review-lease", args=[0]).replace("/0/", "/{id}/"),
+        "leaseSeconds": lease_seconds(),
         "similarUrl": reverse("labeling:similar", args=[topic.pk, 0]).replace("/0/", "/{id}/"),
         "filter": {k: str(v) for k, v in queue_filter.as_params().items()},
         "taxonomy": taxonomy_choices(topic=topic),

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from datasets.models import Question
+from labeling.services import question_lease_next
 
 
 @pytest.fixture
@@ -102,6 +103,18 @@ def test_next_question_endpoint(api, world, topic, persona, expected):
 def test_review_endpoint(api, world, persona, expected):
     url = reverse("api-question-review", args=[world["question"].pk])
     assert api_call(api, world[persona], "post", url, {"action": "flag"}) == expected
+
+
+@pytest.mark.parametrize("persona, expected", [
+    ("anonymous", 401),
+    ("other_reviewer", 404),
+    ("reviewer", 200),
+    ("dataset_admin", 409),  # may renew leases in every topic, but this one is rita's
+    ("capture_client", 403),
+])
+def test_lease_renewal_endpoint(api, world, topic, persona, expected):
+    question_lease_next(topic=topic, actor=world["reviewer"])
+    assert api_call(api, world[persona], "post", reverse("api-review-lease", args=[world["question"].pk])) == expected
 
 
 @pytest.mark.parametrize("persona, expected", [

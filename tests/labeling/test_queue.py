@@ -92,6 +92,62 @@ def test_the_next_question_lists_its_nearest_existing_questions_when_asked(api, 
     assert similar[0]["intent_number"] == "1.1" and 0.3 < similar[0]["score"] < 1
 
 
+def lease_url(question):
+    return reverse("api-review-lease", args=[question.pk])
+
+
+def test_renewing_your_own_lease_extends_it(api, reviewer, topic, taxonomy, make_question, settings):
+    settings.REVIEW_LEASE_SECONDS = 300
+    question = make_question(taxonomy["refunds"], "refund please")
+    question_lease_next(topic=topic, actor=reviewer)
+    Question.objects.filter(pk=question.pk).update(lease_expires_at=timezone.now() + timedelta(seconds=5))
+    before = timezone.now()
+    response = api(reviewer).post(lease_url(question))
+    assert response.status_code == 200
+    question.refresh_from_db()
+    assert question.leased_by == reviewer
+    assert before + timedelta(seconds=299) < question.lease_expires_at <= timezone.now() + timedelta(seconds=300)
+    assert response.json() == {"question": question.pk, "leased_by": "rita",
+                               "lease_expires_at": question.lease_expires_at.isoformat().replace("+00:00", "Z")}
+
+
+def test_a_lapsed_lease_nobody_took_is_still_yours_to_renew(api, reviewer, topic, taxonomy, make_question):
+    question = make_question(taxonomy["refunds"], "refund please")
+    question_lease_next(topic=topic, actor=reviewer)
+    Question.objects.filter(pk=question.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert api(reviewer).post(lease_url(question)).status_code == 200
+    question.refresh_from_db()
+    assert question.lease_expires_at > timezone.now()
+
+
+def test_renewing_someone_elses_lease_answers_409_and_changes_nothing(
+        api, reviewer, dataset_admin, topic, taxonomy, make_question):
+    question = make_question(taxonomy["refunds"], "refund please")
+    question_lease_next(topic=topic, actor=dataset_admin)
+    question.refresh_from_db()
+    expires = question.lease_expires_at
+    response = api(reviewer).post(lease_url(question))
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "conflict", "message": f"Question {question.pk} is no longer reserved for you: dora has it now.",
+        "details": {"leased_by": "dora", "status": "pending"}}
+    question.refresh_from_db()
+    assert (question.leased_by, question.lease_expires_at) == (dataset_admin, expires)
+
+
+def test_a_decided_question_has_no_lease_to_renew(api, reviewer, topic, taxonomy, make_question):
+    question = make_question(taxonomy["refunds"], "refund please")
+    question_lease_next(topic=topic, actor=reviewer)
+    api(reviewer).post(reverse("api-question-review", args=[question.pk]), {"action": "approve", "version": 1},
+                       format="json")
+    response = api(reviewer).post(lease_url(question))
+    assert response.status_code == 409
+    assert response.json()["error"]["message"] == (
+        f"Question {question.pk} is no longer reserved for you: it is approved.")
+    question.refresh_from_db()
+    assert (question.leased_by, question.lease_expires_at) == (None, None)
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_many_concurrent_reviewers_never_get_the_same_question():
     """16 reviewers on separate connections ask for 8 questions each at once: 128 distinct leases."""

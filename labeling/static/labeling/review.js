@@ -58,6 +58,10 @@
 
   function render() {
     const q = shown();
+    if (state.current && state.current.id !== lease.heldFor) {
+      lease.heldFor = state.current.id;  // the server reserved it just now
+      lease.renewedAt = Date.now();
+    }
     const line = $("status-line");
     if (!q) {
       $("question").hidden = true;
@@ -255,6 +259,40 @@
     render();
   }
 
+  // Keeping the reservation -------------------------------------------------------------------
+  // The server reserves the question on screen for REVIEW_LEASE_SECONDS. While the reviewer is
+  // working (a key, the mouse or typing within the last lease period) the page renews it a few
+  // times per period, so a slow decision is not handed to someone else; a tab left idle lets it
+  // lapse, as an abandoned one should.
+
+  const lease = { renewedAt: Date.now(), activeAt: Date.now(), heldFor: null };
+  const renewEveryMs = Math.max(cfg.leaseSeconds / 3, 1) * 1000;
+
+  function noteActivity() { lease.activeAt = Date.now(); }
+
+  async function renewLease() {
+    const q = state.current;
+    if (!q || q.status !== "pending" || state.busy) return;
+    lease.renewedAt = Date.now();
+    let result;
+    try { result = await api("POST", cfg.leaseUrl.replace("{id}", q.id)); } catch (e) { return; }
+    if (!state.current || state.current.id !== q.id) return;  // decided meanwhile: nothing to keep
+    if (result.ok) { state.current.lease_expires_at = result.data.lease_expires_at; return; }
+    toast(errorText(result) + " Decide anyway (a change since then answers 409) or press j.",
+      result.status === 409 ? "conflict" : "error");
+  }
+
+  function renewSoon() {
+    // Typing renews too, at most every few seconds, so a long edit keeps the question.
+    noteActivity();
+    if (Date.now() - lease.renewedAt >= Math.min(15000, renewEveryMs)) renewLease();
+  }
+
+  setInterval(() => {
+    if (Date.now() - lease.activeAt < cfg.leaseSeconds * 1000) renewLease();
+  }, renewEveryMs);
+  ["keydown", "mousemove", "click"].forEach((type) => document.addEventListener(type, noteActivity, { passive: true }));
+
   // Edit and relabel modes --------------------------------------------------------------------
 
   function startEdit() {
@@ -267,6 +305,7 @@
     $("q-text").hidden = true;
     box.focus();
     box.select();
+    if (q === state.current) renewLease();  // an edit takes a while: start from a full reservation
   }
 
   function endEdit() {
@@ -371,6 +410,7 @@
     else return;
     event.preventDefault();
   });
+  $("q-edit").addEventListener("input", renewSoon);
   $("q-edit").addEventListener("keydown", (event) => {
     if (event.key === "Escape") { event.preventDefault(); endEdit(); }
     else if (event.key === "Enter" && !event.shiftKey) {
