@@ -338,24 +338,32 @@ def export_file_path(export: Export, name: str) -> Path:
 
 def export_stream(*, questions, format: str, system_prompt: str = "", instruction: str = "") -> Iterator[str]:
     """`questions` (any queryset, of one topic or several) as one file in a single-file format, in
-    text chunks of about 64 KB. Validates at once, raising DatasetError; rows are read from the
-    database as the chunks are consumed (for streaming responses and the admin's export)."""
+    text chunks of about 64 KB. Validates the format at once, raising DatasetError; everything else
+    is read from the database as the chunks are consumed (for streaming responses and the admin's
+    export), in one snapshot."""
     writer_class = export_format_validate(format, single_file=True)
-    topics = list(Topic.objects.filter(pk__in=questions.values("topic_id").distinct()).order_by("id"))
-    context = export_context(topics=topics, questions=questions, system_prompt=system_prompt,
-                             instruction=instruction)
-    return _chunked(_pieces(writer_class(context), context, questions))
+    return _chunked(_pieces(writer_class, questions, system_prompt=system_prompt, instruction=instruction))
 
 
-def _pieces(writer: FormatWriter, context: ExportContext, questions) -> Iterator[str]:
-    yield writer.begin()
-    last_intent, index = None, 0
-    for row in _rows(questions):
-        if row.intent_id != last_intent:
-            last_intent, index = row.intent_id, 0
-        index += 1
-        yield writer.row(row, context.intents[row.intent_id], index)
-    yield writer.end()
+def _pieces(writer_class: type[FormatWriter], questions, *, system_prompt: str, instruction: str) -> Iterator[str]:
+    # The topics, intents and labels are read in the snapshot the rows are read in: read earlier,
+    # an intent added (or approved for the first time) before the cursor opened would be missing
+    # from them and stop the download half-way with a KeyError.
+    with _snapshot():
+        topics = list(Topic.objects.filter(pk__in=questions.values("topic_id").distinct()).order_by("id"))
+        context = export_context(topics=topics, questions=questions, system_prompt=system_prompt,
+                                 instruction=instruction)
+        writer = writer_class(context)
+        yield writer.begin()
+        last_intent, index = None, 0
+        # Closed inside the snapshot even if the client goes away half-way (see _export_files_write).
+        with closing(_rows(questions)) as rows:
+            for row in rows:
+                if row.intent_id != last_intent:
+                    last_intent, index = row.intent_id, 0
+                index += 1
+                yield writer.row(row, context.intents[row.intent_id], index)
+        yield writer.end()
 
 
 def _chunked(pieces) -> Iterator[str]:
