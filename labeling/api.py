@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from datasets.models import Question
+from datasets.models import Question, Topic
 from datasets.permissions import IsReviewerOrDatasetAdmin, topics_for_reviewer
 from datasets.services import DatasetError
 from labeling.permissions import CanPostCaptures
@@ -78,11 +78,13 @@ class ReviewNextApi(APIView):
         return Response({"question": data})
 
 
-def question_of_reviewer(user, pk: int) -> None:
-    """404 unless the question is in a topic the user reviews (so other topics' ids are not confirmed)."""
+def question_topic_of_reviewer(user, pk: int) -> Topic:
+    """The question's topic; 404 unless the user reviews it (so other topics' ids are not confirmed)."""
     topic_id = Question.objects.filter(pk=pk).values_list("topic_id", flat=True).first()
-    if topic_id is None or not topics_for_reviewer(user).filter(pk=topic_id).exists():
+    topic = topics_for_reviewer(user).filter(pk=topic_id).first() if topic_id is not None else None
+    if topic is None:
         raise DatasetError(f"Question {pk} does not exist or is not in a topic assigned to you.", code="not_found")
+    return topic
 
 
 class LeaseRenewApi(APIView):
@@ -92,7 +94,7 @@ class LeaseRenewApi(APIView):
 
     @extend_schema(operation_id="review_lease_renew", request=None, responses=LeaseSerializer)
     def post(self, request, pk: int):
-        question_of_reviewer(request.user, pk)
+        question_topic_of_reviewer(request.user, pk)
         question = question_lease_renew(question_id=pk, actor=request.user)
         return Response(LeaseSerializer(question).data)
 
@@ -105,18 +107,21 @@ class QuestionReviewApi(APIView):
     @extend_schema(operation_id="question_review", request=ReviewRequestSerializer,
                    responses=ReviewResponseSerializer)
     def post(self, request, pk: int):
-        question_of_reviewer(request.user, pk)
+        topic = question_topic_of_reviewer(request.user, pk)
         body = ReviewRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        queue = None
+        if data["next"]:
+            # Checked before the decision: a bad filter must answer 400 with nothing written, not
+            # after the decision has committed.
+            queue = QuestionFilter.for_queue(data.get("filter") or {}).apply(Question.objects.all(), topic=topic)
         question = question_review(question_id=pk, actor=request.user, action=data["action"],
-                                   intent_id=data.get("intent"), text=data.get("text"), version=data.get("version"),
+                                   intent_id=data.get("intent"), text=data.get("text"), version=data["version"],
                                    via="api" if request.auth else "ui")
         next_data = None
-        if data["next"]:
-            queryset = QuestionFilter.for_queue(data.get("filter") or {}).apply(
-                Question.objects.all(), topic=question.topic)
-            upcoming = question_lease_next(topic=question.topic, actor=request.user, queryset=queryset)
+        if queue is not None:
+            upcoming = question_lease_next(topic=topic, actor=request.user, queryset=queue)
             next_data = review_question_data(upcoming, with_similar=False) if upcoming else None
         return Response({"question": review_question_data(question, with_similar=False), "next": next_data})
 

@@ -54,8 +54,13 @@ class ReviewRequestSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=[a for a in ReviewEvent.Action.values if a != "reset"])
     intent = serializers.IntegerField(required=False, allow_null=True, help_text="New intent id (relabel).")
     text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=True, help_text="New text (edit).")
-    version = serializers.IntegerField(required=False, allow_null=True, min_value=1,
-                                       help_text="The version you loaded; a stale one answers 409.")
+    version = serializers.IntegerField(
+        min_value=1, help_text="The question's `version` as you loaded it (required); a stale one answers 409.",
+        error_messages={
+            "required": "Send the version of the question you loaded (its `version` field): every review "
+                        "checks it, so a change made meanwhile is never overwritten.",
+            "null": "Send the version of the question you loaded (its `version` field), not null.",
+        })
     next = serializers.BooleanField(required=False, default=False,
                                     help_text="Also reserve and return the next question of the topic's queue.")
     filter = serializers.DictField(required=False, child=serializers.CharField(allow_blank=True),

@@ -102,7 +102,7 @@ def test_next_question_endpoint(api, world, topic, persona, expected):
 ])
 def test_review_endpoint(api, world, persona, expected):
     url = reverse("api-question-review", args=[world["question"].pk])
-    assert api_call(api, world[persona], "post", url, {"action": "flag"}) == expected
+    assert api_call(api, world[persona], "post", url, {"action": "flag", "version": 1}) == expected
 
 
 @pytest.mark.parametrize("persona, expected", [
@@ -141,7 +141,8 @@ def test_a_bulk_form_without_its_csrf_token_is_refused(world, topic):
 def test_a_session_review_request_without_csrf_is_refused(world):
     client = Client(enforce_csrf_checks=True)
     client.force_login(world["reviewer"])
-    response = client.post(reverse("api-question-review", args=[world["question"].pk]), {"action": "approve"},
+    response = client.post(reverse("api-question-review", args=[world["question"].pk]),
+                           {"action": "approve", "version": 1},
                            content_type="application/json")
     assert response.status_code == 403
     assert Question.objects.get(pk=world["question"].pk).status == "pending"

@@ -67,7 +67,7 @@ def test_it_rejects_a_relabel_to_an_intent_of_another_topic(api, reviewer, taxon
                                                            make_intent):
     elsewhere = make_intent(make_topic(), "Elsewhere")
     question = make_question(taxonomy["refunds"])
-    response = api(reviewer).post(review_url(question), {"action": "relabel", "intent": elsewhere.pk}, format="json")
+    response = api(reviewer).post(review_url(question), {"action": "relabel", "intent": elsewhere.pk, "version": 1}, format="json")
     assert response.status_code == 400
     assert "not in this question's topic" in response.json()["error"]["message"]
     question.refresh_from_db()
@@ -76,7 +76,7 @@ def test_it_rejects_a_relabel_to_an_intent_of_another_topic(api, reviewer, taxon
 
 def test_it_rejects_an_unknown_action(api, reviewer, taxonomy, make_question):
     question = make_question(taxonomy["refunds"])
-    response = api(reviewer).post(review_url(question), {"action": "delete"}, format="json")
+    response = api(reviewer).post(review_url(question), {"action": "delete", "version": 1}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid"
 
@@ -84,7 +84,8 @@ def test_it_rejects_an_unknown_action(api, reviewer, taxonomy, make_question):
 def test_undo_restores_the_previous_state_with_an_undo_event(api, reviewer, taxonomy, make_question):
     question = make_question(taxonomy["refunds"], "I need the invoice")
     client = api(reviewer)
-    client.post(review_url(question), {"action": "relabel", "intent": taxonomy["invoices"].pk}, format="json")
+    client.post(review_url(question), {"action": "relabel", "intent": taxonomy["invoices"].pk, "version": 1},
+                format="json")
     response = client.post(review_url(question), {"action": "undo", "version": 2}, format="json")
     assert response.status_code == 200
     question.refresh_from_db()
@@ -112,7 +113,7 @@ def test_undo_twice_walks_back_two_decisions(reviewer, taxonomy, make_question):
 def test_a_reviewer_cannot_undo_someone_elses_decision(api, reviewer, dataset_admin, taxonomy, make_question):
     question = make_question(taxonomy["refunds"])
     question_review(question_id=question.pk, actor=dataset_admin, action="approve")
-    response = api(reviewer).post(review_url(question), {"action": "undo"}, format="json")
+    response = api(reviewer).post(review_url(question), {"action": "undo", "version": 2}, format="json")
     assert response.status_code == 403
     assert "dora" in response.json()["error"]["message"]
     question.refresh_from_db()
@@ -121,7 +122,7 @@ def test_a_reviewer_cannot_undo_someone_elses_decision(api, reviewer, dataset_ad
 
 def test_there_is_nothing_to_undo_on_an_untouched_question(api, reviewer, taxonomy, make_question):
     question = make_question(taxonomy["refunds"])
-    response = api(reviewer).post(review_url(question), {"action": "undo"}, format="json")
+    response = api(reviewer).post(review_url(question), {"action": "undo", "version": 1}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "nothing_to_undo"
 
@@ -136,9 +137,36 @@ def test_a_decision_can_also_reserve_and_return_the_next_question(api, reviewer,
     assert second.leased_by == reviewer
 
 
+def test_a_review_without_the_version_answers_400_and_writes_nothing(api, reviewer, taxonomy, make_question):
+    question = make_question(taxonomy["refunds"])
+    for body in ({"action": "approve"}, {"action": "approve", "version": None}):
+        response = api(reviewer).post(review_url(question), body, format="json")
+        assert response.status_code == 400
+        assert response.json()["error"]["details"]["version"][0].startswith("Send the version of the question you loaded")
+    question.refresh_from_db()
+    assert (question.status, question.version) == ("pending", 1)
+    assert not question.events.exists()
+
+
+def test_a_bad_next_filter_answers_400_before_the_decision_is_written(
+        api, reviewer, taxonomy, make_question, make_topic, make_intent):
+    question = make_question(taxonomy["refunds"], "one")
+    elsewhere = make_intent(make_topic(), "Elsewhere")
+    for bad, message in (({"confidence_min": "high"}, "confidence_min must be a number, got 'high'."),
+                         ({"intent": str(elsewhere.pk)}, f"Intent {elsewhere.pk} is not in topic Customer Support.")):
+        response = api(reviewer).post(review_url(question), {"action": "approve", "version": 1, "next": True,
+                                                             "filter": bad}, format="json")
+        assert response.status_code == 400
+        assert response.json()["error"]["message"] == message
+    question.refresh_from_db()
+    assert (question.status, question.version, question.reviewed_by) == ("pending", 1, None)
+    assert not question.events.exists()
+
+
 def test_review_via_token_is_recorded_as_api(token_client, reviewer, taxonomy, make_question):
     question = make_question(taxonomy["refunds"])
-    assert token_client(reviewer).post(review_url(question), {"action": "flag"}, format="json").status_code == 200
+    assert token_client(reviewer).post(review_url(question), {"action": "flag", "version": 1},
+                                     format="json").status_code == 200
     assert question.events.get().via == "api"
 
 

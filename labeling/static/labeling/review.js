@@ -219,7 +219,8 @@
     const id = state.undo.pop();
     if (id === undefined) { toast("Nothing to undo in this session.", "error"); return; }
     const q = known(id);
-    const result = await api("POST", cfg.reviewUrl.replace("{id}", id), { action: "undo", version: q ? q.version : null });
+    if (!q) { toast("#" + id + " is too far back in this session to undo here; use the list.", "error"); return; }
+    const result = await api("POST", cfg.reviewUrl.replace("{id}", id), { action: "undo", version: q.version });
     if (!result.ok) {
       state.undo.push(id);
       toast(errorText(result), result.status === 409 ? "conflict" : "error");
