@@ -11,7 +11,7 @@ from datasets.models import Question, Topic
 from datasets.permissions import IsReviewerOrDatasetAdmin, topics_for_reviewer
 from datasets.services import DatasetError
 from labeling.permissions import CanPostCaptures
-from labeling.selectors import QuestionFilter, review_question
+from labeling.selectors import QuestionFilter, queue_remaining, review_question
 from labeling.serializers import (
     CaptureResultSerializer,
     CaptureSerializer,
@@ -74,8 +74,9 @@ class ReviewNextApi(APIView):
         question = question_lease_next(topic=topic, actor=request.user, queryset=queryset,
                                        skip_ids=parse_ids(request.query_params.get("skip", ""), "skip"))
         with_similar = request.query_params.get("similar", "0").lower() in ("1", "true", "yes")
-        data = review_question_data(question, with_similar=with_similar) if question else None
-        return Response({"question": data})
+        shown = review_question(question_id=question.pk, with_similar=with_similar) if question else None
+        remaining = queue_remaining(queryset=queryset, actor=request.user)
+        return Response(NextQuestionSerializer({"question": shown, "remaining": remaining}).data)
 
 
 def question_topic_of_reviewer(user, pk: int) -> Topic:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, fields
 
 from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 from datasets.normalize import normalize_text
@@ -92,6 +93,21 @@ def questions_filtered(*, topic: Topic, question_filter: QuestionFilter) -> Quer
     """The topic's questions matching the filter, in list order (tree order of intents, then id)."""
     queryset = Question.objects.select_related("intent", "reviewed_by")
     return question_filter.apply(queryset, topic=topic).order_by("intent__sort_key", "id")
+
+
+REMAINING_COUNT_CAP = 1000
+
+
+def queue_remaining(*, queryset: QuerySet, actor) -> int:
+    """How many pending questions of a (filtered) queue `actor` can still get: free ones and their own.
+
+    Counted up to REMAINING_COUNT_CAP and no further (that number means "at least"), so the
+    count costs the same on a queue of a thousand as of a million.
+    """
+    now = timezone.now()
+    available = queryset.filter(status=Question.Status.PENDING).filter(
+        Q(leased_by__isnull=True) | Q(leased_by=actor) | Q(lease_expires_at__lte=now))
+    return available.order_by()[:REMAINING_COUNT_CAP].count()
 
 
 def questions_outside_topic(*, topic: Topic, question_ids: list[int]) -> list[int]:

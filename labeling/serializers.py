@@ -47,7 +47,9 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
 
 class NextQuestionSerializer(serializers.Serializer):
     question = ReviewQuestionSerializer(allow_null=True)
-    remaining = serializers.IntegerField(help_text="Pending questions of the topic (leased or not).")
+    remaining = serializers.IntegerField(
+        help_text="Pending questions of this queue (topic and filter) you can still get, the returned one "
+                  "included: free ones and those reserved for you. Counted up to 1,000; 1000 means at least.")
 
 
 class ReviewRequestSerializer(serializers.Serializer):

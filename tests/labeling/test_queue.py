@@ -76,6 +76,33 @@ def test_skipping_releases_the_question_and_offers_another(api, reviewer, topic,
     assert first.leased_by is None
 
 
+def test_the_next_question_says_how_many_this_reviewer_can_still_get(
+        api, reviewer, dataset_admin, topic, taxonomy, make_question):
+    make_question(taxonomy["refunds"], "mine next")
+    make_question(taxonomy["refunds"], "free")
+    make_question(taxonomy["refunds"], "decided", status="approved")
+    make_question(taxonomy["password"], "outside the filter")
+    taken = make_question(taxonomy["invoices"], "reserved for dora")
+    Question.objects.filter(pk=taken.pk).update(leased_by=dataset_admin,
+                                                lease_expires_at=timezone.now() + timedelta(minutes=5))
+    body = api(reviewer).get(next_url(topic, intent=taxonomy["billing"].pk)).json()
+    assert (body["question"]["text"], body["remaining"]) == ("mine next", 2)
+    assert api(reviewer).get(next_url(topic)).json()["remaining"] == 3
+
+
+def test_an_empty_queue_has_nothing_remaining(api, reviewer, topic, taxonomy):
+    assert api(reviewer).get(next_url(topic)).json() == {"question": None, "remaining": 0}
+
+
+def test_remaining_is_counted_up_to_a_cap(api, reviewer, topic, taxonomy, make_question, monkeypatch):
+    from labeling import selectors
+
+    monkeypatch.setattr(selectors, "REMAINING_COUNT_CAP", 2)
+    for n in range(3):
+        make_question(taxonomy["refunds"], f"question {n}")
+    assert api(reviewer).get(next_url(topic)).json()["remaining"] == 2
+
+
 def test_a_filter_narrows_the_queue_to_an_intent_subtree(api, reviewer, topic, taxonomy, make_question):
     make_question(taxonomy["refunds"], "refund")
     password = make_question(taxonomy["password"], "reset my password")

@@ -174,7 +174,11 @@ def test_the_openapi_schema_describes_the_review_endpoints(api, dataset_admin):
     response = api(dataset_admin).get(reverse("api-schema"), {"format": "json"})
     assert response.status_code == 200
     paths = response.json()["paths"]
-    assert {"/api/v1/review/next/", "/api/v1/questions/{id}/review/", "/api/v1/labeling/captures/"} <= set(paths)
+    assert {"/api/v1/review/next/", "/api/v1/questions/{id}/review/", "/api/v1/labeling/captures/",
+            "/api/v1/review/{id}/lease/"} <= set(paths)
+    schemas = response.json()["components"]["schemas"]
+    assert set(schemas["NextQuestion"]["required"]) == {"question", "remaining"}
+    assert "version" in schemas["ReviewRequest"]["required"]
 
 
 def test_bulk_review_of_a_whole_filter_changes_every_match_and_audits_each(reviewer, taxonomy, make_question):
