@@ -1,21 +1,23 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
-from django.http import HttpResponseRedirect
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
 from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.signals import post_export
 
 from datasets.exports import export_create, export_stream
 from datasets.models import Export, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
-from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
+from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, ImportFileProblems, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
-from datasets.services import DatasetError
+from datasets.services import DatasetError, intent_create, intent_move, intent_renumber
 from labeling.services import questions_review_bulk
 
 STATUSES = [s for s, _ in Question.Status.choices]
@@ -26,6 +28,37 @@ def only_reviewed_topics(request, queryset, topic_field: str):
     if is_dataset_admin(request.user):
         return queryset
     return queryset.filter(**{f"{topic_field}__in": topics_for_reviewer(request.user)})
+
+
+def managed_topics(user):
+    """The topics a user may import into: every topic for dataset admins, none for anyone else."""
+    return Topic.objects.all() if is_dataset_admin(user) else Topic.objects.none()
+
+
+def _count_of(model, **filters):
+    """A correlated COUNT(*) of `model` rows of the outer topic: one query for the whole changelist,
+    without the row explosion of joining intents and questions in one GROUP BY."""
+    rows = model.objects.filter(topic=OuterRef("pk"), **filters).order_by().values("topic")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+
+
+class SaveRefused(Exception):
+    """Raised by save_model when a service refuses the change; RefusableSaveMixin turns it into a
+    message. Raised rather than returned so the admin's transaction rolls back the whole save and
+    Django never says "changed successfully" about a change that did not happen."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class RefusableSaveMixin:
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except SaveRefused as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(Topic)
@@ -46,20 +79,22 @@ class TopicAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return only_reviewed_topics(request, super().get_queryset(request), "pk").select_related("owner").annotate(
-            n_intents=Count("intents", distinct=True),
+            n_intents=_count_of(IntentNode),
+            n_questions=_count_of(Question),
+            n_approved=_count_of(Question, status__in=[Question.Status.APPROVED, Question.Status.RELABELED]),
         )
 
     @admin.display(description="Intents", ordering="n_intents")
     def intent_count(self, topic):
         return topic.n_intents
 
-    @admin.display(description="Questions")
+    @admin.display(description="Questions", ordering="n_questions")
     def question_count(self, topic):
-        return Question.objects.filter(topic=topic).count()
+        return topic.n_questions
 
-    @admin.display(description="Approved")
+    @admin.display(description="Approved", ordering="n_approved")
     def approved_count(self, topic):
-        return Question.objects.filter(topic=topic, status__in=["approved", "relabeled"]).count()
+        return topic.n_approved
 
     @admin.display(description="Taxonomy")
     def taxonomy_link(self, topic):
@@ -73,7 +108,8 @@ class TopicAdmin(admin.ModelAdmin):
         return custom + super().get_urls()
 
     def taxonomy_view(self, request, topic_id):
-        topic = get_object_or_404(Topic, pk=topic_id)
+        # Through get_queryset: a reviewer reads only the trees of the topics they review.
+        topic = get_object_or_404(self.get_queryset(request), pk=topic_id)
         if not self.has_view_permission(request, topic):
             return HttpResponseRedirect(reverse("admin:index"))
         nodes = taxonomy_with_counts(topic=topic)
@@ -115,13 +151,32 @@ class ChildInline(admin.TabularInline):
     show_change_link = True
 
 
+class IntentNodeForm(forms.ModelForm):
+    """The checks intent_move makes before it writes, as form errors rather than a 500 on save.
+    The model's clean() already refuses a parent of another topic and a sibling with the same name."""
+
+    class Meta:
+        model = IntentNode
+        fields = ("topic", "parent", "name", "description")
+
+    def clean(self):
+        data = super().clean()
+        parent, node = data.get("parent"), self.instance
+        if node.pk is not None and parent is not None and (parent.pk == node.pk or node in parent.ancestors()):
+            self.add_error("parent", "Cannot move an intent under itself or one of its descendants.")
+        return data
+
+
 @admin.register(IntentNode)
-class IntentNodeAdmin(admin.ModelAdmin):
+class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
+    form = IntentNodeForm
     list_display = ("indented_name", "topic", "depth", "question_total", "approved", "pending")
     list_filter = ("topic", "depth")
     search_fields = ("name", "number", "description")
     list_select_related = ("topic",)
-    readonly_fields = ("number", "depth", "sort_key", "created_at")
+    # Numbers and positions follow from the tree (intent_create, intent_move, intent_renumber):
+    # editing one by hand would leave the numbering inconsistent.
+    readonly_fields = ("number", "depth", "position", "sort_key", "created_at")
     autocomplete_fields = ("parent",)
     fields = ("topic", "parent", "name", "description", "number", "depth", "position", "created_at")
     ordering = ("topic", "sort_key")
@@ -134,6 +189,11 @@ class IntentNodeAdmin(admin.ModelAdmin):
             n_approved=Count("questions", filter=Q(questions__status__in=["approved", "relabeled"])),
             n_pending=Count("questions", filter=Q(questions__status="pending")),
         )
+
+    def get_readonly_fields(self, request, obj=None):
+        # An intent moves between topics only with its subtree and questions: not one node by hand.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else (*fields, "topic")
 
     @admin.display(description="Intent", ordering="sort_key")
     def indented_name(self, node):
@@ -153,26 +213,33 @@ class IntentNodeAdmin(admin.ModelAdmin):
         return node.n_pending
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            from datasets.services import intent_create
-
-            try:
-                created = intent_create(topic=obj.topic, parent=obj.parent, name=obj.name, description=obj.description)
-            except DatasetError as exc:
-                messages.error(request, exc.message)
+        try:
+            if not change:
+                created = intent_create(topic=obj.topic, parent=obj.parent, name=obj.name,
+                                        description=obj.description)
+                obj.pk = created.pk
+                obj.refresh_from_db()
                 return
-            obj.pk = created.pk
-            obj.number = created.number
-            return
-        if "parent" in form.changed_data:
-            from datasets.services import intent_move
-
-            new_parent = obj.parent
-            obj.parent_id = form.initial.get("parent")
+            if "parent" in form.changed_data:
+                new_parent = obj.parent
+                obj.parent_id = form.initial.get("parent")
+                super().save_model(request, obj, form, change)
+                intent_move(node=obj, new_parent=new_parent)
+                return
             super().save_model(request, obj, form, change)
-            intent_move(node=obj, new_parent=new_parent)
-            return
-        super().save_model(request, obj, form, change)
+        except DatasetError as exc:
+            raise SaveRefused(exc.message) from exc
+
+    def delete_model(self, request, obj):
+        topic = obj.topic
+        super().delete_model(request, obj)
+        intent_renumber(topic=topic)  # the siblings after it move up: 1, 2, 3 stays dense
+
+    def delete_queryset(self, request, queryset):
+        topics = list(Topic.objects.filter(pk__in={node.topic_id for node in queryset.only("topic_id")}))
+        super().delete_queryset(request, queryset)
+        for topic in topics:
+            intent_renumber(topic=topic)
 
 
 class ReviewEventInline(admin.TabularInline):
@@ -191,17 +258,39 @@ class ReviewEventInline(admin.TabularInline):
 
 
 class QuestionImportForm(ImportForm):
+    # The choices are set per request to the topics the user may manage (QuestionAdmin.create_import_form).
     topic = forms.ModelChoiceField(
-        Topic.objects.all(), required=False,
+        Topic.objects.none(), required=False,
         help_text="For rows that name no topic (Alpaca, or CSV without a 'topic' column).")
 
 
 class QuestionConfirmImportForm(ConfirmImportForm):
-    topic = forms.ModelChoiceField(Topic.objects.all(), required=False, widget=forms.HiddenInput)
+    topic = forms.ModelChoiceField(Topic.objects.none(), required=False, widget=forms.HiddenInput)
+
+
+class LoadedVersionField(forms.IntegerField):
+    """The question's version when the change form was loaded. It never counts as a change of the
+    question: it only tells the review service which state the editor saw."""
+
+    widget = forms.HiddenInput
+
+    def has_changed(self, initial, data):
+        return False
+
+
+class QuestionAdminForm(forms.ModelForm):
+    loaded_version = LoadedVersionField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["loaded_version"].initial = self.instance.version
+            self.fields["loaded_version"].required = True
 
 
 @admin.register(Question)
-class QuestionAdmin(ImportExportModelAdmin):
+class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
+    form = QuestionAdminForm
     resource_classes = [QuestionResource]
     import_formats = QUESTION_IMPORT_FORMATS
     export_formats = QUESTION_EXPORT_FORMATS
@@ -224,7 +313,7 @@ class QuestionAdmin(ImportExportModelAdmin):
             "edge_case")}),
         ("Captured query", {"classes": ("collapse",), "fields": ("predicted_intent", "confidence", "occurrences")}),
         ("Review", {"fields": ("reviewed_by", "reviewed_at", "original_intent", "original_text", "version",
-                               "text_hash", "created_at", "updated_at")}),
+                               "loaded_version", "text_hash", "created_at", "updated_at")}),
     )
     inlines = [ReviewEventInline]
     actions = ["approve_selected", "reject_selected", "flag_selected", "reset_selected"]
@@ -239,10 +328,38 @@ class QuestionAdmin(ImportExportModelAdmin):
         fields = super().get_readonly_fields(request, obj)
         return fields if is_dataset_admin(request.user) else (*fields, "topic")
 
+    # Import and export are dataset admins' work, whatever IMPORT_EXPORT_*_PERMISSION_CODE says:
+    # the library's default lets any staff user (reviewers can be staff) export every topic and
+    # import into any of them.
+    def has_import_permission(self, request):
+        return is_dataset_admin(request.user)
+
+    def has_export_permission(self, request):
+        return is_dataset_admin(request.user)
+
+    def create_import_form(self, request):
+        form = super().create_import_form(request)
+        form.fields["topic"].queryset = managed_topics(request.user)
+        return form
+
+    def create_confirm_form(self, request, import_form=None):
+        form = super().create_confirm_form(request, import_form)
+        form.fields["topic"].queryset = managed_topics(request.user)
+        return form
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        # The readers' problems name their lines: list them all, not only the exception's type.
+        if isinstance(e, ImportFileProblems):
+            for message in e.messages:
+                form.add_error("import_file", message)
+            return
+        super().add_data_read_fail_error_to_form(form, e)
+
     def get_import_resource_kwargs(self, request, **kwargs):
         form = kwargs.get("form")
         topic = form.cleaned_data.get("topic") if form is not None and hasattr(form, "cleaned_data") else None
-        return {**super().get_import_resource_kwargs(request, **kwargs), "default_topic": topic}
+        return {**super().get_import_resource_kwargs(request, **kwargs), "default_topic": topic,
+                "topics": managed_topics(request.user)}
 
     def get_confirm_form_initial(self, request, import_form):
         initial = super().get_confirm_form_initial(request, import_form)
@@ -250,13 +367,24 @@ class QuestionAdmin(ImportExportModelAdmin):
         return {**initial, "topic": topic.pk if topic else None}
 
     def get_export_data(self, file_format, request, queryset, **kwargs):
-        """Every export format writes the filtered questions through the streaming writers of
+        """The filtered questions as encoded chunks, written by the streaming writers of
         datasets.formats, the same as export jobs (the stock path builds a tablib Dataset)."""
         if not self.has_export_permission(request):
             raise PermissionDenied
-        data = "".join(export_stream(questions=queryset, format=file_format.writer_class.name))
-        encoding = kwargs.get("encoding")
-        return data.encode(encoding) if encoding else data
+        encoding = kwargs.get("encoding") or "utf-8"
+        chunks = export_stream(questions=queryset, format=file_format.writer_class.name)
+        return (chunk.encode(encoding) for chunk in chunks)
+
+    def _do_file_export(self, file_format, request, queryset, export_form=None):
+        # The stock version (django-import-export 4.4) puts the whole file in an HttpResponse;
+        # this one sends the chunks as the database cursor yields them.
+        chunks = self.get_export_data(file_format, request, queryset, encoding=self.to_encoding,
+                                      export_form=export_form)
+        response = StreamingHttpResponse(chunks, content_type=file_format.get_content_type())
+        filename = self.get_export_filename(request, queryset, file_format)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        post_export.send(sender=None, model=self.model)
+        return response
 
     @admin.display(description="Question", ordering="text")
     def short_text(self, question):
@@ -295,27 +423,37 @@ class QuestionAdmin(ImportExportModelAdmin):
         self._review(request, queryset, "reset")
 
     def save_model(self, request, obj, form, change):
-        if change and {"intent", "text"} & set(form.changed_data):
-            # Route edits through the review service so they are audited and keep the originals.
-            from labeling.services import question_review
-
-            original = Question.objects.get(pk=obj.pk)
-            try:
-                if "text" in form.changed_data:
-                    question_review(question_id=obj.pk, actor=request.user, action="edit", text=obj.text, via="admin")
-                if "intent" in form.changed_data and obj.intent_id != original.intent_id:
-                    question_review(question_id=obj.pk, actor=request.user, action="relabel",
-                                    intent_id=obj.intent_id, via="admin")
-            except DatasetError as exc:
-                messages.error(request, exc.message)
-            other = [f for f in form.changed_data if f not in ("intent", "text")]
-            if other:
-                fresh = Question.objects.get(pk=obj.pk)
-                for name in other:
-                    setattr(fresh, name, getattr(obj, name))
-                fresh.save(update_fields=other)
+        if not change:
+            super().save_model(request, obj, form, change)
             return
-        super().save_model(request, obj, form, change)
+        # Text, intent and topic go through the review service, so they are audited, keep the
+        # originals and are refused (with who changed it) when the form was loaded before
+        # someone else's change. A refusal raises SaveRefused: the admin's transaction rolls
+        # back whatever this save had written.
+        from labeling.services import question_review
+
+        changed = form.changed_data
+        version = form.cleaned_data.get("loaded_version")
+        try:
+            if "text" in changed:
+                version = question_review(question_id=obj.pk, actor=request.user, action="edit", text=obj.text,
+                                          version=version, via="admin").version
+            if "topic" in changed:
+                # Written first so the relabel below checks the new intent against the new topic
+                # (the form already refused an intent of another topic). A topic change is always
+                # a relabel too, so the version is checked before anything is committed.
+                Question.objects.filter(pk=obj.pk).update(topic=obj.topic)
+            if "intent" in changed or "topic" in changed:
+                version = question_review(question_id=obj.pk, actor=request.user, action="relabel",
+                                          intent_id=obj.intent_id, version=version, via="admin").version
+        except DatasetError as exc:
+            raise SaveRefused(exc.message) from exc
+        other = [f for f in changed if f not in ("intent", "text", "topic")]
+        if other:
+            fresh = Question.objects.get(pk=obj.pk)
+            for name in other:
+                setattr(fresh, name, getattr(obj, name))
+            fresh.save(update_fields=other)
 
 
 @admin.register(ReviewEvent)
@@ -381,6 +519,11 @@ class ExportAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "download", "counts", "intent_counts", "warnings", "error", "job_id", "created_by",
                        "created_at", "started_at", "finished_at")
 
+    def has_change_permission(self, request, obj=None):
+        # A saved export describes files already written (or being written): changing its format,
+        # filters or split would make the row lie about them. Start a new export instead.
+        return False
+
     @admin.display(description="Split")
     def split_summary(self, export):
         return ", ".join(f"{k} {v}" for k, v in export.split.items()) or "none"
@@ -397,10 +540,8 @@ class ExportAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">download</a>', reverse("api-export-download", args=[export.pk]))
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        # A new export goes through the service, which queues the job (ExportForm validated it).
+        # Only new exports are saved here (see has_change_permission); each goes through the
+        # service, which queues the job (ExportForm validated it).
         created = export_create(
             topic=obj.topic, format=obj.format, statuses=obj.filters.get("statuses"),
             intent=obj.filters.get("intent"), split=obj.split, seed=obj.seed, system_prompt=obj.system_prompt,

@@ -1,8 +1,13 @@
 """django-import-export resources and file formats for the Question admin.
 
-Export: one admin format per writer in datasets.formats (the admin's export runs our streaming
-writers over the filtered changelist, see QuestionAdmin.get_export_data). Import: JSONL, CSV and
-Alpaca into QuestionResource, whose dry run lists every row's errors before anything is saved.
+Export: one admin format per writer in datasets.formats (the admin's export streams our writers
+over the filtered changelist, see QuestionAdmin.get_export_data). Import: JSONL, CSV and Alpaca
+into QuestionResource, whose dry run lists every row's errors before anything is saved.
+
+Uploads are read as bytes and checked first by the project's own readers (datasets.formats.readers):
+lines are length-capped and every bad line is reported with its number, so a user fixes a file in
+one go instead of one error per upload. Imports only ever create questions: an `id` column is
+ignored, because changing an existing question belongs to the review service, which audits it.
 """
 
 import io
@@ -10,16 +15,55 @@ import json
 
 import tablib
 from import_export import fields, resources
-from import_export.formats.base_formats import CSV, TextFormat
+from import_export.formats.base_formats import TextFormat
 
 from datasets.formats import WRITERS
-from datasets.formats.readers import AlpacaReader, ImportProblem, intent_names_from_fields
+from datasets.formats.readers import (
+    AlpacaReader,
+    CsvReader,
+    FormatReader,
+    ImportProblem,
+    JsonlReader,
+    intent_names_from_fields,
+)
 from datasets.models import Question, Topic
+
+# Beyond this many bad lines the preview says how many more there are instead of listing them.
+MAX_LISTED_PROBLEMS = 100
+
+
+class ImportFileProblems(ValueError):
+    """An upload the readers refused: every problem found, each naming its line."""
+
+    def __init__(self, problems: list[ImportProblem], unlisted: int = 0):
+        self.messages = [f"line {p.line}: {p.message}" if p.line else p.message for p in problems]
+        if unlisted:
+            self.messages.append(f"... and {unlisted:,} more problem(s) not listed.")
+        super().__init__("; ".join(self.messages))
+
+
+def _raw(in_stream) -> bytes:
+    return in_stream.encode("utf-8") if isinstance(in_stream, str) else bytes(in_stream)
+
+
+def _check(reader: FormatReader, raw: bytes) -> None:
+    """Read the whole upload with `reader` and raise ImportFileProblems listing every bad line."""
+    problems: list[ImportProblem] = []
+    unlisted = 0
+    for item in reader.read(io.BytesIO(raw)):
+        if isinstance(item, ImportProblem):
+            if len(problems) < MAX_LISTED_PROBLEMS:
+                problems.append(item)
+            else:
+                unlisted += 1
+    if problems:
+        raise ImportFileProblems(problems, unlisted)
 
 
 class ProjectFormat(TextFormat):
     """A text format of this project, not a tablib one: subclasses say their title, extension
-    and which ways they go."""
+    and which ways they go. Uploads reach create_dataset as bytes (is_binary), so the readers can
+    report a bad encoding with its line number instead of failing the whole decode."""
 
     title = ""
     extension = ""
@@ -35,6 +79,12 @@ class ProjectFormat(TextFormat):
     @classmethod
     def is_available(cls):
         return True
+
+    def is_binary(self):
+        return True
+
+    def get_read_mode(self):
+        return "rb"
 
     def get_extension(self):
         return self.extension
@@ -54,19 +104,9 @@ class JSONL(ProjectFormat):
     exportable = True
 
     def create_dataset(self, in_stream, **kwargs):
-        if isinstance(in_stream, bytes):
-            in_stream = in_stream.decode(self.encoding or "utf-8")
-        records = []
-        for number, line in enumerate(in_stream.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"line {number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"line {number}: expected a JSON object")
-            records.append(record)
+        raw = _raw(in_stream)
+        _check(JsonlReader(topic_name=""), raw)
+        records = [record for _, record in JsonlReader.read_objects(io.BytesIO(raw))]
         headers = list(dict.fromkeys(key for record in records for key in record))
         dataset = tablib.Dataset(headers=headers)
         for record in records:
@@ -75,6 +115,21 @@ class JSONL(ProjectFormat):
 
     def export_data(self, dataset, **kwargs):
         return "".join(json.dumps(dict(zip(dataset.headers, row, strict=True)), ensure_ascii=False) + "\n" for row in dataset)
+
+
+class CSV(ProjectFormat):
+    """A header row with `text` (or `question`) and an intent column, as datasets.imports reads it."""
+
+    CONTENT_TYPE = "text/csv"
+    title = extension = "csv"
+
+    def create_dataset(self, in_stream, **kwargs):
+        raw = _raw(in_stream)
+        _check(CsvReader(topic_name=""), raw)
+        dataset = tablib.Dataset()
+        dataset.load(raw.decode("utf-8-sig"), format="csv")
+        dataset.headers = [h.strip().lower() for h in dataset.headers or []]
+        return dataset
 
 
 class Alpaca(ProjectFormat):
@@ -86,11 +141,10 @@ class Alpaca(ProjectFormat):
     extension = "json"
 
     def create_dataset(self, in_stream, **kwargs):
-        raw = in_stream.encode("utf-8") if isinstance(in_stream, str) else in_stream
+        raw = _raw(in_stream)
+        _check(AlpacaReader(topic_name=""), raw)
         dataset = tablib.Dataset(headers=["text", "intent"])
         for item in AlpacaReader(topic_name="").read(io.BytesIO(raw)):
-            if isinstance(item, ImportProblem):
-                raise ValueError(f"line {item.line}: {item.message}" if item.line else item.message)
             dataset.append([item.text, item.intent_names[0]])
         return dataset
 
@@ -149,6 +203,8 @@ def _json_cells(row) -> dict:
 
 
 class QuestionResource(resources.ModelResource):
+    # Read-only: an import never loads or overwrites a question by id (see the module docstring).
+    id = fields.Field(attribute="id", column_name="id", readonly=True)
     topic = fields.Field(attribute="topic", column_name="topic")
     intent = IntentField(attribute="intent", column_name="intent_number")
     intent_path = fields.Field(column_name="intent_path", readonly=True)
@@ -157,36 +213,35 @@ class QuestionResource(resources.ModelResource):
         model = Question
         fields = ("id", "text", "topic", "intent", "intent_path", "language", "source", "status")
         export_order = fields
-        import_id_fields = ("id",)
-        skip_unchanged = True
+        # Every row is a new question: no instance is ever looked up to be updated.
+        force_init_instance = True
         clean_model_instances = True
         use_transactions = True
 
-    def __init__(self, default_topic: Topic | None = None, **kwargs):
+    def __init__(self, default_topic: Topic | None = None, topics=None, **kwargs):
+        """`topics`: the topics rows may go to (those the importing user may manage); none when not given."""
         super().__init__(**kwargs)
         self.default_topic = default_topic
+        self.topics = topics if topics is not None else Topic.objects.none()
 
     def _row_topic(self, row) -> Topic:
         """The row's `topic` column, else the topic chosen on the import form, else the first
-        element of the seed schema's intent_hierarchy (or intent_path)."""
+        element of the seed schema's intent_hierarchy (or intent_path); only among self.topics."""
         if row.get("topic"):
-            topic = Topic.objects.filter(name=row["topic"]).first()
+            topic = self.topics.filter(name=row["topic"]).first()
             if topic is None:
                 raise ValueError(f"unknown topic {row['topic']!r}")
             return topic
         if self.default_topic is not None:
+            if not self.topics.filter(pk=self.default_topic.pk).exists():
+                raise ValueError(f"you may not import into topic {self.default_topic.name!r}")
             return self.default_topic
         hierarchy = _json_cells(row).get("intent_hierarchy")
         first = hierarchy[0] if isinstance(hierarchy, list) and hierarchy else str(row.get("intent_path") or "")
-        topic = Topic.objects.filter(name=first.split("->")[0].strip()).first()
+        topic = self.topics.filter(name=first.split("->")[0].strip()).first()
         if topic is None:
             raise ValueError("the row names no topic: add a 'topic' column or choose the topic on the import form")
         return topic
-
-    def before_import(self, dataset, **kwargs):
-        # Files of new questions (the seed schema, Alpaca) carry no id: every row is a new question.
-        if "id" not in dataset.headers:
-            dataset.insert_col(0, [None] * dataset.height, header="id")
 
     def before_import_row(self, row, **kwargs):
         if not row.get("text") and row.get("question"):

@@ -1,16 +1,19 @@
-"""The admin: every export format on the Question changelist, imports with a dry-run preview that
-lists row errors, and exports created through the service with authorised download links."""
+"""The admin: every export format on the Question changelist, streamed; imports (dataset admins
+only) with a dry-run preview that lists every bad line and row error, creating questions and never
+overwriting one; exports created through the service, read-only once saved."""
 
 import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from datasets.formats import WRITERS
 from datasets.jobs import export_run
-from datasets.models import Export, Question
+from datasets.models import Export, Question, ReviewEvent
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS
+from tests.exports.conftest import KNOWN_QUESTIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +30,55 @@ def test_the_admin_exports_the_filtered_changelist_through_the_writers(client, s
     client.force_login(superuser)
     response = client.post(reverse("admin:datasets_question_export") + "?status__exact=relabeled", {
         "format": format_index(QUESTION_EXPORT_FORMATS, "rasa"), "resource": 0, "questionresource_text": "on"})
-    assert response.status_code == 200, response.content[:500]
-    assert response.content.decode() == ('version: "3.1"\nnlu:\n- intent: billing__refunds\n  examples: |\n'
-                                         "    - Refund please, the item arrived broken\n")
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"] == "application/yaml"
+    assert b"".join(response.streaming_content).decode() == (
+        'version: "3.1"\nnlu:\n- intent: billing__refunds\n  examples: |\n'
+        "    - Refund please, the item arrived broken\n")
+
+
+def export_page(client):
+    return client.post(reverse("admin:datasets_question_export"), {
+        "format": format_index(QUESTION_EXPORT_FORMATS, "jsonl"), "resource": 0, "questionresource_text": "on"})
+
+
+@pytest.mark.parametrize("persona", ["reviewer", "other_reviewer"])
+def test_a_staff_reviewer_can_neither_import_nor_export_in_the_admin(client, request, known_dataset, persona):
+    user = request.getfixturevalue(persona)
+    known_dataset.reviewers.add(user)
+    client.force_login(user)
+    changelist = client.get(reverse("admin:datasets_question_changelist"))
+    assert changelist.status_code == 200
+    assert (changelist.context["has_import_permission"], changelist.context["has_export_permission"]) == (False, False)
+    assert reverse("admin:datasets_question_import") not in changelist.content.decode()
+    assert client.get(reverse("admin:datasets_question_import")).status_code == 403
+    assert client.get(reverse("admin:datasets_question_export")).status_code == 403
+    assert export_page(client).status_code == 403
+    before = Question.objects.count()
+    content = json.dumps({"question": "Sneaked in", "intent_path": "Customer Care -> Billing"}).encode()
+    assert import_preview(client, "q.jsonl", content, "jsonl").status_code == 403
+    assert client.post(reverse("admin:datasets_question_process_import"), {
+        "import_file_name": "x", "original_file_name": "q.jsonl", "format": 0, "resource": 0}).status_code == 403
+    assert Question.objects.count() == before
+
+
+def test_a_dataset_admin_imports_and_exports_in_the_admin(client, dataset_admin, known_dataset, make_topic):
+    make_topic("Another")
+    client.force_login(dataset_admin)
+    changelist = client.get(reverse("admin:datasets_question_changelist"))
+    assert (changelist.context["has_import_permission"], changelist.context["has_export_permission"]) == (True, True)
+    form = client.get(reverse("admin:datasets_question_import")).context["form"]
+    assert [t.name for t in form.fields["topic"].queryset] == ["Another", "Customer Care"]
+    response = export_page(client)
+    assert response.status_code == 200
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert len(lines) == len(KNOWN_QUESTIONS)
+    assert json.loads(lines[0])["question"] == "I want my money back"
 
 
 def import_preview(client, name, content, format, topic=None):
+    """The import page's dry run; its format index is the position in QUESTION_IMPORT_FORMATS."""
     data = {"import_file": SimpleUploadedFile(name, content), "format": format_index(QUESTION_IMPORT_FORMATS, format),
             "resource": 0}
     if topic is not None:
@@ -87,3 +133,84 @@ def test_a_bad_export_in_the_admin_form_is_refused_with_the_reason(client, super
     assert response.status_code == 200
     assert "Statuses must be a list" in response.content.decode()
     assert not Export.objects.exists()
+
+
+def confirm_import(client, page):
+    assert "confirm_form" in page.context, page.content.decode()[:2000]
+    initial = page.context["confirm_form"].initial
+    return client.post(reverse("admin:datasets_question_process_import"),
+                       {key: value for key, value in initial.items() if value is not None})
+
+
+def test_an_import_row_with_an_existing_id_creates_a_question_and_leaves_that_one_alone(client, dataset_admin,
+                                                                                        known_dataset):
+    client.force_login(dataset_admin)
+    existing = Question.objects.get(pk=900001)
+    before = (existing.text, existing.status, existing.intent_id, existing.topic_id, existing.version)
+    content = (b"id,text,topic,intent_number,status\n"
+               b"900001,Hijacked by an import,Customer Care,2,rejected\n")
+    response = confirm_import(client, import_preview(client, "q.csv", content, "csv"))
+    assert response.status_code == 302
+    existing.refresh_from_db()
+    assert (existing.text, existing.status, existing.intent_id, existing.topic_id, existing.version) == before
+    assert not ReviewEvent.objects.filter(question=existing).exists()
+    created = Question.objects.get(text="Hijacked by an import")
+    assert created.pk != 900001
+    assert (created.topic, created.intent.number, created.status, created.source) == (
+        known_dataset, "2", "rejected", "imported")
+
+
+def test_the_import_preview_lists_every_bad_line_with_its_number(client, superuser, known_dataset):
+    client.force_login(superuser)
+    lines = [json.dumps({"question": "Refund for my hat", "intent_path": "Customer Care -> Billing -> Refunds"}),
+             '{"question": "broken",',
+             json.dumps({"question": "Invoice for May", "intent_number": "1.2"}),
+             json.dumps(["not", "an", "object"]),
+             json.dumps({"question": "No intent given"})]
+    before = Question.objects.count()
+    page = import_preview(client, "q.jsonl", "\n".join(lines).encode(), "jsonl")
+    assert page.status_code == 200
+    assert "confirm_form" not in page.context
+    assert page.context["form"].errors["import_file"] == [
+        "line 2: invalid JSON (Expecting property name enclosed in double quotes at column 23)",
+        "line 4: expected a JSON object, got list",
+        "line 5: missing the intent: give intent_path, intent_hierarchy, intent_number or intent",
+    ]
+    assert Question.objects.count() == before
+
+
+def test_the_import_preview_names_the_lines_that_are_not_utf8(client, superuser, known_dataset):
+    client.force_login(superuser)
+    content = b"text,intent_number\nGood line,1.1\nCaf\xe9 bill,1.2\nfine,1.1\n\xff\xfe,2\n"
+    page = import_preview(client, "q.csv", content, "csv", topic=known_dataset)
+    assert page.status_code == 200
+    assert page.context["form"].errors["import_file"] == [
+        "line 3: not UTF-8 (byte 0xe9 at column 4); save the file as UTF-8",
+        "line 5: not UTF-8 (byte 0xff at column 1); save the file as UTF-8",
+    ]
+    assert not Question.objects.filter(text="Good line").exists()
+
+
+def test_a_csv_file_imports_through_the_admin(client, dataset_admin, known_dataset):
+    client.force_login(dataset_admin)
+    content = "\ufeffText,Intent_Path\nWhere do I send the parcel back?,Customer Care -> Billing -> Refunds\n"
+    response = confirm_import(client, import_preview(client, "q.csv", content.encode(), "csv"))
+    assert response.status_code == 302
+    question = Question.objects.get(text="Where do I send the parcel back?")
+    assert (question.topic, question.intent.number, question.status) == (known_dataset, "1.1", "pending")
+
+
+def test_a_saved_export_is_read_only(client, superuser, known_dataset):
+    client.force_login(superuser)
+    export = Export.objects.create(topic=known_dataset, format="csv", filters={"statuses": ["approved"]},
+                                   split={"train": 0.5, "test": 0.5}, created_by=superuser)
+    url = reverse("admin:datasets_export_change", args=[export.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    response = client.post(url, {"topic": known_dataset.pk, "format": "jsonl", "filters": "{}", "split": "{}",
+                                 "seed": 7, "system_prompt": "", "instruction": ""})
+    assert response.status_code == 403
+    export.refresh_from_db()
+    assert (export.format, export.filters, export.split, export.seed) == (
+        "csv", {"statuses": ["approved"]}, {"train": 0.5, "test": 0.5}, 42)
