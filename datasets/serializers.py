@@ -72,6 +72,13 @@ class BulkResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField(help_text="Rows skipped as exact duplicates (in the request or the topic).")
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "exclusiveMinimum": True,
+                                                                  "maximum": 1}})
+class SplitField(serializers.JSONField):
+    """The split as the client sent it. datasets.splits.split_ratios_validate decides what is valid:
+    a DictField(FloatField) would turn `true` into 1.0 and "0.8" into 0.8, which the service refuses."""
+
+
 class ExportCreateSerializer(serializers.Serializer):
     topic = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     format = serializers.ChoiceField(choices=Export.Format.choices)
@@ -79,8 +86,9 @@ class ExportCreateSerializer(serializers.Serializer):
                                      help_text="Default: approved and relabeled.")
     intent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
                                       help_text="Export only this intent's subtree.")
-    split = serializers.DictField(child=serializers.FloatField(), required=False,
-                                  help_text='e.g. {"train": 0.8, "validation": 0.1, "test": 0.1}')
+    split = SplitField(required=False, allow_null=True,
+                       help_text='Ratios that add up to 1, e.g. {"train": 0.8, "validation": 0.1, "test": 0.1}; '
+                                 'none for one file.')
     seed = serializers.IntegerField(required=False, default=42, **SEED_RANGE)
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     instruction = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)

@@ -18,6 +18,7 @@ remembers every group.
 import bisect
 import functools
 import itertools
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -50,7 +51,9 @@ def split_ratios_validate(raw) -> dict[str, float]:
             raise DatasetError(f"Split name {name!r} must be lowercase letters, digits or _, like 'train'.",
                                code="invalid_split")
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-            raise DatasetError(f"The ratio of {name!r} must be a number above 0 and at most 1, got {value!r}.",
+            # Shown as JSON: the API's callers wrote `true` or "0.8", not Python's True or '0.8'.
+            raise DatasetError(f"The ratio of {name!r} must be a number above 0 and at most 1, got "
+                               f"{json.dumps(value, default=repr)}.",
                                code="invalid_split")
         ratios[name] = float(value)
     ratios = {name: ratios[name] for name in sorted(ratios, key=split_order)}

@@ -61,6 +61,31 @@ def test_bad_export_requests_say_what_to_fix(dataset_admin, known_dataset):
     assert not Export.objects.exists()
 
 
+@pytest.mark.parametrize("split, shown", [
+    ({"train": True}, "true"),
+    ({"train": "0.8", "test": 0.2}, '"0.8"'),
+    ({"train": 0.8, "test": "0.2"}, '"0.2"'),
+    ({"train": [1]}, "[1]"),
+])
+def test_a_ratio_that_is_not_a_json_number_is_refused_not_coerced(dataset_admin, known_dataset, split, shown):
+    response = post_export(api_as(dataset_admin), known_dataset, split=split)
+    assert response.status_code == 400
+    name = next(n for n, v in split.items() if not isinstance(v, float))
+    assert response.json()["error"] == {
+        "code": "invalid_split", "details": None,
+        "message": f"The ratio of {name!r} must be a number above 0 and at most 1, got {shown}."}
+    assert not Export.objects.exists()
+
+
+def test_a_split_that_is_not_an_object_is_refused_and_null_means_no_split(dataset_admin, known_dataset):
+    client = api_as(dataset_admin)
+    refused = post_export(client, known_dataset, split=[0.8, 0.2]).json()["error"]
+    assert (refused["code"], refused["message"]) == (
+        "invalid_split", 'The split must be an object such as {"train": 0.8, "validation": 0.1, "test": 0.1}.')
+    accepted = post_export(client, known_dataset, split=None)
+    assert accepted.status_code == 202 and accepted.json()["split"] == {}
+
+
 def test_a_file_outside_the_export_cannot_be_downloaded(dataset_admin, known_dataset):
     export = Export.objects.create(topic=known_dataset, format="jsonl")
     export_run(export.pk)
