@@ -130,29 +130,32 @@ def _questions_copy(*, topic: Topic, rows: Iterable[dict]) -> BulkResult:
     attnames = list(defaults)
     table = Question._meta.db_table
     result = BulkResult()
-    seen: set[str] = set()
     batch: list[dict] = []
 
     def flush():
+        # No set of every hash seen so far (it grew with the file): earlier batches are already in
+        # the table, inside this transaction, so the query finds a repeat of any of them; a repeat
+        # within this batch is caught by `written`, which the unique constraint would otherwise
+        # turn into an IntegrityError failing the whole import.
         hashes = [row["text_hash"] for row in batch]
-        existing = set(Question.objects.filter(topic=topic, text_hash__in=hashes).values_list("text_hash", flat=True))
-        fresh = [row for row in batch if row["text_hash"] not in existing]
+        written = set(Question.objects.filter(topic=topic, text_hash__in=hashes).values_list("text_hash", flat=True))
+        created = 0
         with connection.cursor() as cursor, cursor.cursor.copy(
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in fresh:
+            for row in batch:
+                if row["text_hash"] in written:
+                    continue
+                written.add(row["text_hash"])
+                row["near_key"] = near_duplicate_key(row["text"])
                 copy.write_row([row.get(name, defaults[name]) for name in attnames])
-        result.created += len(fresh)
-        result.duplicates += len(batch) - len(fresh)
+                created += 1
+        result.created += created
+        result.duplicates += len(batch) - created
         batch.clear()
 
     for row in rows:
         row["topic_id"] = topic.pk
         row["text_hash"] = text_hash(row["text"])
-        if row["text_hash"] in seen:
-            result.duplicates += 1
-            continue
-        row["near_key"] = near_duplicate_key(row["text"])
-        seen.add(row["text_hash"])
         batch.append(row)
         if len(batch) >= COPY_BATCH:
             flush()

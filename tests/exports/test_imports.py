@@ -42,6 +42,20 @@ def test_a_good_jsonl_file_is_imported_with_duplicates_skipped(known_dataset):
     assert Question.objects.get(text="Forgot password again").status == "approved"
 
 
+@pytest.mark.parametrize("batch", [2, 3, 5000])
+def test_repeats_within_a_batch_across_batches_and_of_the_topic_are_skipped(known_dataset, monkeypatch, batch):
+    monkeypatch.setattr("datasets.imports.COPY_BATCH", batch)
+    texts = ["Parcel lost", "parcel LOST!", "Parcel late", "Parcel lost", "I want my money back", "parcel late",
+             "Parcel damaged"]
+    data = jsonl(*(seed_row(text) for text in texts))
+    result = questions_import(topic=known_dataset, stream=io.BytesIO(data), format="jsonl")
+    assert (result.rows, result.created, result.duplicates) == (7, 3, 4)
+    refunds = Question.objects.filter(topic=known_dataset, intent__name="Refunds")
+    assert sorted(refunds.filter(source="imported").values_list("text", flat=True)) == [
+        "Parcel damaged", "Parcel late", "Parcel lost"]
+    assert all(q.near_key for q in refunds.filter(source="imported"))
+
+
 def test_our_own_jsonl_export_imports_back_into_a_new_topic(known_dataset, make_topic, settings, tmp_path):
     from datasets.jobs import export_run
     from datasets.models import Export
