@@ -52,7 +52,9 @@ class ReviewNextApi(APIView):
         operation_id="review_next",
         parameters=[
             OpenApiParameter("topic", OpenApiTypes.INT, required=True),
-            OpenApiParameter("skip", OpenApiTypes.STR, description="Comma-separated ids passed over (released)."),
+            OpenApiParameter("skip", OpenApiTypes.STR,
+                             description="Comma-separated ids passed over, the one passed over longest ago "
+                                         "first: released, and offered again only after every other question."),
             OpenApiParameter("similar", OpenApiTypes.BOOL,
                              description="Also look up possible duplicates (default false: it costs more than the "
                                          "rest of the request; the review screen loads them separately)."),
@@ -122,7 +124,8 @@ class QuestionReviewApi(APIView):
                                    via="api" if request.auth else "ui")
         next_data = None
         if queue is not None:
-            upcoming = question_lease_next(topic=topic, actor=request.user, queryset=queue)
+            upcoming = question_lease_next(topic=topic, actor=request.user, queryset=queue,
+                                           skip_ids=data.get("skip") or [])
             next_data = review_question_data(upcoming, with_similar=False) if upcoming else None
         return Response({"question": review_question_data(question, with_similar=False), "next": next_data})
 

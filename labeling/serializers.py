@@ -67,6 +67,10 @@ class ReviewRequestSerializer(serializers.Serializer):
                                     help_text="Also reserve and return the next question of the topic's queue.")
     filter = serializers.DictField(required=False, child=serializers.CharField(allow_blank=True),
                                    help_text="Narrows the next question like the list filters (intent, source...).")
+    skip = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=200,
+        help_text="With next: the ids you passed over, the one passed over longest ago first (as ?skip= on "
+                  "review/next/); they come back only after every other question.")
 
     def validate(self, data):
         if data["action"] == "relabel" and data.get("intent") is None:

@@ -277,8 +277,9 @@ def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None
     a lease nobody renews simply expires and the question is free again. On PostgreSQL the row
     is picked with SELECT ... FOR UPDATE SKIP LOCKED, so concurrent reviewers never wait on or
     receive the same row; elsewhere (the SQLite demo) a conditional UPDATE claims it.
-    `queryset` narrows the queue (a filter); `skip_ids` are questions the reviewer passed over
-    (`j`): their leases are released and they are not offered again in this call.
+    `queryset` narrows the queue (a filter). `skip_ids` are questions the reviewer passed over
+    (`j`), the one passed over longest ago first: their leases are released and they come after
+    every other question, so they come back (in that order) only once nothing else is left.
     """
     now = timezone.now()
     pending = (queryset if queryset is not None else Question.objects.all()).filter(
@@ -290,8 +291,20 @@ def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None
                 .order_by(*_queue_order()).first())
         if mine is not None:
             return _renew_lease(mine, actor=actor, now=now)
-        free = pending.filter(Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now)).exclude(pk__in=skip_ids)
-        if connection.features.has_select_for_update_skip_locked:
+    free = pending.filter(Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now))
+    question = _claim_first(free.exclude(pk__in=skip_ids), actor=actor, now=now)
+    if question is None and skip_ids:
+        still_free = set(free.filter(pk__in=skip_ids).values_list("pk", flat=True))
+        for pk in dict.fromkeys(skip_ids):
+            if pk in still_free and (question := _claim_first(free.filter(pk=pk), actor=actor, now=now)):
+                break
+    return question
+
+
+def _claim_first(free: QuerySet, *, actor, now) -> Question | None:
+    """Lease the first question of `free` in queue order to `actor`, or None if there is none to take."""
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
             candidate = free.order_by(*_queue_order()).select_for_update(skip_locked=True, of=("self",)).first()
             return _renew_lease(candidate, actor=actor, now=now) if candidate else None
     # Without SKIP LOCKED: try the first few free candidates, each claimed by a conditional UPDATE

@@ -1,4 +1,4 @@
-"""A short keyboard session in headless Chromium: approve, relabel through the type-ahead, undo."""
+"""A short keyboard session in headless Chromium: approve, relabel, undo, edit, skip; never a page load."""
 
 import shutil
 import tempfile
@@ -32,8 +32,8 @@ def browser(settings):
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_a_reviewer_approves_relabels_and_undoes_with_the_keyboard(browser, live_server, reviewer, topic, taxonomy,
-                                                                   make_question):
+def test_a_reviewer_approves_relabels_undoes_edits_and_skips_with_the_keyboard(
+        browser, live_server, reviewer, topic, taxonomy, make_question):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as shows
     from selenium.webdriver.support.ui import WebDriverWait
@@ -48,6 +48,8 @@ def test_a_reviewer_approves_relabels_and_undoes_with_the_keyboard(browser, live
     browser.find_element(By.NAME, "username").send_keys("rita")
     browser.find_element(By.NAME, "password").send_keys("pw-rita\n")
     wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), first.text))
+    # A full page load would wipe this: it must still be there when the session ends.
+    browser.execute_script("window.reviewSessionMarker = 'same page';")
 
     def press(keys):
         browser.switch_to.active_element.send_keys(keys)
@@ -68,13 +70,40 @@ def test_a_reviewer_approves_relabels_and_undoes_with_the_keyboard(browser, live
     wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), second.text))
     assert f"Undone: #{second.pk}" in browser.find_element(By.ID, "toast").text
 
+    # Opening the edit box renews the reservation before anything is saved.
+    reserved_until = Question.objects.get(pk=second.pk).lease_expires_at
+    press("e")
+    wait.until(shows.visibility_of_element_located((By.ID, "q-edit")))
+    wait.until(lambda _: Question.objects.get(pk=second.pk).lease_expires_at > reserved_until)
+    press("Could I get a copy of my March invoice?\n")
+    wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), "Could I get a copy of my March invoice?"))
+    assert f"Edited #{second.pk}" in browser.find_element(By.ID, "toast").text
+
+    press("a")
+    wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), third.text))
+    press("j")  # nothing else is left, so the skipped question comes straight back
+    wait.until(shows.text_to_be_present_in_element((By.ID, "toast"), f"Nothing else is left: #{third.pk}"))
+    assert browser.find_element(By.ID, "q-text").text == third.text
+
+    # `a` then `e` in one go: the edit key arrives while the approval is in flight, so it is
+    # refused rather than opening an editor that would save onto whatever comes next.
+    browser.execute_script("""
+        for (const key of ["a", "e"]) document.dispatchEvent(new KeyboardEvent("keydown", {key, bubbles: true}));
+    """)
+    assert browser.find_element(By.ID, "toast").text == "Wait a moment: the last action is still being saved."
+    wait.until(shows.text_to_be_present_in_element((By.ID, "status-line"), "Nothing left to review here."))
+    assert not browser.find_element(By.ID, "q-edit").is_displayed()
+
+    assert browser.execute_script("return window.reviewSessionMarker;") == "same page"
     first.refresh_from_db()
     second.refresh_from_db()
     third.refresh_from_db()
     assert (first.status, first.reviewed_by) == ("approved", reviewer)
-    assert (second.status, second.intent, second.original_intent, second.leased_by) == (
-        "pending", taxonomy["refunds"], None, reviewer)
+    assert (second.status, second.intent, second.original_intent, second.text, second.original_text) == (
+        "approved", taxonomy["refunds"], None, "Could I get a copy of my March invoice?",
+        "Can I get a copy of my March invoice?")
     assert [(e.action, e.actor, e.to_intent) for e in second.events.order_by("id")] == [
-        ("relabel", reviewer, taxonomy["invoices"]), ("undo", reviewer, taxonomy["refunds"])]
-    assert third.leased_by == reviewer  # still reserved for rita while she decides again on the second
-    assert Question.objects.filter(events__via="ui").distinct().count() == 2
+        ("relabel", reviewer, taxonomy["invoices"]), ("undo", reviewer, taxonomy["refunds"]),
+        ("edit", reviewer, taxonomy["refunds"]), ("approve", reviewer, taxonomy["refunds"])]
+    assert (third.status, third.leased_by, third.text) == ("approved", None, "Refund the broken kettle")
+    assert Question.objects.filter(events__via="ui").distinct().count() == 3

@@ -103,6 +103,54 @@ def test_remaining_is_counted_up_to_a_cap(api, reviewer, topic, taxonomy, make_q
     assert api(reviewer).get(next_url(topic)).json()["remaining"] == 2
 
 
+def test_skipped_questions_come_back_after_the_rest_longest_skipped_first(
+        api, reviewer, topic, taxonomy, make_question):
+    first = make_question(taxonomy["refunds"], "first")
+    second = make_question(taxonomy["refunds"], "second")
+    client = api(reviewer)
+
+    def next_id(*skipped):
+        params = {"skip": ",".join(str(q.pk) for q in skipped)} if skipped else {}
+        return client.get(next_url(topic, **params)).json()["question"]["id"]
+
+    assert next_id() == first.pk
+    assert next_id(first) == second.pk
+    assert next_id(first, second) == first.pk  # nothing else left: the first one skipped comes back
+    assert next_id(second, first) == second.pk  # skipped again: now it waits behind the second
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert (second.leased_by, first.leased_by) == (reviewer, None)
+
+
+def test_a_skipped_question_someone_else_holds_does_not_come_back(
+        api, reviewer, dataset_admin, topic, taxonomy, make_question):
+    first = make_question(taxonomy["refunds"], "first")
+    client = api(reviewer)
+    assert client.get(next_url(topic)).json()["question"]["id"] == first.pk
+    assert client.get(next_url(topic, skip=first.pk)).json()["question"]["id"] == first.pk
+    # Rita lets it lapse and dora takes it: rita passing it over again must not bring it back to her.
+    Question.objects.filter(pk=first.pk).update(leased_by=dataset_admin,
+                                                lease_expires_at=timezone.now() + timedelta(minutes=5))
+    assert client.get(next_url(topic, skip=first.pk)).json() == {"question": None, "remaining": 0}
+
+
+def test_a_decision_with_next_keeps_skipped_questions_behind_the_rest(
+        api, reviewer, topic, taxonomy, make_question):
+    first, second, third = (make_question(taxonomy["refunds"], text) for text in ("first", "second", "third"))
+    client = api(reviewer)
+    assert client.get(next_url(topic)).json()["question"]["id"] == first.pk
+    assert client.get(next_url(topic, skip=first.pk)).json()["question"]["id"] == second.pk
+
+    def decide(question):
+        response = client.post(reverse("api-question-review", args=[question.pk]),
+                               {"action": "approve", "version": 1, "next": True, "skip": [first.pk]}, format="json")
+        assert response.status_code == 200
+        return response.json()["next"]["id"]
+
+    assert decide(second) == third.pk  # not the skipped first, although it heads the queue
+    assert decide(third) == first.pk  # everything else decided: the skipped one comes back
+
+
 def test_a_filter_narrows_the_queue_to_an_intent_subtree(api, reviewer, topic, taxonomy, make_question):
     make_question(taxonomy["refunds"], "refund")
     password = make_question(taxonomy["password"], "reset my password")

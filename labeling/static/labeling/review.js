@@ -12,7 +12,7 @@
     history: [],        // questions we decided on, oldest first (k / j walk through them)
     viewing: null,      // index into history while looking back, else null
     undo: [],           // ids of questions we changed, most recent last
-    skipped: [],        // ids passed over with j, so the queue does not offer them again at once
+    skipped: [],        // ids passed over with j, longest ago first: the queue offers them after the rest
     busy: false,
     mode: "keys",       // keys | edit | relabel | help
     matches: [],
@@ -153,18 +153,29 @@
 
   // Requests ----------------------------------------------------------------------------------
 
+  // Every request that asks for the next question sends the same skip list, so a question passed
+  // over never comes straight back while others are waiting.
+  function skipList() { return state.skipped.slice(-50); }
+
   function nextUrl() {
     const params = new URLSearchParams({ topic: cfg.topic, ...cfg.filter });
-    if (state.skipped.length) params.set("skip", state.skipped.slice(-50).join(","));
+    if (state.skipped.length) params.set("skip", skipList().join(","));
     return cfg.nextUrl + "?" + params.toString();
+  }
+
+  function setCurrent(question) {
+    state.current = question;
+    // On screen again (everything else is done, or it was undone): no longer passed over.
+    if (question) state.skipped = state.skipped.filter((id) => id !== question.id);
   }
 
   async function loadNext() {
     const result = await api("GET", nextUrl());
-    if (!result.ok) { toast(errorText(result), "error"); return; }
-    state.current = result.data.question;
+    if (!result.ok) { toast(errorText(result), "error"); return false; }
+    setCurrent(result.data.question);
     state.viewing = null;
     render();
+    return true;
   }
 
   function remember(question) {
@@ -186,7 +197,7 @@
     const lookingBack = state.viewing !== null;
     const decides = action !== "edit";
     const body = { action, version: q.version, ...(extra || {}) };
-    if (decides && !lookingBack) { body.next = true; body.filter = cfg.filter; }
+    if (decides && !lookingBack) { body.next = true; body.filter = cfg.filter; body.skip = skipList(); }
     const result = await api("POST", cfg.reviewUrl.replace("{id}", q.id), body);
     if (!result.ok) {
       toast(errorText(result), result.status === 409 ? "conflict" : "error");
@@ -206,7 +217,7 @@
     if (lookingBack) {
       state.viewing = null;  // back to the question reserved for us
     } else {
-      state.current = result.data.next;
+      setCurrent(result.data.next);
     }
     render();
   }
@@ -231,7 +242,7 @@
     if (restored.status === "pending") {
       // Back in our hands: decide on it again now; the question we had stays reserved for us.
       if (at >= 0) state.history.splice(at, 1);
-      state.current = restored;
+      setCurrent(restored);
       state.viewing = null;
     } else {
       remember(restored);
@@ -247,9 +258,12 @@
       render();
       return;
     }
-    if (state.current) state.skipped.push(state.current.id);
-    await loadNext();
-    if (state.current) toast("Skipped; the question you passed goes back to the queue.", "info");
+    const passed = state.current ? state.current.id : null;
+    if (passed !== null) state.skipped = state.skipped.filter((id) => id !== passed).concat([passed]);
+    if (!(await loadNext()) || !state.current) return;
+    toast(state.current.id === passed
+      ? "Nothing else is left: #" + passed + " comes back to you."
+      : "Skipped; it comes back after the rest of the queue.", "info");
   }
 
   function back() {
@@ -432,7 +446,12 @@
     const tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select") return;
     const handler = KEYS[event.key];
-    if (handler) { event.preventDefault(); handler(); }
+    if (!handler) return;
+    event.preventDefault();
+    // While a request is in flight the question on screen is about to change: a key pressed now
+    // (an edit or relabel above all) would land on the next question, so it is refused instead.
+    if (state.busy && event.key !== "?") { toast("Wait a moment: the last action is still being saved.", "info"); return; }
+    handler();
   });
   $("help").addEventListener("click", () => { state.mode = "keys"; $("help").hidden = true; });
 
