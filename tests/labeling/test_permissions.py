@@ -148,6 +148,46 @@ def test_a_session_review_request_without_csrf_is_refused(world):
     assert Question.objects.get(pk=world["question"].pk).status == "pending"
 
 
+def labeling_endpoints(world, topic):
+    """(url, method, kind) for every route of labeling.urls and labeling.api_urls, from the URLconf."""
+    from django.urls import URLPattern
+    from rest_framework.views import APIView
+
+    from labeling import api_urls, urls
+
+    ids = {"topic_id": topic.pk, "question_id": world["question"].pk, "pk": world["question"].pk}
+    found = []
+    for module, namespace in ((urls, "labeling:"), (api_urls, "")):
+        for pattern in module.urlpatterns:
+            assert isinstance(pattern, URLPattern), f"{pattern} includes more routes: list them here too"
+            url = reverse(namespace + pattern.name, kwargs={k: ids[k] for k in pattern.pattern.converters})
+            view_class = getattr(pattern.callback, "view_class", None)
+            if view_class is not None and issubclass(view_class, APIView):
+                found += [(url, method, "api") for method in ("get", "post", "put", "patch", "delete")
+                          if hasattr(view_class, method)]
+            else:
+                found += [(url, method, "page") for method in ("get", "post")]
+    return found
+
+
+def test_every_labeling_page_and_endpoint_refuses_anonymous_users(client, api, world, topic):
+    endpoints = labeling_endpoints(world, topic)
+    assert {url for url, _, _ in endpoints} >= {
+        "/", f"/topics/{topic.pk}/review/", "/api/v1/review/next/", f"/api/v1/review/{world['question'].pk}/lease/",
+        "/api/v1/labeling/captures/"}
+    outcomes = {}
+    for url, method, kind in endpoints:
+        outcomes[(url, method)] = page(client, None, url, method) if kind == "page" else api_call(
+            api, None, method, url)
+    expected = {(url, method): "login" if kind == "page" else 401 for url, method, kind in endpoints}
+    assert outcomes == expected
+    # The API schema and its docs page: drf-spectacular's views, refused to anonymous users too
+    # (as a login redirect or a 401; either keeps the API's shape private).
+    assert page(client, None, reverse("api-schema")) in ("login", 401)
+    assert page(client, None, reverse("api-docs")) in ("login", 401)
+    assert Question.objects.get(pk=world["question"].pk).status == "pending"
+
+
 def test_the_login_page_is_the_only_page_for_anonymous_users(client):
     assert client.get(reverse("login")).status_code == 200
     assert 'name="csrfmiddlewaretoken"' in client.get(reverse("login")).content.decode()
