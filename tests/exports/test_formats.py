@@ -4,6 +4,7 @@ Regenerate after an intended change with `UPDATE_GOLDEN=1` and read the diff bef
 """
 
 import io
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -13,14 +14,15 @@ import pytest
 from datasets.exports import export_archive_stream
 from datasets.formats import WRITERS
 from datasets.jobs import export_run
-from datasets.models import Export
+from datasets.models import Export, IntentNode
 from datasets.services import DatasetError
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
 def run_export(topic, **fields) -> Export:
-    export = Export.objects.create(topic=topic, filters={"statuses": ["approved", "relabeled"]}, **fields)
+    fields.setdefault("filters", {"statuses": ["approved", "relabeled"]})
+    export = Export.objects.create(topic=topic, **fields)
     export_run(export.pk)
     export.refresh_from_db()
     return export
@@ -61,6 +63,50 @@ def test_an_intent_too_big_to_hold_is_read_twice_with_the_same_result(known_data
     export = run_export(known_dataset, format="jsonl", split={"train": 0.5, "test": 0.5}, seed=7)
     assert export.status == "succeeded", export.error
     assert_matches_golden(export_root / str(export.pk), GOLDEN / "jsonl-split")
+
+
+def test_alpaca_without_an_instruction_or_system_prompt_uses_the_default_instruction(known_dataset, export_root):
+    export = run_export(known_dataset, format="alpaca")
+    assert export.status == "succeeded", export.error
+    assert_matches_golden(export_root / str(export.pk), GOLDEN / "alpaca-default")
+    records = json.loads((export_root / str(export.pk) / "questions.json").read_text(encoding="utf-8"))
+    assert {tuple(r) for r in records} == {("instruction", "input", "output")}  # no "system" key at all
+    assert {r["instruction"] for r in records} == {
+        "Classify the user's question into one intent of the Customer Care taxonomy. "
+        "Answer with the intent's number and name only."}
+
+
+def test_an_export_of_an_intent_subtree_holds_only_that_subtree(known_dataset, export_root):
+    billing = IntentNode.objects.get(topic=known_dataset, name="Billing")
+    export = run_export(known_dataset, format="jsonl", filters={"statuses": ["approved", "relabeled"],
+                                                                 "intent": billing.pk})
+    assert export.status == "succeeded", export.error
+    assert_matches_golden(export_root / str(export.pk), GOLDEN / "jsonl-billing")
+    rows = [json.loads(line) for line in (export_root / str(export.pk) / "questions.jsonl").read_text().splitlines()]
+    assert [(r["question"], r["intent_full_name"], r["label"], r["question_index"]) for r in rows] == [
+        ("I want my money back", "1.1 Refunds", 0, 1),
+        ("How do I get a refund for order #1234?", "1.1 Refunds", 0, 2),
+        ("Refund please, the item arrived broken", "1.1 Refunds", 0, 3),
+        ('Where is my "invoice" for March?', "1.2 Invoices", 1, 1),
+        ("Send me a copy of the bill, with VAT: 20%", "1.2 Invoices", 1, 2),
+        ("Rechnung für März bitte", "1.2 Invoices", 1, 3),
+    ]
+    assert export.counts == {"questions": 6}
+    assert export.intent_counts == {"1.1 Refunds": {"questions": 3}, "1.2 Invoices": {"questions": 3}}
+
+
+def test_a_subtree_export_lists_only_its_intents_as_labels(known_dataset, export_root):
+    account = IntentNode.objects.get(topic=known_dataset, name="Account")
+    export = run_export(known_dataset, format="huggingface", filters={"statuses": ["approved"], "intent": account.pk})
+    assert export.status == "succeeded", export.error
+    folder = export_root / str(export.pk)
+    assert json.loads((folder / "labels.json").read_text()) == ["2 Account", "2.1 Reset Password"]
+    assert [json.loads(line) for line in (folder / "train.jsonl").read_text().splitlines()] == [
+        {"text": "Delete my account | close it", "label": 0, "intent": "2 Account"},
+        {"text": "I forgot my password", "label": 1, "intent": "2.1 Reset Password"},
+        {"text": "reset password\nnow", "label": 1, "intent": "2.1 Reset Password"},
+    ]
+    assert "- **intent subtree**: 2 Account\n" in (folder / "README.md").read_text()
 
 
 def test_the_archive_holds_every_file(known_dataset, export_root):
