@@ -87,7 +87,7 @@ class ReviewResponseSerializer(serializers.Serializer):
 
 class LeaseSerializer(serializers.Serializer):
     question = serializers.IntegerField(source="pk")
-    leased_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    leased_by = serializers.CharField(source="leased_by.username", read_only=True)
     lease_expires_at = serializers.DateTimeField()
 
 
