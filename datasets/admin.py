@@ -12,7 +12,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.forms import ConfirmImportForm, ImportForm
 from import_export.signals import post_export
 
-from datasets.exports import export_create, export_stream
+from datasets.exports import export_create, export_delete, export_stream
 from datasets.models import Export, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, ImportFileProblems, QuestionResource
@@ -538,6 +538,13 @@ class ExportAdmin(admin.ModelAdmin):
         if export.status != Export.Status.SUCCEEDED or not export.file:
             return "-"
         return format_html('<a href="{}">download</a>', reverse("api-export-download", args=[export.pk]))
+
+    def delete_model(self, request, obj):
+        export_delete(export=obj)
+
+    def delete_queryset(self, request, queryset):
+        for export in queryset:
+            export_delete(export=export)
 
     def save_model(self, request, obj, form, change):
         # Only new exports are saved here (see has_change_permission); each goes through the

@@ -18,6 +18,7 @@ from datasets.exports import (
     export_archive_name,
     export_archive_stream,
     export_create,
+    export_delete,
     export_file_path,
     export_statuses_validate,
     export_stream,
@@ -186,9 +187,10 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response({"created": result.created, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED)
 
 
-class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                    viewsets.GenericViewSet):
     """Exports, dataset admins only: create one (a job writes the files), follow its status and
-    counts, download its files."""
+    counts, download its files, delete it with its files."""
 
     serializer_class = ExportSerializer
     permission_classes = [IsDatasetAdmin]
@@ -205,6 +207,9 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         topic = _topic_for_admin(fields.pop("topic"))
         export = export_create(topic=topic, created_by=request.user, **fields)
         return Response(ExportSerializer(export, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+    def perform_destroy(self, instance):
+        export_delete(export=instance)
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: ERROR})
     @action(detail=True, methods=["get"])

@@ -175,6 +175,17 @@ def export_folder(export: Export) -> Path:
     return Path(settings.EXPORT_ROOT) / str(export.pk)
 
 
+def export_delete(*, export: Export) -> None:
+    """Delete an export and, once that commits, its files (the final folder and any half-written one).
+
+    A job still writing it notices the row is gone when it finishes and removes what it wrote
+    (see datasets.jobs.export_run)."""
+    folders = (export_folder(export), export_folder(export).with_name(f"{export.pk}.partial"))
+    with transaction.atomic():
+        export.delete()
+        transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
+
+
 def export_write(*, export: Export) -> ExportOutcome:
     """Write the export's files into EXPORT_ROOT/<id>/ and zip them; returns counts and warnings.
 

@@ -214,3 +214,24 @@ def test_a_saved_export_is_read_only(client, superuser, known_dataset):
     export.refresh_from_db()
     assert (export.format, export.filters, export.split, export.seed) == (
         "csv", {"statuses": ["approved"]}, {"train": 0.5, "test": 0.5}, 42)
+
+
+def test_deleting_exports_in_the_admin_removes_their_files(client, superuser, known_dataset,
+                                                           django_capture_on_commit_callbacks):
+    from datasets.exports import export_folder
+    from datasets.jobs import export_run
+
+    exports = [Export.objects.create(topic=known_dataset, format="jsonl") for _ in range(2)]
+    for export in exports:
+        export_run(export.pk)
+    folders = [export_folder(export) for export in exports]
+    assert all(folder.exists() for folder in folders)
+    client.force_login(superuser)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:datasets_export_delete", args=[exports[0].pk]), {"post": "yes"})
+    assert response.status_code == 302 and not folders[0].exists() and folders[1].exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:datasets_export_changelist"),
+                               {"action": "delete_selected", "_selected_action": [exports[1].pk], "post": "yes"})
+    assert response.status_code == 302 and not folders[1].exists()
+    assert not Export.objects.filter(pk__in=[e.pk for e in exports]).exists()

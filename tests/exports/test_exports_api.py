@@ -99,3 +99,36 @@ def test_the_download_link_waits_for_the_job(dataset_admin, known_dataset):
     response = api_as(dataset_admin).get(reverse("api-export-download", args=[export.pk]))
     assert response.status_code == 404
     assert "queued" in response.json()["error"]["message"]
+
+
+def test_deleting_an_export_removes_its_files(dataset_admin, reviewer, known_dataset,
+                                              django_capture_on_commit_callbacks):
+    from datasets.exports import export_folder
+
+    export = Export.objects.create(topic=known_dataset, format="jsonl")
+    export_run(export.pk)
+    folder = export_folder(export)
+    assert (folder / "questions.jsonl").exists()
+    assert api_as(reviewer).delete(f"/api/v1/exports/{export.pk}/").status_code == 403
+    assert folder.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_as(dataset_admin).delete(f"/api/v1/exports/{export.pk}/").status_code == 204
+    assert not Export.objects.filter(pk=export.pk).exists()
+    assert not folder.exists()
+
+
+def test_an_export_deleted_while_its_job_writes_leaves_no_files(known_dataset, monkeypatch):
+    from datasets import jobs
+    from datasets.exports import export_folder, export_write
+
+    export = Export.objects.create(topic=known_dataset, format="jsonl")
+
+    def write_then_lose_the_row(*, export):
+        outcome = export_write(export=export)
+        Export.objects.filter(pk=export.pk).delete()
+        return outcome
+
+    monkeypatch.setattr(jobs, "export_write", write_then_lose_the_row)
+    export_run(export.pk)
+    assert not Export.objects.filter(pk=export.pk).exists()
+    assert not export_folder(export).exists()
