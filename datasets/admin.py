@@ -18,7 +18,7 @@ from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, ImportFileProblems, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
 from datasets.services import DatasetError, intent_create, intent_move, intent_renumber
-from labeling.services import questions_review_bulk
+from labeling.services import questions_review_matching
 
 STATUSES = [s for s, _ in Question.Status.choices]
 
@@ -399,12 +399,14 @@ class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
             messages.error(request, "You may not review questions.")
             return
         try:
-            changed = questions_review_bulk(question_ids=list(queryset.values_list("pk", flat=True)),
-                                            actor=request.user, action=action, via="admin")
+            chosen = Question.objects.filter(pk__in=list(queryset.values_list("pk", flat=True)))
+            result = questions_review_matching(queryset=chosen, actor=request.user, action=action, via="admin")
         except DatasetError as exc:
             messages.error(request, exc.message)
             return
-        messages.success(request, f"{action.capitalize()}: {changed} question(s).")
+        messages.success(request, f"{action.capitalize()}: {result.changed} question(s).")
+        if result.skipped:
+            messages.warning(request, f"{result.skipped} question(s) changed by someone else meanwhile were left alone.")
 
     @admin.action(description="Approve selected questions", permissions=["change"])
     def approve_selected(self, request, queryset):

@@ -195,18 +195,6 @@ class BulkReviewResult:
     skipped: int  # matched when the bulk started, but changed (or stopped matching) before they were locked
 
 
-def questions_review_bulk(*, question_ids, actor, action: str, intent_id: int | None = None, via: str = "admin") -> int:
-    """Apply one action to the given questions (admin actions); returns how many changed.
-
-    A question changed by someone else while the action ran is left alone (see
-    questions_review_matching, which also says how many that was).
-    """
-    return questions_review_matching(
-        queryset=Question.objects.filter(pk__in=list(question_ids)), actor=actor, action=action,
-        intent_id=intent_id, via=via,
-    ).changed
-
-
 def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_id: int | None = None,
                               via: str = "ui", chunk_size: int = 1000) -> BulkReviewResult:
     """Apply approve, reject, flag, relabel or reset to every question of `queryset`, set-wise.
