@@ -71,6 +71,10 @@ class IntentNode(models.Model):
     sort_key = models.CharField(max_length=255, editable=False, db_index=True)
     depth = models.PositiveSmallIntegerField(default=1)
     position = models.PositiveIntegerField(default=1, help_text="Order among siblings, from 1.")
+    # Set when a distillation run generated the intent (blank for intents made by hand or imported).
+    run = models.ForeignKey("distiller.DistillationRun", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="intents")
+    prompt_version = models.CharField(max_length=50, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from datasets.permissions import is_dataset_admin
 from datasets.services import DatasetError
 from distiller.forms import RunStartForm
-from distiller.models import DistillationRun, DistillationUnit, LLMProvider
+from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider, key_variable_problem
 from distiller.selectors import run_progress
 from distiller.services import run_cancel, run_estimate, run_parameters, run_resume, run_start
 
@@ -26,6 +26,9 @@ class LLMProviderAdmin(admin.ModelAdmin):
         # Only whether the variable is set; the key itself is never shown.
         if not provider.api_key_env:
             return "no key needed"
+        if key_variable_problem(provider.api_key_env):
+            # Not even whether it is set: that would reveal the environment of the server.
+            return f"{provider.api_key_env} is not a provider-key variable"
         return f"{provider.api_key_env} is set" if provider.has_key else f"{provider.api_key_env} is NOT set"
 
 
@@ -61,7 +64,7 @@ class DistillationRunAdmin(admin.ModelAdmin):
     list_select_related = ("topic", "provider")
     search_fields = ("topic__name", "error")
     readonly_fields = [f.name for f in DistillationRun._meta.fields if f.name not in ("id",)] + [
-        "progress_bar", "live_progress"]
+        "progress_bar", "live_progress", "llm_calls"]
     inlines = [UnitInline]
     actions = ["cancel_runs", "resume_runs"]
     change_list_template = "admin/distiller/distillationrun/change_list.html"
@@ -75,9 +78,15 @@ class DistillationRunAdmin(admin.ModelAdmin):
     def live_progress(self, run):
         p = run_progress(run=run)
         eta = f", about {p['eta_seconds']:.0f}s left" if p["eta_seconds"] is not None else ""
+        stalled = f" — STALLED: {p['hint']}" if p["stalled"] else ""
         return (f"{p['stage']}: {p['units_done']}/{p['units_total']} units, {p['questions_created']}/"
                 f"{p['questions_target']} questions, {p['calls']} calls, {p['tokens_in'] + p['tokens_out']:,} tokens, "
-                f"${p['cost']}{eta}")
+                f"${p['cost']}{eta}{stalled}")
+
+    @admin.display(description="LLM calls")
+    def llm_calls(self, run):
+        url = reverse("admin:distiller_llmcall_changelist") + f"?run__id__exact={run.pk}"
+        return format_html('<a href="{}">{} calls, one row each</a>', url, run.calls)
 
     def has_add_permission(self, request):
         return False
@@ -161,3 +170,25 @@ class DistillationRunAdmin(admin.ModelAdmin):
     @admin.action(description="Resume selected runs")
     def resume_runs(self, request, queryset):
         self._bulk(request, queryset, run_resume, "resume")
+
+
+@admin.register(LLMCall)
+class LLMCallAdmin(admin.ModelAdmin):
+    """Every call of every run, read-only: what each cost and why it failed."""
+
+    list_display = ("id", "run", "kind", "outcome", "error_code", "model", "tokens_in", "tokens_out", "cost",
+                    "latency_ms", "created_at")
+    list_filter = ("outcome", "kind", "provider", "error_code")
+    list_select_related = ("run__topic",)
+    search_fields = ("=run__id", "error_code", "model")
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # counting millions of rows on every page is not worth it
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

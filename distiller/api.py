@@ -13,7 +13,7 @@ from datasets.permissions import IsDatasetAdmin
 from datasets.services import DatasetError
 from distiller.models import DistillationRun
 from distiller.selectors import run_progress, run_unit_problems
-from distiller.services import provider_resolve, run_cancel, run_resume, run_start
+from distiller.services import provider_resolve, run_cancel, run_estimate_for, run_resume, run_start
 
 
 class RunStartSerializer(serializers.Serializer):
@@ -84,6 +84,21 @@ class RunListCreateApi(generics.ListAPIView):
         provider = provider_resolve(data.pop("provider", None) or None)
         run = run_start(topic=topic, kind=kind, provider=provider, user=request.user, **data)
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class RunEstimateApi(APIView):
+    """What a run with this body would take: the same body as starting one, nothing is started."""
+
+    permission_classes = [IsDatasetAdmin]
+
+    @extend_schema(operation_id="runs_estimate", request=RunStartSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        form = RunStartSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        topic, kind = data.pop("topic"), data.pop("kind")
+        provider = provider_resolve(data.pop("provider", None) or None)
+        return Response(run_estimate_for(topic=topic, kind=kind, provider=provider, **data))
 
 
 class RunDetailApi(APIView):

@@ -12,17 +12,23 @@ import random
 import re
 import threading
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import openai
 from django.conf import settings
+from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_BACKOFF_SECONDS = 30.0
+# A provider's Retry-After is honoured up to this; asked to wait longer, the run stops with the
+# wait in its message (resuming later is cheaper than a worker sleeping for an hour).
+MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 class LLMError(Exception):
@@ -45,28 +51,47 @@ class LLMUnavailableError(LLMError):
     """Timeouts, 429s or 5xx outlasted the retries."""
 
 
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP attempt, as distiller.models.LLMCall stores it."""
+
+    kind: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    outcome: str  # LLMCall.Outcome: ok, invalid, transient, refused
+    error_code: str
+    started_at: datetime
+
+
 @dataclass
 class Usage:
-    """Calls and tokens, summed across the threads of one unit."""
+    """Calls and tokens, summed across the threads of one unit, and each call's record."""
 
     calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     invalid: int = 0
+    records: list[CallRecord] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, *, tokens_in: int = 0, tokens_out: int = 0, invalid: int = 0) -> None:
+    def add(self, *, tokens_in: int = 0, tokens_out: int = 0, invalid: int = 0,
+            record: CallRecord | None = None) -> None:
         with self._lock:
             self.calls += 1
             self.tokens_in += tokens_in
             self.tokens_out += tokens_out
             self.invalid += invalid
+            if record is not None:
+                self.records.append(record)
 
-    def take(self) -> tuple[int, int, int, int]:
-        """Return and reset (calls, tokens_in, tokens_out, invalid)."""
+    def take(self) -> tuple[int, int, int, int, list[CallRecord]]:
+        """Return and reset (calls, tokens_in, tokens_out, invalid, records), all at one instant."""
         with self._lock:
-            values = (self.calls, self.tokens_in, self.tokens_out, self.invalid)
+            values = (self.calls, self.tokens_in, self.tokens_out, self.invalid, self.records)
             self.calls = self.tokens_in = self.tokens_out = self.invalid = 0
+            self.records = []
             return values
 
 
@@ -78,7 +103,8 @@ class Endpoint:
     name: str
     base_url: str
     model: str
-    api_key: str
+    # Out of the repr: dataclass reprs end up in DEBUG tracebacks and logs.
+    api_key: str = field(repr=False)
     api_key_env: str
     supports_json_schema: bool
     timeout_seconds: float
@@ -87,6 +113,12 @@ class Endpoint:
 
     @classmethod
     def from_provider(cls, provider) -> "Endpoint":
+        """The provider's endpoint; LLMFatalError when its key variable is not one a provider key may live in."""
+        from distiller.models import key_variable_problem
+
+        problem = key_variable_problem(provider.api_key_env)
+        if problem:
+            raise LLMFatalError(f"{provider.name}: refusing to send {provider.api_key_env} as its API key. {problem}")
         return cls(
             provider_id=provider.pk, name=provider.name, base_url=provider.resolved_base_url,
             model=provider.resolved_model, api_key=provider.api_key(), api_key_env=provider.api_key_env,
@@ -107,7 +139,7 @@ CODE_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
 
 def extract_json(text: str):
-    """The first JSON object in a model's answer, ignoring <think> blocks, code fences and prose.
+    """The first JSON object (or bare list) in a model's answer, ignoring <think> blocks, code fences and prose.
 
     Raises ValueError when there is none.
     """
@@ -120,11 +152,19 @@ def extract_json(text: str):
                 value, _ = decoder.raw_decode(candidate, match.start())
             except json.JSONDecodeError:
                 continue
-            if isinstance(value, dict):
+            if isinstance(value, dict | list):
                 return value
-            if isinstance(value, list):  # some models answer with the bare list
-                return {"items": value}
     raise ValueError("no JSON object in the answer")
+
+
+def fit_schema(value, schema: type[BaseModel]):
+    """Some models answer with the bare list: make it the schema's one list field ({"questions": [...]})."""
+    if not isinstance(value, list):
+        return value
+    lists = [name for name, info in schema.model_fields.items() if typing.get_origin(info.annotation) is list]
+    if len(lists) != 1:
+        raise ValueError("a bare JSON list, but the answer must be an object")
+    return {lists[0]: value}
 
 
 def strict_schema(model: type[BaseModel]) -> dict:
@@ -227,32 +267,50 @@ class LLMClient:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, MAX_BACKOFF_SECONDS) + random.uniform(0, self.retry_base / 4)
+            return retry_after + random.uniform(0, self.retry_base / 4)
         # Full jitter: spreads the retries of many threads and workers apart.
         return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.retry_base * 2 ** attempt))
 
-    def _create(self, usage: Usage | None, **request):
-        """One HTTP call with transient-error retries. Returns the SDK response."""
+    def _record(self, usage: Usage | None, kind: str, started: tuple[datetime, float], outcome: str,
+                error_code: str = "", tokens_in: int = 0, tokens_out: int = 0) -> None:
+        if usage is None:
+            return
+        at, clock = started
+        usage.add(tokens_in=tokens_in, tokens_out=tokens_out, invalid=int(outcome == "invalid"), record=CallRecord(
+            kind=kind, model=self._model or self.endpoint.model, tokens_in=tokens_in, tokens_out=tokens_out,
+            latency_ms=round((time.monotonic() - clock) * 1000), outcome=outcome, error_code=error_code[:64],
+            started_at=at))
+
+    def _create(self, usage: Usage | None, kind: str, **request):
+        """One HTTP call with transient-error retries. Returns the SDK response and when it started."""
         attempt = 0
         while True:
+            started = (timezone.now(), time.monotonic())
             try:
                 if self.limiter is not None:
                     with self.limiter.slot():
-                        return self.sdk.chat.completions.create(**request)
-                return self.sdk.chat.completions.create(**request)
+                        started = (timezone.now(), time.monotonic())  # the wait for a slot is not latency
+                        return self.sdk.chat.completions.create(**request), started
+                return self.sdk.chat.completions.create(**request), started
             except openai.APIStatusError as exc:
-                quota = exc.status_code == 429 and _error_code(exc) in ("insufficient_quota", "quota_exceeded")
+                code = _error_code(exc)
+                quota = exc.status_code == 429 and code in ("insufficient_quota", "quota_exceeded")
                 if exc.status_code not in RETRYABLE_STATUSES or quota:
-                    if usage is not None:
-                        usage.add()
+                    self._record(usage, kind, started, "refused", code or f"http_{exc.status_code}")
                     raise self._fatal(exc) from exc
                 reason, retry_after = f"HTTP {exc.status_code}", _retry_after_seconds(exc)
+                error_code = f"http_{exc.status_code}"
             except openai.APITimeoutError:
                 reason, retry_after = f"no answer within {self.endpoint.timeout_seconds:g}s", None
+                error_code = "timeout"
             except openai.APIConnectionError as exc:
                 reason, retry_after = f"connection failed ({exc.__cause__ or exc})", None
-            if usage is not None:
-                usage.add()  # a failed attempt is a call too (some providers bill it)
+                error_code = "connection"
+            # A failed attempt is a call too (some providers bill it).
+            self._record(usage, kind, started, "transient", error_code)
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER_SECONDS:
+                raise LLMFatalError(f"{self.endpoint.name}: the provider asked to wait {retry_after:.0f} s ({reason}) "
+                                    f"— more than {MAX_RETRY_AFTER_SECONDS:.0f} s; resume the run later.")
             if attempt >= self.max_retries:
                 raise LLMUnavailableError(f"{self.endpoint.name}: {reason}, still after {attempt + 1} attempts.")
             delay = self._backoff(attempt, retry_after)
@@ -282,22 +340,24 @@ class LLMClient:
             request["response_format"] = {"type": "json_object"}
         problem = ""
         for _ in range(self.invalid_retries + 1):
-            response = self._create(usage, **request)
+            response, started = self._create(usage, schema_name, **request)
             tokens_in = getattr(response.usage, "prompt_tokens", 0) or 0
             tokens_out = getattr(response.usage, "completion_tokens", 0) or 0
             choice = response.choices[0] if response.choices else None
             content = (choice.message.content if choice and choice.message else "") or ""
             try:
                 if choice is not None and choice.finish_reason == "length":
+                    code = "truncated"
                     raise ValueError("the answer was cut off (finish_reason=length)")
-                parsed = schema.model_validate(extract_json(content))
+                code = "invalid_json"
+                value = fit_schema(extract_json(content), schema)
+                code = "schema_mismatch"
+                parsed = schema.model_validate(value)
             except (ValueError, ValidationError) as exc:
                 problem = str(exc).splitlines()[0][:200]
-                if usage is not None:
-                    usage.add(tokens_in=tokens_in, tokens_out=tokens_out, invalid=1)
+                self._record(usage, schema_name, started, "invalid", code, tokens_in, tokens_out)
                 continue
-            if usage is not None:
-                usage.add(tokens_in=tokens_in, tokens_out=tokens_out)
+            self._record(usage, schema_name, started, "ok", "", tokens_in, tokens_out)
             return parsed
         raise LLMOutputError(f"{self.endpoint.name}: invalid output {self.invalid_retries + 1} times "
                              f"(last: {problem}).")

@@ -10,6 +10,20 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 ENV_VAR_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# A provider row names the variable whose value is sent as a Bearer token to its base URL. Any
+# name would let a row send SECRET_KEY or DATABASE_URL to a foreign server (and key_status would
+# tell whether any variable is set), so only provider-key names are accepted.
+PROVIDER_KEY_NAME = re.compile(r"^[A-Z][A-Z0-9_]*_API_KEY$")
+
+
+def key_variable_problem(name: str) -> str:
+    """Why `name` may not hold a provider key ('' when it may)."""
+    if not name or name in settings.LLM_PROVIDER_KEY_VARIABLES or PROVIDER_KEY_NAME.match(name):
+        return ""
+    if not ENV_VAR_NAME.match(name):
+        return "Enter the NAME of an environment variable (like DEEPSEEK_API_KEY), not a key."
+    return (f"{name} may not hold a provider key: use one of {', '.join(settings.LLM_PROVIDER_KEY_VARIABLES)} "
+            "or a name ending in _API_KEY.")
 
 
 class LLMProvider(models.Model):
@@ -53,10 +67,9 @@ class LLMProvider(models.Model):
         return self.name
 
     def clean(self):
-        if self.api_key_env and not ENV_VAR_NAME.match(self.api_key_env):
-            raise ValidationError(
-                {"api_key_env": "Enter the NAME of an environment variable (like DEEPSEEK_API_KEY), not a key."}
-            )
+        problem = key_variable_problem(self.api_key_env)
+        if problem:
+            raise ValidationError({"api_key_env": problem})
 
     @property
     def resolved_base_url(self) -> str:
@@ -67,8 +80,10 @@ class LLMProvider(models.Model):
         return self.model or settings.LLM_MODEL
 
     def api_key(self) -> str:
-        """The key from the environment ('' when unset). Never store, log or render it."""
-        return os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+        """The key from the environment ('' when unset or not a provider-key variable). Never store, log or render it."""
+        if not self.api_key_env or key_variable_problem(self.api_key_env):
+            return ""
+        return os.environ.get(self.api_key_env, "")
 
     @property
     def has_key(self) -> bool:
@@ -128,6 +143,9 @@ class DistillationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by every live work job's lease keeper (and at start and resume): a running run
+    # whose heartbeat is old and whose units hold no live lease has no worker left (see stalled).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -192,3 +210,37 @@ class DistillationUnit(models.Model):
     @property
     def shortfall(self) -> int:
         return max(0, self.target - self.produced)
+
+
+class LLMCall(models.Model):
+    """One HTTP attempt at the provider, with what it cost; a run's rows sum to its calls, tokens and cost.
+
+    Written in bulk with the counters they add to, in the same transaction, so the two never disagree.
+    """
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Valid answer"
+        INVALID = "invalid", "Invalid or cut-off answer"
+        TRANSIENT = "transient", "Retried error (429, 5xx, timeout, connection)"
+        REFUSED = "refused", "Refused (key, balance, quota, model)"
+
+    run = models.ForeignKey(DistillationRun, on_delete=models.CASCADE, related_name="llm_calls")
+    unit = models.ForeignKey(DistillationUnit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    provider = models.ForeignKey(LLMProvider, null=True, on_delete=models.SET_NULL, related_name="+")
+    model = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=16, help_text="taxonomy or questions")
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal("0"))
+    latency_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error_code = models.CharField(max_length=64, blank=True, help_text='e.g. "http_429", "timeout", "invalid_json"')
+    created_at = models.DateTimeField(help_text="When the call started.")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "LLM call"
+        indexes = [models.Index(fields=["run", "created_at"], name="llmcall_run_idx")]
+
+    def __str__(self):
+        return f"{self.kind} call of run #{self.run_id} ({self.outcome})"

@@ -5,10 +5,10 @@ A new wording is a new module (taxonomy_v2.py), never an edit of a released one,
 question can be traced to the exact prompt that produced it.
 """
 
-from distiller.prompts import questions_v1, taxonomy_v1
+from distiller.prompts import questions_v2, taxonomy_v1
 
 TAXONOMY = taxonomy_v1
-QUESTIONS = questions_v1
+QUESTIONS = questions_v2
 
 # Every prompt ends with its parameters as one JSON line after this marker: models read it as
 # a precise restatement, and the test teacher reads it instead of parsing prose.

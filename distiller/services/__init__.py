@@ -10,6 +10,7 @@ from distiller.services.runs import (  # noqa: F401
     provider_resolve,
     run_cancel,
     run_estimate,
+    run_estimate_for,
     run_parameters,
     run_resume,
     run_start,

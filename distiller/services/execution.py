@@ -10,6 +10,7 @@ enforced by distiller.ratelimit around each HTTP attempt.
 import logging
 import random
 import threading
+import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
@@ -17,15 +18,26 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
-from distiller.models import DistillationRun, DistillationUnit
+from distiller.models import DistillationRun, DistillationUnit, LLMCall
 from distiller.ratelimit import ProviderLimiter
 from distiller.services.runs import run_complete, run_fail, units_plan_after
 
 logger = logging.getLogger(__name__)
+
+
+def db_now_plus(delta: timedelta):
+    """The database's clock plus `delta`: leases are compared with one clock, not each worker's."""
+    return ExpressionWrapper(Now() + Value(delta), output_field=DateTimeField())
+
+
+def heartbeat_seconds() -> float:
+    """How often a live work job says so on its run (well inside the stall threshold, the lease)."""
+    return min(5.0, settings.DISTILL_UNIT_LEASE_SECONDS / 3)
 
 
 class UnitLost(Exception):
@@ -39,18 +51,21 @@ class RunStopped(Exception):
 class RunContext:
     """One work job's view of a run, shared by its threads."""
 
-    def __init__(self, run: DistillationRun, concurrency: int):
+    def __init__(self, run: DistillationRun, concurrency: int, owner: str = ""):
         self.run_id = run.pk
         self.topic = run.topic
         self.parameters = run.parameters
         self.provider = run.provider
         self.endpoint = Endpoint.from_provider(run.provider)
-        self.client = LLMClient(self.endpoint, limiter=ProviderLimiter.for_endpoint(self.endpoint))
+        self.stop = threading.Event()
+        # Backoff sleeps wake on a cancel instead of holding the job for up to a Retry-After.
+        self.client = LLMClient(self.endpoint, limiter=ProviderLimiter.for_endpoint(self.endpoint),
+                                sleep=self.stop.wait)
         self.call_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run.pk}-call")
         self.concurrency = concurrency
-        self.owner = uuid.uuid4().hex[:32]
+        # The RQ job id when there is one, so the job's failure callback can find the units it held.
+        self.owner = owner or uuid.uuid4().hex[:32]
         self.lease = timedelta(seconds=settings.DISTILL_UNIT_LEASE_SECONDS)
-        self.stop = threading.Event()
         self._held: set[int] = set()
         self._lock = threading.Lock()
 
@@ -77,32 +92,54 @@ class RunContext:
             raise UnitLost()
         return unit
 
-    def record(self, usage: Usage, **counters) -> None:
-        """Add calls, tokens, cost and the given counters to the run (call inside the write transaction)."""
-        calls, tokens_in, tokens_out, invalid = usage.take()
+    def model(self) -> str:
+        """The model the questions are stored with: the configured one, or the one the server reported."""
+        return self.client.served_model()
+
+    def record(self, usage: Usage, unit_id: int | None = None, **counters) -> None:
+        """Add calls, tokens, cost and the given counters to the run, and one LLMCall row per call.
+
+        Call inside the write transaction: the rows and the counters they add to commit together.
+        """
+        calls, tokens_in, tokens_out, invalid, records = usage.take()
         counters["invalid_dropped"] = counters.get("invalid_dropped", 0) + invalid
         updates = {name: F(name) + value for name, value in counters.items() if value}
+        rows = [LLMCall(run_id=self.run_id, unit_id=unit_id, provider_id=self.provider.pk, model=r.model, kind=r.kind,
+                        tokens_in=r.tokens_in, tokens_out=r.tokens_out, latency_ms=r.latency_ms, outcome=r.outcome,
+                        error_code=r.error_code, created_at=r.started_at,
+                        cost=self.provider.cost_for(r.tokens_in, r.tokens_out).quantize(Decimal("0.000001")))
+                for r in records]
         if calls:
+            # The run's cost is the sum of its calls' rounded costs, so the two agree to the cent.
             updates.update(calls=F("calls") + calls, tokens_in=F("tokens_in") + tokens_in,
                            tokens_out=F("tokens_out") + tokens_out,
-                           cost=F("cost") + self.provider.cost_for(tokens_in, tokens_out).quantize(Decimal("0.000001")))
+                           cost=F("cost") + sum((row.cost for row in rows), Decimal("0")))
+        if rows:
+            LLMCall.objects.bulk_create(rows)
         if updates:
             DistillationRun.objects.filter(pk=self.run_id).update(**updates)
 
 
 def _keeper(ctx: RunContext) -> None:
-    """Renew our units' leases and notice a cancel or failure, until the job ends."""
-    interval = min(1.0, ctx.lease.total_seconds() / 3)
+    """Renew our units' leases, beat the run's heartbeat and notice a cancel or failure, until the job ends."""
+    interval, beat_every = min(1.0, ctx.lease.total_seconds() / 3), heartbeat_seconds()
+    last_beat = 0.0
     try:
         while not ctx.stop.wait(interval):
-            status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
-            if status != DistillationRun.Status.RUNNING:
+            if time.monotonic() - last_beat >= beat_every:
+                # One statement both beats and checks the status (0 rows: no longer running).
+                running = DistillationRun.objects.filter(pk=ctx.run_id, status=DistillationRun.Status.RUNNING).update(
+                    heartbeat_at=Now())
+                last_beat = time.monotonic()
+            else:
+                running = DistillationRun.objects.filter(pk=ctx.run_id, status=DistillationRun.Status.RUNNING).exists()
+            if not running:
                 ctx.stop.set()
                 break
             held = ctx.held()
             if held:
                 DistillationUnit.objects.filter(pk__in=held, lease_owner=ctx.owner).update(
-                    lease_expires_at=timezone.now() + ctx.lease)
+                    lease_expires_at=db_now_plus(ctx.lease))
     except Exception:
         logger.exception("run %s: lease keeper stopped", ctx.run_id)
         ctx.stop.set()
@@ -112,15 +149,14 @@ def _keeper(ctx: RunContext) -> None:
 
 def unit_claim(ctx: RunContext) -> DistillationUnit | None:
     """Take a pending unit, or one whose worker's lease ran out; taxonomy first (the critical path)."""
-    now = timezone.now()
     claimable = Q(status=DistillationUnit.Status.PENDING) | Q(status=DistillationUnit.Status.RUNNING,
-                                                                lease_expires_at__lt=now)
+                                                                lease_expires_at__lt=Now())
     candidates = list(DistillationUnit.objects.filter(claimable, run_id=ctx.run_id)
                       .order_by("-kind", "id").values_list("id", flat=True)[:ctx.concurrency])
     random.shuffle(candidates)  # threads and workers racing for the same rows would mostly lose
     for unit_id in candidates:
         taken = DistillationUnit.objects.filter(claimable, pk=unit_id).update(
-            status=DistillationUnit.Status.RUNNING, lease_owner=ctx.owner, lease_expires_at=now + ctx.lease,
+            status=DistillationUnit.Status.RUNNING, lease_owner=ctx.owner, lease_expires_at=db_now_plus(ctx.lease),
             attempts=F("attempts") + 1)
         if taken:
             ctx.hold(unit_id)
@@ -221,18 +257,22 @@ def _dispatch(ctx: RunContext, units: ThreadPoolExecutor) -> None:
     wait(running)
 
 
-def run_work(*, run_id: int) -> None:
-    """Work on a run until it ends: the body of one RQ job; many may run at once on many machines."""
+def run_work(*, run_id: int, owner: str = "") -> None:
+    """Work on a run until it ends: the body of one RQ job; many may run at once on many machines.
+
+    `owner` names this job on the units it leases (the RQ job id; random when empty).
+    """
     close_old_connections()
     DistillationRun.objects.filter(pk=run_id, status=DistillationRun.Status.QUEUED).update(
         status=DistillationRun.Status.RUNNING, started_at=timezone.now())
     DistillationRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=timezone.now())
+    DistillationRun.objects.filter(pk=run_id, status=DistillationRun.Status.RUNNING).update(heartbeat_at=Now())
     run = DistillationRun.objects.select_related("topic", "provider").get(pk=run_id)
     if run.status != DistillationRun.Status.RUNNING:
         return
     concurrency = max(1, min(settings.DISTILL_WORKER_CONCURRENCY, run.provider.max_concurrency))
-    ctx = RunContext(run, concurrency)
     try:
+        ctx = RunContext(run, concurrency, owner)
         ctx.endpoint.check()
     except LLMFatalError as exc:
         run_fail(run_id=run_id, error=exc.message)
@@ -241,7 +281,12 @@ def run_work(*, run_id: int) -> None:
     keeper.start()
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run_id}-unit") as units:
-            _dispatch(ctx, units)
+            try:
+                _dispatch(ctx, units)
+            finally:
+                # Before the pool waits for its threads: on a job timeout (raised here) they
+                # must stop and give their units back, not run on to the end.
+                ctx.stop.set()
     finally:
         ctx.stop.set()
         ctx.call_pool.shutdown(wait=True, cancel_futures=True)

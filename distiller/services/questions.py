@@ -99,11 +99,10 @@ def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearD
     counts = {"duplicates_dropped": 0, "near_duplicates_dropped": 0, "invalid_dropped": 0}
     if answer is None:
         return [], counts
-    p, specs = ctx.parameters, {spec["n"]: spec for spec in batch}
+    p, model = ctx.parameters, ctx.model()
     rows = []
-    for item in answer.questions:
+    for spec, item in _pair(batch, answer.questions):
         text = " ".join(item.text.split())
-        spec = specs.pop(item.n, None)
         if not text or len(text) > MAX_TEXT_LENGTH or spec is None:
             counts["invalid_dropped"] += 1  # empty, absurd, or an item we did not ask for (or twice)
             continue
@@ -118,11 +117,23 @@ def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearD
         rows.append({
             "intent_id": intent_id, "text": text, "language": p["language"],
             "source": Question.Source.GENERATED, "run_id": ctx.run_id, "provider": ctx.provider.name,
-            "model": ctx.endpoint.model, "temperature": p["temperature"], "prompt_version": prompts.QUESTIONS.VERSION,
+            "model": model, "temperature": p["temperature"], "prompt_version": prompts.QUESTIONS.VERSION,
             "style": spec["style"], "complexity": spec["complexity"], "audience": spec["audience"],
             "edge_case": "" if spec["edge_case"] == "none" else spec["edge_case"],
         })
     return rows, counts
+
+
+def _pair(batch: list[dict], items: list) -> list[tuple[dict | None, object]]:
+    """Each answered item with the requested spec it answers (None: not asked for, or answered twice).
+
+    By `n`; but some models number every batch from 1 whatever we asked, so when the numbers
+    are not the ones requested, by position.
+    """
+    specs = {spec["n"]: spec for spec in batch}
+    if not {item.n for item in items} <= set(specs):
+        return [(batch[i] if i < len(batch) else None, item) for i, item in enumerate(items)]
+    return [(specs.pop(item.n, None), item) for item in items]
 
 
 def _write(ctx, unit: DistillationUnit, rows: list[dict], usage: Usage, **counts) -> int:
@@ -139,5 +150,5 @@ def _write(ctx, unit: DistillationUnit, rows: list[dict], usage: Usage, **counts
             after = mine.count()
         created = after - before
         DistillationUnit.objects.filter(pk=unit.pk).update(produced=after)
-        ctx.record(usage, questions_created=created, **counts)
+        ctx.record(usage, unit.pk, questions_created=created, **counts)
     return created

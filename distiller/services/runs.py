@@ -12,6 +12,7 @@ from decimal import Decimal
 import django_rq
 from django.db import transaction
 from django.db.models import Count, F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from rq import Worker
 
@@ -22,7 +23,7 @@ from datasets.services import DatasetError
 from distiller import prompts
 from distiller.dedup import DEFAULT_THRESHOLD
 from distiller.mix import mix_validate
-from distiller.models import DistillationRun, DistillationUnit, LLMProvider
+from distiller.models import DistillationRun, DistillationUnit, LLMProvider, key_variable_problem
 
 QUEUE = "distill"
 QUESTIONS_STAGE = "questions"
@@ -191,13 +192,29 @@ def _finish(run: DistillationRun) -> None:
     warnings = [f"{u.node.intent_full_name if u.node else run.topic.name}: {u.produced} of {u.target} "
                 f"{'questions' if u.kind == 'questions' else 'intents'}" + (f" ({u.error})" if u.error else "")
                 for u in short[:200]]
-    run.status, run.stage, run.finished_at, run.warnings = (
-        DistillationRun.Status.SUCCEEDED, DONE_STAGE, timezone.now(), warnings)
+    if run.error:  # a work job failed (recorded by run_job_failed) but others finished the run
+        warnings.append(f"recovered from: {run.error}")
+    run.status, run.stage, run.finished_at, run.warnings, run.error = (
+        DistillationRun.Status.SUCCEEDED, DONE_STAGE, timezone.now(), warnings, "")
     run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
     run.units_total = run.units.count()
     run.questions_target = sum(run.units.filter(kind=DistillationUnit.Kind.QUESTIONS).values_list("target", flat=True))
-    run.save(update_fields=["status", "stage", "finished_at", "warnings", "units_done", "units_total",
+    run.save(update_fields=["status", "stage", "finished_at", "warnings", "error", "units_done", "units_total",
                             "questions_target", "updated_at"])
+
+
+def run_job_failed(*, run_id: int, job_id: str, error: str) -> None:
+    """Record why a work job of a running run died (timeout, crash, abandoned) on the run and its units.
+
+    The run keeps running: other jobs may finish it; if none is left it shows as stalled, and
+    the error says why. Units the job still held go back to pending at once (no lease wait).
+    """
+    message = f"Work job {job_id} failed: {error}"[:2000]
+    with transaction.atomic():
+        DistillationUnit.objects.filter(run_id=run_id, lease_owner=job_id, status=DistillationUnit.Status.RUNNING).update(
+            status=DistillationUnit.Status.PENDING, lease_owner="", lease_expires_at=None, error=message)
+        DistillationRun.objects.filter(pk=run_id, status__in=DistillationRun.ACTIVE_STATUSES).update(
+            error=message, updated_at=timezone.now())
 
 
 def run_fail(*, run_id: int, error: str) -> bool:
@@ -207,6 +224,12 @@ def run_fail(*, run_id: int, error: str) -> bool:
 
 
 # --- Estimate, start, cancel, resume -------------------------------------------------------------
+
+
+def run_estimate_for(*, topic: Topic, provider: LLMProvider, kind: str = "auto", **parameters) -> dict:
+    """The estimate of the run run_start would start with these arguments, without starting it. Raises RunError."""
+    return run_estimate(topic=topic, provider=provider, kind=kind,
+                        parameters=run_parameters(topic=topic, kind=kind, **parameters))
 
 
 def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: dict) -> dict:
@@ -247,11 +270,16 @@ def distill_worker_count() -> int:
 
 def _enqueue_work(run: DistillationRun, workers: int | None) -> list[str]:
     from django.conf import settings
+    from rq import Callback
 
-    from distiller.jobs import run_work
+    from distiller.jobs import run_work, run_work_failed
 
-    count = max(1, workers or distill_worker_count())
-    job_ids = [enqueue(run_work, run.pk, queue=QUEUE, job_timeout=settings.DISTILL_JOB_TIMEOUT) for _ in range(count)]
+    # 0 means none: the caller works on the run in its own process (the CLI's --wait).
+    count = max(1, distill_worker_count()) if workers is None else workers
+    job_ids = [enqueue(run_work, run.pk, queue=QUEUE, job_timeout=settings.DISTILL_JOB_TIMEOUT,
+                       on_failure=Callback(run_work_failed)) for _ in range(count)]
+    if not job_ids:
+        return []
     DistillationRun.objects.filter(pk=run.pk).update(job_ids=(run.job_ids + job_ids)[-50:])
     return job_ids
 
@@ -260,10 +288,14 @@ def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = 
               workers: int | None = None, **parameters) -> DistillationRun:
     """Create a run with its estimate and first stage, and queue it for the distill workers.
 
-    `workers` is how many work jobs to queue (default: one per live distill worker). Raises RunError.
+    `workers` is how many work jobs to queue (default: one per live distill worker; 0: none, the
+    caller works on it). Raises RunError.
     """
     provider = provider or provider_resolve()
     p = run_parameters(topic=topic, kind=kind, **parameters)
+    problem = key_variable_problem(provider.api_key_env)
+    if problem:
+        raise RunError(f"{provider.name}: refusing to send {provider.api_key_env} as its API key. {problem}")
     if not provider.resolved_base_url:
         raise RunError(f"{provider.name} has no base URL: set it on the provider (or LLM_BASE_URL for the "
                        "custom provider).")
@@ -298,19 +330,34 @@ def run_cancel(*, run: DistillationRun) -> DistillationRun:
 
 
 def run_resume(*, run: DistillationRun, workers: int | None = None) -> DistillationRun:
-    """Continue a failed, cancelled or stalled (its worker died) run where it stopped.
+    """Continue a failed, cancelled or stalled (its workers died) run where it stopped.
 
     Failed units are retried; units of a dead worker are taken over once their lease expires.
+    Refused (RunError, conflict) for a succeeded run and for a running one whose units a live
+    worker still holds: more jobs would only queue behind it.
     """
-    if run.status == DistillationRun.Status.SUCCEEDED:
-        raise RunError(f"Run #{run.pk} already succeeded; start a new run to add more.", code="conflict")
     with transaction.atomic():
+        # The status is read under the row lock: run_complete takes the same lock, so a run
+        # finishing right now is seen as succeeded here, never flipped back to running.
         run = DistillationRun.objects.select_for_update().get(pk=run.pk)
+        if run.status == DistillationRun.Status.SUCCEEDED:
+            raise RunError(f"Run #{run.pk} already succeeded; start a new run to add more.", code="conflict")
+        if run.status == DistillationRun.Status.RUNNING and run_has_live_lease(run=run):
+            raise RunError(f"Run #{run.pk} is running: a worker holds its units. Resume it only once it "
+                           "has stopped or shows as stalled.", code="conflict")
         run.units.filter(status=DistillationUnit.Status.FAILED).update(
             status=DistillationUnit.Status.PENDING, lease_owner="", lease_expires_at=None)
         run.status, run.error, run.finished_at = DistillationRun.Status.RUNNING, "", None
         run.units_failed = 0
         run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
         run.save(update_fields=["status", "error", "finished_at", "units_failed", "units_done", "updated_at"])
+        # Counts as a beat: a resumed run is stalled only if its new jobs do not start either.
+        DistillationRun.objects.filter(pk=run.pk).update(heartbeat_at=Now())
         _enqueue_work(run, workers)
+    run.refresh_from_db()
     return run
+
+
+def run_has_live_lease(*, run: DistillationRun) -> bool:
+    """Whether a worker holds one of the run's units right now (by the database's clock)."""
+    return run.units.filter(status=DistillationUnit.Status.RUNNING, lease_expires_at__gt=Now()).exists()

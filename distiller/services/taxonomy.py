@@ -35,6 +35,7 @@ def taxonomy_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
             answer = ctx.client.complete_json(messages=messages, schema=prompts.TAXONOMY.Answer,
                                               schema_name="taxonomy", temperature=p["temperature"], usage=usage)
         except LLMFatalError:
+            _write(ctx, unit, [], usage)  # the refused call (and any invalid ones) still count
             raise
         except LLMError as exc:
             errors.append(exc.message)
@@ -76,7 +77,8 @@ def _write(ctx, unit: DistillationUnit, fresh: list[tuple[str, str]], usage: Usa
             except DatasetError:  # a sibling with this name appeared meanwhile
                 counts["duplicates_dropped"] = counts.get("duplicates_dropped", 0) + 1
         if created:
+            IntentNode.objects.filter(pk__in=created).update(run_id=ctx.run_id, prompt_version=prompts.TAXONOMY.VERSION)
             locked.produced += len(created)
             locked.created_ids = [*locked.created_ids, *created]
             locked.save(update_fields=["produced", "created_ids", "updated_at"])
-        ctx.record(usage, intents_created=len(created), **counts)
+        ctx.record(usage, unit.pk, intents_created=len(created), **counts)

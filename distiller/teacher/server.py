@@ -18,6 +18,11 @@ from distiller.teacher.content import answer_payload, render, stable_rng
 logger = logging.getLogger(__name__)
 
 TRANSIENT_FAULTS = ("429", "500", "malformed", "truncated", "hang")
+# Not in the default mix: 408 and 409 are rare, and a quota 429 (insufficient_quota) stops a run.
+ALL_FAULTS = (*TRANSIENT_FAULTS, "408", "409", "quota")
+# Above the providers' default timeout (LLMProvider.timeout_seconds, 120 s), so that by default
+# a "hang" is what it imitates: a call the client gives up on.
+DEFAULT_HANG_SECONDS = 150.0
 
 
 @dataclass
@@ -28,10 +33,13 @@ class TeacherConfig:
     faults: tuple[str, ...] = TRANSIENT_FAULTS
     malformed_rate: float = 0.0  # share of completions answered with broken JSON, on top of fault_rate
     retry_after: float = 1.0  # seconds, sent with 429
-    hang_seconds: float = 30.0  # how long a "hang" fault sleeps before answering
+    hang_seconds: float = DEFAULT_HANG_SECONDS  # how long a "hang" fault sleeps before answering
     fail_status: int = 0  # 401, 402 or 403: answer every completion after `fail_after` with it
     fail_after: int = 0
     model: str = "teacher-1"
+    # Answer every questions request with the same few sentences, whatever was asked or already
+    # exists: a unit can then never reach its target (the shortfall path).
+    repeat_questions: bool = False
 
 
 @dataclass
@@ -89,7 +97,10 @@ ERRORS = {
     "401": (401, "invalid_api_key", "Incorrect API key provided."),
     "402": (402, "insufficient_balance", "Insufficient Balance"),
     "403": (403, "permission_denied", "This key may not use this model."),
+    "408": (408, "request_timeout", "The request timed out."),
+    "409": (409, "conflict", "Another request is being processed; try again."),
     "429": (429, "rate_limit_exceeded", "Rate limit reached, slow down."),
+    "quota": (429, "insufficient_quota", "You exceeded your current quota."),
     "500": (500, "server_error", "The server had an error while processing your request."),
 }
 
@@ -168,7 +179,11 @@ class TeacherHandler(BaseHTTPRequestHandler):
             headers = {"Retry-After": f"{config.retry_after:g}"} if status == 429 else {}
             return self._send(status, {"error": {"message": message, "type": code, "code": code}}, headers)
         response_format = (request.get("response_format") or {}).get("type")
-        content = render(answer_payload(messages, config.seed), strict_json=response_format == "json_schema",
+        payload = answer_payload(messages, config.seed)
+        if config.repeat_questions and "questions" in payload:
+            payload["questions"] = [{"n": item["n"], "text": f"The same question number {i % 3} again?"}
+                                    for i, item in enumerate(payload["questions"])]
+        content = render(payload, strict_json=response_format == "json_schema",
                          seed=config.seed, body_key=body_key)
         finish = "stop"
         if fault == "malformed":

@@ -1,9 +1,15 @@
 """The runs API: dataset admins only, one error shape, services behind it."""
 
+from datetime import timedelta
+
+import django_rq
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from distiller.models import DistillationRun, LLMProvider
+from distiller.ratelimit import redis_connection
+from distiller.services import RunError, run_resume, run_start
 
 
 @pytest.fixture
@@ -41,8 +47,88 @@ def test_reviewers_may_not_start_runs(api, request, persona, topic, teacher_prov
     assert response.data["error"]["code"] == "permission_denied"
 
 
-def test_anonymous_users_are_refused(api, topic):
-    assert api.get("/api/v1/runs/").status_code in (401, 403)
+@pytest.mark.parametrize("method, path", [
+    ("get", "/api/v1/runs/"), ("post", "/api/v1/runs/"), ("get", "/api/v1/runs/{id}/"),
+    ("post", "/api/v1/runs/{id}/cancel/"), ("post", "/api/v1/runs/{id}/resume/"), ("post", "/api/v1/runs/estimate/")])
+def test_anonymous_users_get_401_and_reviewers_403(api, reviewer, topic, teacher_provider, method, path):
+    run = DistillationRun.objects.create(topic=topic, provider=teacher_provider, status="running")
+    url = path.format(id=run.pk)
+    body = {"topic": topic.pk, "provider": "Local"}
+
+    anonymous = getattr(api, method)(url, body, format="json")
+    assert anonymous.status_code == 401 and anonymous.data["error"]["code"] == "not_authenticated"
+
+    api.force_authenticate(reviewer)
+    refused = getattr(api, method)(url, body, format="json")
+    assert refused.status_code == 403 and refused.data["error"]["code"] == "permission_denied"
+    run.refresh_from_db()
+    assert run.status == "running"
+
+
+def test_the_estimate_endpoint_answers_without_starting(api, dataset_admin, topic, teacher_provider):
+    api.force_authenticate(dataset_admin)
+    response = api.post("/api/v1/runs/estimate/", {"topic": topic.pk, "provider": "Local", "levels": 2,
+                                                   "tags_per_level": 3, "questions_per_intent": 10}, format="json")
+    assert response.status_code == 200, response.data
+    assert response.data["calls"] == 1 + 3 + 9 * 2
+    assert response.data["tokens_in"] > 0 and response.data["tokens_out"] > 0
+    assert response.data["cost"] == "0.0000" and response.data["provider"] == "Local"
+    assert not DistillationRun.objects.exists()
+
+    bad = api.post("/api/v1/runs/estimate/", {"topic": topic.pk, "provider": "Local", "levels": 9}, format="json")
+    assert bad.status_code == 400 and "levels" in bad.data["error"]["details"]
+
+
+def test_resume_is_refused_while_a_worker_holds_the_runs_units(api, superuser, topic, teacher_provider):
+    run_id = start(api, superuser, topic).data["id"]
+    DistillationRun.objects.filter(pk=run_id).update(status="running")
+    unit = DistillationRun.objects.get(pk=run_id).units.get()
+    unit.status, unit.lease_owner, unit.lease_expires_at = "running", "job-1", timezone.now() + timedelta(seconds=60)
+    unit.save()
+
+    refused = api.post(f"/api/v1/runs/{run_id}/resume/")
+    assert refused.status_code == 409
+    assert refused.data["error"]["message"] == (f"Run #{run_id} is running: a worker holds its units. Resume it only "
+                                                "once it has stopped or shows as stalled.")
+    assert len(DistillationRun.objects.get(pk=run_id).job_ids) == 1  # nothing more queued
+
+    # Its worker died: once the lease ran out, resume is what brings it back.
+    unit.lease_expires_at = timezone.now() - timedelta(seconds=1)
+    unit.save()
+    assert api.post(f"/api/v1/runs/{run_id}/resume/").status_code == 200
+    assert len(DistillationRun.objects.get(pk=run_id).job_ids) == 2
+
+
+def test_resume_reads_the_status_under_the_lock(topic, teacher_provider):
+    run = DistillationRun.objects.create(topic=topic, provider=teacher_provider, status="running")
+    stale = DistillationRun.objects.get(pk=run.pk)  # read while it was running...
+    DistillationRun.objects.filter(pk=run.pk).update(status="succeeded")  # ...then the run completed
+
+    with pytest.raises(RunError, match="already succeeded"):
+        run_resume(run=stale)
+    assert DistillationRun.objects.get(pk=run.pk).status == "succeeded"
+
+
+def test_a_run_started_with_no_work_jobs_queues_none(topic, teacher_provider):
+    redis_connection().flushdb()
+    run = run_start(topic=topic, provider=teacher_provider, workers=0, levels=1, tags_per_level=2)
+    assert run.job_ids == [] and DistillationRun.objects.get(pk=run.pk).job_ids == []
+    assert django_rq.get_queue("distill").count == 0
+
+
+def test_a_running_run_with_a_stale_heartbeat_and_no_lease_is_stalled(api, superuser, topic, teacher_provider,
+                                                                        settings):
+    settings.DISTILL_UNIT_LEASE_SECONDS = 30
+    run = DistillationRun.objects.create(topic=topic, provider=teacher_provider, status="running",
+                                         started_at=timezone.now(), heartbeat_at=timezone.now())
+    api.force_authenticate(superuser)
+    fresh = api.get(f"/api/v1/runs/{run.pk}/").data["progress"]
+    assert fresh["stalled"] is False and fresh["hint"] == ""
+
+    DistillationRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=31))
+    stalled = api.get(f"/api/v1/runs/{run.pk}/").data["progress"]
+    assert stalled["stalled"] is True and stalled["eta_seconds"] is None
+    assert stalled["hint"] == "No worker is working on this run; resume it."
 
 
 def test_an_unknown_provider_is_a_404_naming_the_choices(api, superuser, topic, teacher_provider):

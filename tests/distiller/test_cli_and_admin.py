@@ -4,9 +4,12 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from datasets.models import IntentNode, Question
-from distiller.models import DistillationRun
+from datasets.models import IntentNode, Question, Topic
+from distiller.jobs import run_work
+from distiller.models import DistillationRun, LLMCall
+from distiller.services import run_start
 from tests.distiller.conftest import WORKERS
 
 
@@ -122,3 +125,55 @@ def test_distill_tags_and_questions_save_into_a_topic(provider, topic, make_inte
     assert Question.objects.filter(intent=refunds).count() == 7
     assert Question.objects.count() == 7
     assert "succeeded" in capsys.readouterr().out
+
+
+def test_distill_auto_estimate_prints_and_starts_nothing(provider, capsys):
+    call_command("distill", "auto", "--topic", "Brand New", "--levels", "2", "--tags-per-level", "3",
+                 "--questions-per-tag", "10", "--provider", "Teacher", "--estimate")
+    out = capsys.readouterr().out
+    assert out.startswith("Estimate on Teacher (teacher-1): 22 calls (4 taxonomy, 18 questions), 12 intents, "
+                          "90 questions, ")
+    assert out.rstrip().endswith("$0.0000. Nothing was started.")
+    assert not DistillationRun.objects.exists() and not Topic.objects.filter(name="Brand New").exists()
+
+
+@WORKERS
+def test_distill_auto_output_without_wait_waits_for_the_file(provider, tmp_path, capsys):
+    output = tmp_path / "dataset.jsonl"
+    call_command("distill", "auto", "--topic", "Support", "--levels", "1", "--tags-per-level", "2",
+                 "--questions-per-tag", "3", "--provider", "Teacher", "--output", str(output))
+    assert len(output.read_text().splitlines()) == 6
+    assert "Wrote 6 questions" in capsys.readouterr().out
+    assert DistillationRun.objects.get().job_ids == []  # worked here: no job left behind on the queue
+
+
+@WORKERS
+def test_questions_of_a_provider_without_a_model_store_the_model_the_server_reported(provider, topic, make_intent,
+                                                                                       settings):
+    settings.LLM_MODEL = ""
+    provider.model = ""
+    provider.save()
+    make_intent(topic, "Refunds")
+    run = run_start(topic=topic, provider=provider, kind="questions", questions_per_intent=4, workers=0)
+    run_work(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    assert set(Question.objects.filter(run=run).values_list("model", flat=True)) == {"teacher-1"}
+    assert set(LLMCall.objects.filter(run=run).values_list("model", flat=True)) == {"teacher-1"}
+
+
+def test_the_admin_lists_a_runs_calls_read_only(client, superuser, topic, provider):
+    run = DistillationRun.objects.create(topic=topic, provider=provider, status="running", calls=1)
+    other = DistillationRun.objects.create(topic=topic, provider=provider)
+    for r, code in ((run, "http_429"), (other, "http_500")):
+        LLMCall.objects.create(run=r, provider=provider, model="teacher-1", kind="questions", outcome="transient",
+                               error_code=code, created_at=timezone.now())
+    client.force_login(superuser)
+    page = client.get(f"/admin/distiller/distillationrun/{run.pk}/change/").content.decode()
+    assert f'href="/admin/distiller/llmcall/?run__id__exact={run.pk}"' in page
+
+    listing = client.get("/admin/distiller/llmcall/", {"run__id__exact": run.pk})
+    assert listing.status_code == 200
+    cells = listing.content.decode().count('<td class="field-error_code">')
+    assert cells == 1 and '<td class="field-error_code">http_429</td>' in listing.content.decode()
+    assert client.get("/admin/distiller/llmcall/add/").status_code == 403

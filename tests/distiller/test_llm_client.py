@@ -1,5 +1,7 @@
 """The LLM client against the teacher over HTTP with the real openai client."""
 
+import json
+
 import pytest
 
 from distiller.llm import (
@@ -10,6 +12,7 @@ from distiller.llm import (
     LLMUnavailableError,
     Usage,
     extract_json,
+    fit_schema,
 )
 from distiller.prompts import QUESTIONS, TAXONOMY
 
@@ -128,3 +131,105 @@ def test_the_teacher_writes_distinct_questions_in_each_language(teacher, languag
     assert len(set(texts)) == 10
     assert texts == [q.text for q in again.questions]  # deterministic for a seed
     assert any(t.startswith(sample) for t in texts) or language == "zh"
+
+
+@pytest.mark.parametrize("fault, code", [("408", "http_408"), ("409", "http_409")])
+def test_408_and_409_are_retried_then_reported(teacher, fault, code):
+    teacher.teacher.configure(fault_rate=1.0, faults=[fault])
+    sleeps, usage = [], Usage()
+    with pytest.raises(LLMUnavailableError, match=rf"DeepSeek: HTTP {fault}, still after 4 attempts\."):
+        client(teacher, sleeps).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                              schema_name="taxonomy", usage=usage)
+    assert len(sleeps) == 3
+    records = usage.take()[4]
+    assert [(r.outcome, r.error_code, r.kind) for r in records] == [("transient", code, "taxonomy")] * 4
+
+
+def test_a_connection_error_is_retried_then_reported():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = type("Dead", (), {"url": f"http://127.0.0.1:{port}/v1"})()
+    sleeps, usage = [], Usage()
+    with pytest.raises(LLMUnavailableError, match=r"DeepSeek: connection failed \(.*\), still after 3 attempts\."):
+        client(dead, sleeps, max_retries=2).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                                          schema_name="taxonomy", usage=usage)
+    assert len(sleeps) == 2 and usage.calls == 3
+
+
+def test_a_quota_429_stops_at_once(teacher):
+    teacher.teacher.configure(fault_rate=1.0, faults=["quota"])
+    sleeps, usage = [], Usage()
+    with pytest.raises(LLMFatalError) as error:
+        client(teacher, sleeps).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                              schema_name="taxonomy", usage=usage)
+    assert error.value.message == ("DeepSeek: quota exhausted (429 insufficient_quota) — raise the quota or switch "
+                                   "provider.")
+    assert sleeps == []
+    (record,) = usage.take()[4]
+    assert (record.outcome, record.error_code) == ("refused", "insufficient_quota")
+
+
+def test_retry_after_is_honoured_up_to_five_minutes(teacher):
+    teacher.teacher.configure(fault_rate=1.0, faults=["429"], retry_after=120)
+    sleeps = []
+    with pytest.raises(LLMUnavailableError):
+        client(teacher, sleeps, max_retries=1).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                                             schema_name="taxonomy")
+    assert len(sleeps) == 1 and 120 <= sleeps[0] < 121  # no longer cut to 30 s
+
+
+def test_a_longer_retry_after_stops_with_the_wait_named(teacher):
+    teacher.teacher.configure(fault_rate=1.0, faults=["429"], retry_after=3600)
+    sleeps = []
+    with pytest.raises(LLMFatalError) as error:
+        client(teacher, sleeps).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer,
+                                              schema_name="taxonomy")
+    assert error.value.message == ("DeepSeek: the provider asked to wait 3600 s (HTTP 429) — more than 300 s; resume "
+                                   "the run later.")
+    assert sleeps == []
+
+
+def test_a_bare_list_answer_fills_the_schemas_one_list():
+    items = [{"n": 1, "text": "Where is my refund?"}]
+    assert fit_schema(extract_json(f"Here: {json.dumps(items)}"), QUESTIONS.Answer) == {"questions": items}
+    assert QUESTIONS.Answer.model_validate(fit_schema(items, QUESTIONS.Answer)).questions[0].text == "Where is my refund?"
+    assert fit_schema({"questions": items}, QUESTIONS.Answer) == {"questions": items}
+
+
+def test_each_call_is_recorded_with_its_outcome(teacher):
+    teacher.teacher.configure(fault_rate=1.0, faults=["malformed"])
+    usage = Usage()
+    with pytest.raises(LLMOutputError):
+        client(teacher).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer, schema_name="taxonomy",
+                                      usage=usage)
+    teacher.teacher.configure(fault_rate=0.0)
+    client(teacher).complete_json(messages=taxonomy_messages(), schema=TAXONOMY.Answer, schema_name="taxonomy",
+                                  usage=usage)
+    calls, tokens_in, tokens_out, invalid, records = usage.take()
+    assert [r.outcome for r in records] == ["invalid"] * 3 + ["ok"]
+    assert {r.error_code for r in records[:3]} == {"invalid_json"} and records[3].error_code == ""
+    assert calls == 4 and invalid == 3
+    assert sum(r.tokens_in for r in records) == tokens_in and sum(r.tokens_out for r in records) == tokens_out
+    assert all(r.model == "teacher-1" and r.latency_ms >= 0 for r in records)
+
+
+def test_the_teachers_default_hang_outlasts_the_providers_default_timeout():
+    from distiller.models import LLMProvider
+    from distiller.teacher.server import TeacherConfig
+
+    assert TeacherConfig().hang_seconds > LLMProvider._meta.get_field("timeout_seconds").default
+
+
+def test_the_mixed_language_hint_names_another_language():
+    item = {"n": 1, "style": "request", "complexity": "simple", "audience": "general", "edge_case": "mixed_language"}
+
+    def prompt(language):
+        return QUESTIONS.messages(topic="Support", intent_path=["Refunds"], description="", language=language,
+                                  items=[item], existing=[])[1]["content"]
+
+    assert "mixing in a few Spanish words" in prompt("en")
+    assert "mixing in a few English words" in prompt("de")
+    assert QUESTIONS.VERSION == "questions-v2"

@@ -1,6 +1,7 @@
 """The seed tool's CLI on the distillation engine.
 
     manage.py distill auto --topic "Customer Support" --levels 3 --tags-per-level 5 --questions-per-tag 20 --wait
+    manage.py distill auto --topic "Customer Support" ... --estimate      (prints calls, tokens, cost; starts nothing)
     manage.py distill tags --parent "Billing" --count 10 [--existing "Refunds,Invoices"] [--topic T --save]
     manage.py distill questions --intent "Refunds" --intent-path "Billing -> Refunds" --count 50 [--topic T --save]
     manage.py distill status|cancel|resume RUN_ID [--wait]
@@ -23,7 +24,7 @@ from distiller.models import DistillationRun
 from distiller.ratelimit import ProviderLimiter
 from distiller.seed_files import run_write_jsonl, taxonomy_write_json
 from distiller.selectors import run_progress, run_unit_problems
-from distiller.services import provider_resolve, run_cancel, run_resume, run_start
+from distiller.services import provider_resolve, run_cancel, run_estimate_for, run_resume, run_start
 from distiller.services.runs import distill_worker_count
 
 
@@ -47,8 +48,10 @@ class Command(BaseCommand):
         auto.add_argument("--workers", type=int, help="work jobs to queue (default: one per live distill worker)")
         auto.add_argument("--wait", action="store_true",
                           help="show progress until the run ends; with no distill worker running, work here")
-        auto.add_argument("--output", help="write the questions as JSONL (the seed's format)")
-        auto.add_argument("--export-taxonomy", help="write the taxonomy as JSON")
+        auto.add_argument("--output", help="write the questions as JSONL (the seed's format); implies --wait")
+        auto.add_argument("--export-taxonomy", help="write the taxonomy as JSON; implies --wait")
+        auto.add_argument("--estimate", action="store_true",
+                          help="print the estimated calls, tokens and cost, and exit without starting a run")
         for name, helptext in (("tags", "propose child intents of one node once"),
                                ("questions", "write questions for one intent once")):
             one = sub.add_parser(name, help=helptext)
@@ -85,11 +88,22 @@ class Command(BaseCommand):
     # --- auto ---------------------------------------------------------------------------------
 
     def handle_auto(self, o):
-        topic, _ = Topic.objects.get_or_create(name=o["topic"])
         parameters = {"levels": o["levels"], "tags_per_level": o["tags_per_level"],
                       "questions_per_intent": o["questions_per_tag"], "questions_per_call": o["questions_per_call"],
                       "language": o["language"], "leaf_only": o["leaf_only"], "seed": o["seed"]}
-        run = self._start_and_follow(topic=topic, kind="auto", provider=o["provider"], wait=o["wait"],
+        if o["estimate"]:
+            # An unsaved topic for a new name: estimating must not create anything.
+            topic = Topic.objects.filter(name=o["topic"]).first() or Topic(name=o["topic"])
+            e = run_estimate_for(topic=topic, provider=provider_resolve(o["provider"]), kind="auto", **parameters)
+            self.stdout.write(f"Estimate on {e['provider']} ({e['model']}): {e['calls']} calls ({e['taxonomy_calls']} "
+                              f"taxonomy, {e['question_calls']} questions), {e['intents']} intents, {e['questions']} "
+                              f"questions, {e['tokens_in']:,} tokens in, {e['tokens_out']:,} tokens out, ${e['cost']}. "
+                              "Nothing was started.")
+            return
+        topic, _ = Topic.objects.get_or_create(name=o["topic"])
+        # The files need the finished run, so asking for them means waiting for it.
+        wait = o["wait"] or bool(o["output"] or o["export_taxonomy"])
+        run = self._start_and_follow(topic=topic, kind="auto", provider=o["provider"], wait=wait,
                                      workers=o["workers"], **parameters)
         if run is None:
             return
@@ -142,6 +156,9 @@ class Command(BaseCommand):
         eta = f", ETA {p['eta_seconds']:.0f} s" if p["eta_seconds"] is not None else ""
         self.stdout.write(f"Run #{run.pk} ({run.kind}) of {run.topic.name!r} on {run.provider.name}: {run.status}, "
                           f"{p['percent']}% ({p['stage']}{eta})")
+        if p["stalled"]:
+            self.stdout.write(f"  STALLED: no worker is working on it. Start a worker (manage.py rqworker distill) "
+                              f"and run `manage.py distill resume {run.pk}`.")
         self.stdout.write(f"  units {p['units_done']}/{p['units_total']} ({p['units_failed']} failed) · "
                           f"{p['intents_created']} intents · {p['questions_created']}/{p['questions_target']} "
                           f"questions · {p['duplicates_dropped']} duplicates and {p['near_duplicates_dropped']} "

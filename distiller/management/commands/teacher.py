@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from distiller.teacher.server import TRANSIENT_FAULTS, TeacherConfig, make_server
+from distiller.teacher.server import ALL_FAULTS, DEFAULT_HANG_SECONDS, TRANSIENT_FAULTS, TeacherConfig, make_server
 
 
 class Command(BaseCommand):
@@ -16,17 +16,18 @@ class Command(BaseCommand):
         parser.add_argument("--latency", type=float, default=0.0, help="seconds per completion")
         parser.add_argument("--fault-rate", type=float, default=0.0, help="share of completions given a fault")
         parser.add_argument("--faults", default=",".join(TRANSIENT_FAULTS),
-                            help=f"which faults, comma-separated, from {', '.join(TRANSIENT_FAULTS)}")
+                            help=f"which faults, comma-separated, from {', '.join(ALL_FAULTS)}")
         parser.add_argument("--malformed-rate", type=float, default=0.0)
         parser.add_argument("--retry-after", type=float, default=1.0, help="seconds sent with 429")
-        parser.add_argument("--hang-seconds", type=float, default=30.0)
+        parser.add_argument("--hang-seconds", type=float, default=DEFAULT_HANG_SECONDS,
+                            help="how long a hang lasts; the default outlasts the providers' default 120 s timeout")
         parser.add_argument("--fail-status", type=int, choices=[0, 401, 402, 403], default=0,
                             help="answer every completion after --fail-after with this status")
         parser.add_argument("--fail-after", type=int, default=0)
 
     def handle(self, *args, **o):
         faults = tuple(f for f in o["faults"].split(",") if f)
-        unknown = set(faults) - set(TRANSIENT_FAULTS)
+        unknown = set(faults) - set(ALL_FAULTS)
         if unknown:
             self.stderr.write(f"unknown faults: {', '.join(sorted(unknown))}")
             return
