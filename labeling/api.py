@@ -122,12 +122,13 @@ class QuestionReviewApi(APIView):
         question = question_review(question_id=pk, actor=request.user, action=data["action"],
                                    intent_id=data.get("intent"), text=data.get("text"), version=data["version"],
                                    via="api" if request.auth else "ui")
-        next_data = None
+        reply = {"question": review_question_data(question, with_similar=False), "next": None}
         if queue is not None:
             upcoming = question_lease_next(topic=topic, actor=request.user, queryset=queue,
                                            skip_ids=data.get("skip") or [])
-            next_data = review_question_data(upcoming, with_similar=False) if upcoming else None
-        return Response({"question": review_question_data(question, with_similar=False), "next": next_data})
+            reply["next"] = review_question_data(upcoming, with_similar=False) if upcoming else None
+            reply["remaining"] = queue_remaining(queryset=queue, actor=request.user)
+        return Response(reply)
 
 
 class CaptureApi(APIView):

@@ -83,6 +83,8 @@ class ReviewRequestSerializer(serializers.Serializer):
 class ReviewResponseSerializer(serializers.Serializer):
     question = ReviewQuestionSerializer()
     next = ReviewQuestionSerializer(allow_null=True, help_text="The next question when the request asked for it.")
+    remaining = serializers.IntegerField(
+        required=False, help_text="With next: what is left in the queue for you, as review/next counts it.")
 
 
 class LeaseSerializer(serializers.Serializer):

@@ -48,6 +48,7 @@ def test_a_reviewer_approves_relabels_undoes_edits_and_skips_with_the_keyboard(
     browser.find_element(By.NAME, "username").send_keys("rita")
     browser.find_element(By.NAME, "password").send_keys("pw-rita\n")
     wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), first.text))
+    assert "3 left in this queue" in browser.find_element(By.ID, "status-line").text
     # A full page load would wipe this: it must still be there when the session ends.
     browser.execute_script("window.reviewSessionMarker = 'same page';")
 
@@ -57,6 +58,7 @@ def test_a_reviewer_approves_relabels_undoes_edits_and_skips_with_the_keyboard(
     press("a")
     wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), second.text))
     assert f"Approved #{first.pk}" in browser.find_element(By.ID, "toast").text
+    assert "2 left in this queue" in browser.find_element(By.ID, "status-line").text
 
     press("l")
     wait.until(shows.visibility_of_element_located((By.ID, "relabel-input")))

@@ -133,8 +133,12 @@ def test_a_decision_can_also_reserve_and_return_the_next_question(api, reviewer,
     response = api(reviewer).post(review_url(first), {"action": "approve", "version": 1, "next": True}, format="json")
     body = response.json()
     assert body["question"]["id"] == first.pk and body["next"]["id"] == second.pk
+    assert body["remaining"] == 1  # the one just reserved
     second.refresh_from_db()
     assert second.leased_by == reviewer
+    body = api(reviewer).post(review_url(second), {"action": "approve", "version": 1, "next": True},
+                              format="json").json()
+    assert body["next"] is None and body["remaining"] == 0
 
 
 def test_a_review_without_the_version_answers_400_and_writes_nothing(api, reviewer, taxonomy, make_question):

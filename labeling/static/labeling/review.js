@@ -12,6 +12,7 @@
     history: [],        // questions we decided on, oldest first (k / j walk through them)
     viewing: null,      // index into history while looking back, else null
     undo: [],           // ids of questions we changed, most recent last
+    remaining: null,    // what the server says is left in this queue for us
     skipped: [],        // ids passed over with j, longest ago first: the queue offers them after the rest
     busy: false,
     mode: "keys",       // keys | edit | relabel | help
@@ -72,7 +73,7 @@
     }
     $("question").hidden = false;
     line.textContent = state.viewing === null
-      ? "Question #" + q.id + (q.leased_by === cfg.user ? " (reserved for you)" : "")
+      ? "Question #" + q.id + (q.leased_by === cfg.user ? " (reserved for you)" : "") + remainingText()
       : "Looking back: question #" + q.id + " (" + q.status + "); j returns to your current question";
     $("q-path").textContent = q.intent.path;
     $("q-text").textContent = q.text;
@@ -163,6 +164,12 @@
     return cfg.nextUrl + "?" + params.toString();
   }
 
+  // The server counts up to 1,000; past that "1000+" is all it knows.
+  function remainingText() {
+    if (state.remaining === null || state.remaining === undefined) return "";
+    return " · " + (state.remaining >= 1000 ? "1000+" : state.remaining) + " left in this queue";
+  }
+
   function setCurrent(question) {
     state.current = question;
     // On screen again (everything else is done, or it was undone): no longer passed over.
@@ -173,6 +180,7 @@
     const result = await api("GET", nextUrl());
     if (!result.ok) { toast(errorText(result), "error"); return false; }
     setCurrent(result.data.question);
+    state.remaining = result.data.remaining;
     state.viewing = null;
     render();
     return true;
@@ -218,6 +226,7 @@
       state.viewing = null;  // back to the question reserved for us
     } else {
       setCurrent(result.data.next);
+      state.remaining = result.data.remaining;
     }
     render();
   }
