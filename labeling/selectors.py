@@ -8,7 +8,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
-from datasets.normalize import normalize_text
+from datasets.normalize import near_duplicate_key, normalize_text
 from datasets.selectors import intent_infos, intent_subtree_ids
 from datasets.services import DatasetError
 
@@ -190,13 +190,34 @@ SIMILAR_TIMEOUT_MS = 2000
 
 
 def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | None:
-    """The questions of the same intent nearest in wording to `question` (possible duplicates).
+    """The questions nearest in wording to `question` (possible duplicates), best first.
 
-    PostgreSQL: trigram similarity (pg_trgm) of at least 0.3, best first. Elsewhere: word overlap
-    (Jaccard) against up to 2,000 questions of the intent. Limited to the intent so the cost
-    follows the intent's size, not the topic's; see docs/benchmarks.md for what that costs.
-    Returns None when the lookup ran past SIMILAR_TIMEOUT_MS.
+    First the near duplicates of the whole topic, under any intent: the same words once case,
+    punctuation, order, numbers and filler words are folded (the stored `near_key`, an index
+    lookup whatever the topic's size). One under another intent is a label conflict the reviewer
+    should see. Then, within the intent, PostgreSQL's trigram similarity (pg_trgm) of at least
+    0.3; elsewhere word overlap (Jaccard) against up to 2,000 questions of the intent. The trigram
+    part is limited to the intent so its cost follows the intent's size, not the topic's; see
+    docs/benchmarks.md. Returns None when the lookup ran past SIMILAR_TIMEOUT_MS.
     """
+    near_key = question.near_key if question.near_key is not None else near_duplicate_key(question.text)
+    same_words = [{**row, "score": 1.0} for row in
+                  Question.objects.filter(topic_id=question.topic_id, near_key=near_key).exclude(pk=question.pk)
+                  .order_by("id").values("id", "text", "status", "intent_id")[:limit]]
+    rows = _similar_in_intent(question=question, limit=limit)
+    if rows is None:
+        return None
+    seen = {row["id"] for row in same_words}
+    rows = (same_words + [row for row in rows if row["id"] not in seen])[:limit]
+    names = dict(IntentNode.objects.filter(pk__in={r["intent_id"] for r in rows}).values_list("pk", "number"))
+    for row in rows:
+        row["intent_number"] = names.get(row["intent_id"], "")
+        row["other_intent"] = row["intent_id"] != question.intent_id
+        row["score"] = round(float(row["score"]), 3)
+    return rows
+
+
+def _similar_in_intent(*, question: Question, limit: int) -> list[dict] | None:
     if connection.vendor == "postgresql":
         try:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -228,10 +249,6 @@ def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | Non
                 if score >= SIMILARITY_FLOOR:
                     scored.append({**row, "score": score})
         rows = sorted(scored, key=lambda r: (-r["score"], r["id"]))[:limit]
-    names = dict(IntentNode.objects.filter(pk__in={r["intent_id"] for r in rows}).values_list("pk", "number"))
-    for row in rows:
-        row["intent_number"] = names.get(row["intent_id"], "")
-        row["score"] = round(float(row["score"]), 3)
     return rows
 
 

@@ -11,7 +11,8 @@ class SimilarQuestionSerializer(serializers.Serializer):
     status = serializers.CharField()
     intent_id = serializers.IntegerField()
     intent_number = serializers.CharField()
-    score = serializers.FloatField()
+    other_intent = serializers.BooleanField(help_text="Under another intent than the question: a possible label conflict.")
+    score = serializers.FloatField(help_text="1.0 for the same words (near-duplicate key); else trigram similarity.")
 
 
 class IntentRefSerializer(serializers.Serializer):

@@ -79,6 +79,20 @@ def test_the_duplicates_pane_lists_the_nearest_questions_of_the_topic(client, re
     assert [s["text"] for s in body["similar"]] == ["I want a refund for my order"]
 
 
+def test_the_duplicates_pane_puts_the_same_words_under_another_intent_first(client, reviewer, topic, taxonomy,
+                                                                            make_question):
+    make_question(taxonomy["refunds"], "I want a refund for my order", status="approved")
+    make_question(taxonomy["invoices"], "my order: I want a refund!!", status="approved")
+    make_question(taxonomy["invoices"], "Where is my March invoice?", status="approved")
+    question = make_question(taxonomy["refunds"], "Refund for my order, I want")
+    client.force_login(reviewer)
+    body = client.get(reverse("labeling:similar", args=[topic.pk, question.pk])).json()
+    assert [(s["text"], s["intent_number"], s["other_intent"], s["score"]) for s in body["similar"]] == [
+        ("I want a refund for my order", "1.1", False, 1.0),
+        ("my order: I want a refund!!", "1.2", True, 1.0),
+    ]
+
+
 def test_the_duplicates_pane_is_closed_to_a_reviewer_of_another_topic(client, other_reviewer, topic, taxonomy,
                                                                       make_question):
     question = make_question(taxonomy["refunds"])

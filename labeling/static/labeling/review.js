@@ -126,8 +126,10 @@
     list.replaceChildren();
     if (!items.length) { list.append(text("li", "None", "empty")); return; }
     items.forEach((s) => {
-      const li = text("li", s.text);
-      li.append(text("span", " " + s.intent_number + " · " + s.status + " · " + Math.round(s.score * 100) + "%", "muted"));
+      // The same words under another intent: one of the two labels is probably wrong.
+      const li = text("li", s.text, s.other_intent ? "conflict" : "");
+      const where = s.other_intent ? " other intent " + s.intent_number : " " + s.intent_number;
+      li.append(text("span", where + " · " + s.status + " · " + Math.round(s.score * 100) + "%", "muted"));
       list.append(li);
     });
   }
