@@ -129,9 +129,18 @@ def secret_key(name: str, *, debug: bool, local_file: Path) -> str:
             "(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
         )
     if local_file.exists():
-        return local_file.read_text().strip()
+        value = local_file.read_text().strip()
+        if len(value) < 32:
+            raise ImproperlyConfigured(f"{name}: {local_file} holds no usable key; delete it to have one generated")
+        return value
     local_file.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(50)
-    local_file.write_text(value + "\n")
-    local_file.chmod(0o600)
+    private_file_write(local_file, value + "\n")
     return value
+
+
+def private_file_write(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only from the first byte (no window for others to read it)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)

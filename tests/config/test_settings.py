@@ -47,6 +47,18 @@ def test_debug_generates_and_keeps_a_local_secret_key(tmp_path):
     assert (tmp_path / "secret_key").read_text() == key
 
 
+def test_the_generated_secret_key_is_readable_by_its_owner_only(tmp_path):
+    assert start_django(tmp_path, DEBUG="1").returncode == 0
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_empty_local_secret_key_file_is_named_not_used(tmp_path):
+    (tmp_path / "secret_key").write_text("\n")
+    result = start_django(tmp_path, DEBUG="1")
+    assert result.returncode != 0
+    assert "holds no usable key; delete it to have one generated" in result.stderr.splitlines()[-1]
+
+
 def test_defaults_are_sqlite_and_the_embedded_redis(tmp_path):
     result = start_django(tmp_path, DEBUG="1")
     assert result.stdout.split() == ["django.db.backends.sqlite3", f"unix://{tmp_path}/redis.sock"]

@@ -13,6 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from config.env import private_file_write
+
 # The provider the demo uses, by the first variable that is set; none set: the test teacher.
 PROVIDER_BY_VARIABLE = [
     ("LLM_BASE_URL", "Custom"),
@@ -49,6 +51,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, setup_only, no_sample_run, **options):
         self.children: list[subprocess.Popen] = []
+        self.names: dict[int, str] = {}  # pid -> what it is, for the message when one dies
         var = Path(settings.VAR_DIR)
         var.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
@@ -59,7 +62,7 @@ class Command(BaseCommand):
             return
         env = dict(os.environ)
         try:
-            if "REDIS_URL" not in os.environ:
+            if not os.environ.get("REDIS_URL"):
                 self.start_embedded_redis(var)
             provider = self.choose_provider(env)
             self.spawn("worker", [sys.executable, "manage.py", "rqworker", "default", "distill", "exports",
@@ -75,8 +78,7 @@ class Command(BaseCommand):
         """A superuser `admin` whose password is generated once and kept in var/demo_admin_password."""
         password_file = var / "demo_admin_password"
         if not password_file.exists():
-            password_file.write_text(secrets.token_urlsafe(12) + "\n")
-            password_file.chmod(0o600)
+            private_file_write(password_file, secrets.token_urlsafe(12) + "\n")
         password = password_file.read_text().strip()
         user, _ = get_user_model().objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
         user.is_staff = user.is_superuser = True
@@ -128,7 +130,9 @@ class Command(BaseCommand):
 
     def spawn(self, name: str, command: list[str], env):
         self.stdout.write(f"starting {name}")
-        self.children.append(subprocess.Popen(command, env=env, cwd=settings.BASE_DIR))
+        child = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
+        self.names[child.pid] = name
+        self.children.append(child)
 
     def banner(self, addr: str, username: str, password: str, provider: str, run):
         base = f"http://{addr}"
@@ -156,7 +160,7 @@ class Command(BaseCommand):
             while not stop:
                 for child in self.children:
                     if child.poll() is not None:
-                        raise CommandError(f"{child.args[2] if len(child.args) > 2 else child.args[0]} exited "
+                        raise CommandError(f"{self.names.get(child.pid, child.args[0])} exited "
                                            f"with code {child.returncode}")
                 time.sleep(0.5)
         except KeyboardInterrupt:
