@@ -61,6 +61,19 @@ class RefusableSaveMixin:
             return HttpResponseRedirect(request.get_full_path())
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An audit or log page: rows are written by the services only, never by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     list_display = ("name", "language", "owner", "intent_count", "question_count", "approved_count", "taxonomy_link",
@@ -459,7 +472,7 @@ class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
 
 
 @admin.register(ReviewEvent)
-class ReviewEventAdmin(admin.ModelAdmin):
+class ReviewEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "action", "question_link", "from_status", "to_status", "from_intent",
                     "to_intent", "via")
     list_filter = ("action", "via", "to_status", "actor")
@@ -475,15 +488,6 @@ class ReviewEventAdmin(admin.ModelAdmin):
     def question_link(self, event):
         url = reverse("admin:datasets_question_change", args=[event.question_id])
         return format_html('<a href="{}">{}</a>', url, event.question.text[:60])
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ExportForm(forms.ModelForm):

@@ -5,6 +5,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from datasets.admin import ReadOnlyAdmin
 from datasets.permissions import is_dataset_admin
 from datasets.services import DatasetError
 from distiller.forms import RunStartForm
@@ -173,7 +174,7 @@ class DistillationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(admin.ModelAdmin):
+class LLMCallAdmin(ReadOnlyAdmin):
     """Every call of every run, read-only: what each cost and why it failed."""
 
     list_display = ("id", "run", "kind", "outcome", "error_code", "model", "tokens_in", "tokens_out", "cost",
@@ -183,12 +184,3 @@ class LLMCallAdmin(admin.ModelAdmin):
     search_fields = ("=run__id", "error_code", "model")
     date_hierarchy = "created_at"
     show_full_result_count = False  # counting millions of rows on every page is not worth it
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

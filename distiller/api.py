@@ -16,6 +16,14 @@ from distiller.selectors import run_progress, run_unit_problems
 from distiller.services import provider_resolve, run_cancel, run_estimate_for, run_resume, run_start
 
 
+def run_request_parse(request):
+    """The topic, kind, provider and other parameters of a start or estimate request (400 if invalid)."""
+    form = RunStartSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = dict(form.validated_data)
+    topic, kind = data.pop("topic"), data.pop("kind")
+    return topic, kind, provider_resolve(data.pop("provider", None) or None), data
+
 class RunStartSerializer(serializers.Serializer):
     topic = serializers.PrimaryKeyRelatedField(queryset=Topic.objects.all())
     kind = serializers.ChoiceField(choices=DistillationRun.Kind.choices, default=DistillationRun.Kind.AUTO)
@@ -77,11 +85,7 @@ class RunListCreateApi(generics.ListAPIView):
 
     @extend_schema(operation_id="runs_start", request=RunStartSerializer, responses={201: RunSerializer})
     def post(self, request):
-        form = RunStartSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = dict(form.validated_data)
-        topic, kind = data.pop("topic"), data.pop("kind")
-        provider = provider_resolve(data.pop("provider", None) or None)
+        topic, kind, provider, data = run_request_parse(request)
         run = run_start(topic=topic, kind=kind, provider=provider, user=request.user, **data)
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -93,11 +97,7 @@ class RunEstimateApi(APIView):
 
     @extend_schema(operation_id="runs_estimate", request=RunStartSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
-        form = RunStartSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = dict(form.validated_data)
-        topic, kind = data.pop("topic"), data.pop("kind")
-        provider = provider_resolve(data.pop("provider", None) or None)
+        topic, kind, provider, data = run_request_parse(request)
         return Response(run_estimate_for(topic=topic, kind=kind, provider=provider, **data))
 
 
