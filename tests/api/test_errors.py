@@ -61,3 +61,16 @@ def test_an_unhandled_exception_answers_500_in_the_error_shape(dataset_admin, mo
     client.force_login(dataset_admin)
     error = assert_error(client.get("/api/v1/topics/"), 500, "server_error")
     assert "a bug" not in error["message"]  # the trace goes to the log, not to the caller
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/questions/{big}/", "/api/v1/topics/{big}/", "/api/v1/exports/{big}/", "/api/v1/runs/{big}/",
+    "/api/v1/questions/{big}/review/", "/api/v1/review/{big}/lease/", "/api/v1/questions/?topic={big}",
+])
+def test_an_id_past_the_databases_integers_is_not_found_or_refused_not_a_500(dataset_admin, path):
+    client = api_as(dataset_admin)
+    url = path.format(big="9" * 25)
+    response = client.post(url, {"action": "approve", "version": 1}, format="json") if url.endswith(
+        ("review/", "lease/")) else client.get(url)
+    assert response.status_code in (400, 404), response.content[:300]
+    assert "error" in response.json()
