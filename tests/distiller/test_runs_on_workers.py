@@ -62,7 +62,14 @@ def test_a_run_under_ten_percent_faults_ends_with_exact_counts_and_numbering(top
     assert calls.count() == run.calls
     assert (totals["tokens_in"], totals["tokens_out"]) == (run.tokens_in, run.tokens_out)
     assert totals["cost"] == run.cost
-    assert calls.filter(outcome="transient").exists() and not calls.filter(unit__isnull=True).exists()
+    # Which faults the teacher drew depends on how the two workers interleave; each one is a
+    # call of its kind: 429, 500 and hangs (past the 1 s timeout) are transient, broken or cut
+    # JSON is invalid.
+    faults = stats["faults"]
+    assert {outcome: calls.filter(outcome=outcome).count() for outcome in ("transient", "invalid")} == {
+        "transient": faults.get("429", 0) + faults.get("500", 0) + faults.get("hang", 0),
+        "invalid": faults.get("malformed", 0) + faults.get("truncated", 0)}
+    assert not calls.filter(unit__isnull=True).exists()
     assert set(calls.values_list("kind", flat=True)) == {"taxonomy", "questions"}
     assert set(IntentNode.objects.filter(topic=topic).values_list("run_id", "prompt_version")) == {
         (run.pk, "taxonomy-v1")}
