@@ -43,8 +43,10 @@ def test_a_run_under_ten_percent_faults_ends_with_exact_counts_and_numbering(top
     teacher.teacher.configure(fault_rate=0.1, seed=3)
     workers.start(2)
 
+    # Which requests meet a fault depends on their content, which depends on how the workers
+    # interleave; about 60 calls make a run with no fault at all unlikely (0.9^60, 0.2%).
     run = wait_until_ended(run_start(topic=topic, provider=provider, levels=2, tags_per_level=3,
-                                     questions_per_intent=12, questions_per_call=5))
+                                     questions_per_intent=12, questions_per_call=2))
 
     assert run.status == "succeeded", run.error
     assert_exact(run, intents=3 + 9, per_intent=12)
