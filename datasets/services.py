@@ -26,8 +26,11 @@ def _child_number(parent: IntentNode | None, position: int) -> str:
     return f"{parent.number}.{position}" if parent else str(position)
 
 
-def intent_create(*, topic: Topic, name: str, parent: IntentNode | None = None, description: str = "") -> IntentNode:
+def intent_create(*, topic: Topic, name: str, parent: IntentNode | None = None, description: str = "",
+                  run_id: int | None = None, prompt_version: str = "") -> IntentNode:
     """Add an intent as the last child of `parent` (or as a root), numbered after its siblings.
+
+    `run_id` and `prompt_version` record the distillation run and prompt that proposed it.
 
     Raises DatasetError when a sibling already has this name (case-insensitive).
     """
@@ -52,6 +55,7 @@ def intent_create(*, topic: Topic, name: str, parent: IntentNode | None = None, 
                 return IntentNode.objects.create(
                     topic=topic, parent=parent, name=name, description=description.strip(),
                     number=_child_number(parent, position), position=position,
+                    run_id=run_id, prompt_version=prompt_version,
                 )
         except IntegrityError as exc:
             raise DatasetError(f"{name!r} already exists at this level.", code="duplicate") from exc

@@ -16,14 +16,6 @@ from distiller.selectors import run_progress, run_unit_problems
 from distiller.services import provider_resolve, run_cancel, run_estimate_for, run_resume, run_start
 
 
-def run_request_parse(request):
-    """The topic, kind, provider and other parameters of a start or estimate request (400 if invalid)."""
-    form = RunStartSerializer(data=request.data)
-    form.is_valid(raise_exception=True)
-    data = dict(form.validated_data)
-    topic, kind = data.pop("topic"), data.pop("kind")
-    return topic, kind, provider_resolve(data.pop("provider", None) or None), data
-
 class RunStartSerializer(serializers.Serializer):
     topic = serializers.PrimaryKeyRelatedField(queryset=Topic.objects.all())
     kind = serializers.ChoiceField(choices=DistillationRun.Kind.choices, default=DistillationRun.Kind.AUTO)
@@ -59,6 +51,15 @@ class RunSerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "array", "items": {"type": "object"}})
     def get_problems(self, run):
         return run_unit_problems(run=run)
+
+
+def run_request_parse(request):
+    """The topic, kind, provider and other parameters of a start or estimate request (400 if invalid)."""
+    form = RunStartSerializer(data=request.data)
+    form.is_valid(raise_exception=True)
+    data = dict(form.validated_data)
+    topic, kind = data.pop("topic"), data.pop("kind")
+    return topic, kind, provider_resolve(data.pop("provider", None) or None), data
 
 
 class RunListCreateApi(generics.ListAPIView):

@@ -25,8 +25,12 @@ def run_is_stalled(*, run: DistillationRun) -> bool:
                                      output_field=DateTimeField())
     quiet = DistillationRun.objects.filter(pk=run.pk, status=DistillationRun.Status.RUNNING).filter(
         Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, updated_at__lt=stale_before))
-    return quiet.exists() and not run.units.filter(
-        status=DistillationUnit.Status.RUNNING, lease_expires_at__gt=Now()).exists()
+    return quiet.exists() and not run_has_live_lease(run=run)
+
+
+def run_has_live_lease(*, run: DistillationRun) -> bool:
+    """Whether a worker holds one of the run's units right now (by the database's clock)."""
+    return run.units.filter(status=DistillationUnit.Status.RUNNING, lease_expires_at__gt=Now()).exists()
 
 
 def run_progress(*, run: DistillationRun) -> dict:

@@ -24,6 +24,7 @@ from distiller import prompts
 from distiller.dedup import DEFAULT_THRESHOLD
 from distiller.mix import mix_validate
 from distiller.models import DistillationRun, DistillationUnit, LLMProvider, key_variable_problem
+from distiller.selectors import run_has_live_lease
 
 QUEUE = "distill"
 QUESTIONS_STAGE = "questions"
@@ -356,8 +357,3 @@ def run_resume(*, run: DistillationRun, workers: int | None = None) -> Distillat
         _enqueue_work(run, workers)
     run.refresh_from_db()
     return run
-
-
-def run_has_live_lease(*, run: DistillationRun) -> bool:
-    """Whether a worker holds one of the run's units right now (by the database's clock)."""
-    return run.units.filter(status=DistillationUnit.Status.RUNNING, lease_expires_at__gt=Now()).exists()

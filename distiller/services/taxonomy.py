@@ -73,11 +73,11 @@ def _write(ctx, unit: DistillationUnit, fresh: list[tuple[str, str]], usage: Usa
         created = []
         for name, description in fresh[: max(0, locked.target - locked.produced)]:
             try:
-                created.append(intent_create(topic=ctx.topic, parent=unit.node, name=name, description=description).pk)
+                created.append(intent_create(topic=ctx.topic, parent=unit.node, name=name, description=description,
+                                             run_id=ctx.run_id, prompt_version=prompts.TAXONOMY.VERSION).pk)
             except DatasetError:  # a sibling with this name appeared meanwhile
                 counts["duplicates_dropped"] = counts.get("duplicates_dropped", 0) + 1
         if created:
-            IntentNode.objects.filter(pk__in=created).update(run_id=ctx.run_id, prompt_version=prompts.TAXONOMY.VERSION)
             locked.produced += len(created)
             locked.created_ids = [*locked.created_ids, *created]
             locked.save(update_fields=["produced", "created_ids", "updated_at"])
