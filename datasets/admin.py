@@ -87,6 +87,7 @@ class TopicAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "description", "language", "owner", "reviewers")}),
         ("Generation defaults", {"fields": ("levels", "tags_per_level", "questions_per_intent", "leaf_only")}),
         ("Review", {"fields": ("target_per_intent", "confidence_threshold")}),
+        ("Evaluation gates", {"fields": ("gate_accuracy", "gate_intent")}),
         ("Timestamps", {"fields": ("created_at", "updated_at")}),
     )
 

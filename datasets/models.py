@@ -49,6 +49,15 @@ class Topic(models.Model):
         default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Captured production queries below this confidence enter the review queue.",
     )
+    # Evaluation gates (evaluation app): what a trained baseline must reach on this topic's data.
+    gate_accuracy = models.FloatField(
+        default=0.90, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Overall accuracy an evaluation must reach to pass.",
+    )
+    gate_intent = models.FloatField(
+        default=0.85, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Score (F1) every intent must reach to pass.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,6 +84,9 @@ class IntentNode(models.Model):
     run = models.ForeignKey("distiller.DistillationRun", null=True, blank=True, on_delete=models.SET_NULL,
                             related_name="intents")
     prompt_version = models.CharField(max_length=50, blank=True)
+    out_of_scope = models.BooleanField(
+        default=False,
+        help_text="Holds out-of-scope queries (CLINC150's oos): left out of exports and evaluations unless asked for.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -148,6 +160,11 @@ class Question(models.Model):
         CAPTURED = "captured", "Captured"
         MANUAL = "manual", "Manual"
 
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        VALIDATION = "validation", "Validation"
+        TEST = "test", "Test"
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         APPROVED = "approved", "Approved"
@@ -164,6 +181,9 @@ class Question(models.Model):
         help_text="Near-duplicate key (bag of words without numbers and filler): what the split keeps together.")
     language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    split = models.CharField(
+        max_length=16, choices=Split.choices, blank=True, default="",
+        help_text="The dataset's own split (e.g. CLINC150's official test set); blank: placed by the export's plan.")
 
     # Generation metadata.
     run = models.ForeignKey(
