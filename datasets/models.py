@@ -23,6 +23,8 @@ LANGUAGE_CHOICES = [
     ("ko", "Korean"),
 ]
 PATH_SEPARATOR = " -> "
+# One limit for a question's text wherever it comes from: the API, imports, captures, review edits.
+QUESTION_TEXT_MAX_CHARS = 5000
 
 
 class Topic(models.Model):
