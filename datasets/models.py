@@ -279,6 +279,7 @@ class ReviewEvent(models.Model):
         EDIT = "edit", "Edit"
         RESET = "reset", "Reset to pending"
         UNDO = "undo", "Undo"
+        UPDATE = "update", "Update other fields"
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -290,6 +291,8 @@ class ReviewEvent(models.Model):
     from_text = models.TextField(blank=True)
     to_text = models.TextField(blank=True)
     via = models.CharField(max_length=16, default="ui", help_text="ui, api, admin or cli")
+    # For `update`: {"field": [old, new]} of the fields a dataset admin changed in the admin.
+    changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
