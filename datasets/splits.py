@@ -28,6 +28,13 @@ from datasets.services import DatasetError
 
 SPLIT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_SPLITS = 5
+# A question's own split (Question.split) is one of these; files name validation in these ways too.
+ASSIGNED_SPLITS = ("train", "validation", "test")
+SPLIT_ALIASES = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
+                 "dev": "validation", "test": "test"}
+ACCEPTED_SPLIT_NAMES = "train, validation or test (val, valid and dev mean validation)"
+# Where an export with split "assigned" puts the questions that have no split of their own.
+DEFAULT_UNASSIGNED_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 CONVENTIONAL_ORDER = {"train": 0, "validation": 1, "valid": 1, "dev": 1, "test": 2}
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # odd: multiplying by it permutes 64-bit values (Fibonacci hashing)
@@ -62,6 +69,53 @@ def split_ratios_validate(raw) -> dict[str, float]:
         raise DatasetError(f"The split ratios must add up to 1, they add up to {round(total, 6)}.",
                            code="invalid_split")
     return ratios
+
+
+def split_name_normalize(value: str) -> str | None:
+    """A split name as a file may write it ("Train", "val", "dev") as Question.split stores it;
+    None when it is not one."""
+    return SPLIT_ALIASES.get(value.strip().casefold())
+
+
+def export_split_validate(raw) -> dict:
+    """An export's split as stored on Export.split: {} (one file), a ratio dict (see
+    split_ratios_validate), or the assigned mode: questions keep their own split and the others are
+    placed by `unassigned` ratios over train, validation and test.
+
+    Accepts "assigned" (unassigned ratios 0.8/0.1/0.1) or {"mode": "assigned", "unassigned": {...}}.
+    Raises DatasetError saying what to fix.
+    """
+    if raw == "assigned":
+        raw = {"mode": "assigned"}
+    if isinstance(raw, dict) and "mode" in raw:
+        extra = set(raw) - {"mode", "unassigned"}
+        if raw["mode"] != "assigned" or extra:
+            raise DatasetError('A split mode is {"mode": "assigned", "unassigned": {"train": 0.8, ...}}; '
+                               f"got {json.dumps(raw, default=repr)}.", code="invalid_split")
+        unassigned = split_ratios_validate(raw.get("unassigned") or DEFAULT_UNASSIGNED_RATIOS)
+        unknown = [name for name in unassigned if name not in ASSIGNED_SPLITS]
+        if unknown:
+            raise DatasetError(f"With split \"assigned\", unassigned questions go to train, validation or test, "
+                               f"not {unknown[0]!r}.", code="invalid_split")
+        return {"mode": "assigned", "unassigned": unassigned}
+    if isinstance(raw, str) and raw:
+        raise DatasetError(f'Unknown split {raw!r}: give ratios such as {{"train": 0.8, "test": 0.2}} or "assigned".',
+                           code="invalid_split")
+    return split_ratios_validate(raw)
+
+
+def split_is_assigned(split: dict) -> bool:
+    return isinstance(split, dict) and split.get("mode") == "assigned"
+
+
+def split_describe(split: dict) -> str:
+    """One line for the admin list and the dataset card."""
+    if not split:
+        return "none"
+    if split_is_assigned(split):
+        ratios = ", ".join(f"{name} {ratio:g}" for name, ratio in split["unassigned"].items())
+        return f"assigned (the others: {ratios})"
+    return ", ".join(f"{name} {ratio:g}" for name, ratio in split.items())
 
 
 def split_order(name: str) -> tuple:
@@ -152,7 +206,8 @@ class SplitPlanner:
             remembered.update(placed)
         elif self.shared:
             remembered.update((key, placed[key]) for key in self.shared.intersection(free))
-        empty = [self.names[i] for i in range(len(self.names)) if filled[i] == 0]
+        # A part given no share (the assigned mode's parts that take no unassigned rows) is not short.
+        empty = [self.names[i] for i in range(len(self.names)) if filled[i] == 0 and self.shares[i] > 0]
         if empty:
             self.warnings.append(
                 f"Intent {self.intent_label(intent_id)} has {n} question{'s' if n != 1 else ''} "

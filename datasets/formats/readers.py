@@ -11,6 +11,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from datasets.models import QUESTION_TEXT_MAX_CHARS
+from datasets.splits import ACCEPTED_SPLIT_NAMES, split_name_normalize
+
 MAX_LINE_BYTES = 1024 * 1024
 # An Alpaca JSON array is parsed whole; beyond this size, convert it to JSONL (one object a line).
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
@@ -20,6 +23,8 @@ _NUMBERED = re.compile(r"^\d+(\.\d+)*\s+")
 # surrogates (a JSON "\ud800" escape without its pair). Caught here, per line; at COPY time they
 # would fail the whole import with a database error.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# The fields that name a row's intent, as the error about a row without one lists them.
+INTENT_FIELDS = ("intent_path", "intent_hierarchy", "intent_full_name", "intent_number", "intent", "label")
 
 
 @dataclass
@@ -40,6 +45,8 @@ class ImportRecord:
     # The intent's path below the topic, when the row gives one (used to create missing intents).
     intent_path: list[str] = field(default_factory=list)
     status: str | None = None
+    # The row's own split (train, validation or test), when it gives one.
+    split: str | None = None
 
 
 def _physical_lines(stream) -> Iterator[tuple[int, str | ImportProblem]]:
@@ -85,8 +92,23 @@ def intent_names_from_fields(data: dict, topic_name: str) -> tuple[list[str], li
         return [" -> ".join(path)], path
     names = [data[key].strip() for key in ("intent_full_name", "intent_number", "intent", "label")
              if isinstance(data.get(key), str) and data[key].strip()]
-    path = [_NUMBERED.sub("", data["intent"].strip())] if isinstance(data.get("intent"), str) and names else []
+    # A plain name (`intent`, or a `label` that names the intent) is the path of a root intent when
+    # missing intents are created; a numbered name ("2.1 Refunds") gives its name without the number.
+    plain = next((data[key].strip() for key in ("intent", "label")
+                  if isinstance(data.get(key), str) and data[key].strip()), None)
+    path = [_NUMBERED.sub("", plain)] if plain else []
     return names, path
+
+
+def _fields_found(data: dict) -> str:
+    found = ", ".join(repr(key) for key in list(data)[:20]) or "none"
+    return f"found {found}"
+
+
+def _mapped_intent_fields(value: str) -> dict:
+    """The intent fields for a value of a column the user named as the intent: a path if it has
+    "->", else a name, numbered name or number."""
+    return {"intent_path": value} if "->" in value else {"intent": value}
 
 
 def _unstorable(line: int, field_name: str, value: str) -> ImportProblem | None:
@@ -99,35 +121,71 @@ def _unstorable(line: int, field_name: str, value: str) -> ImportProblem | None:
                                "cannot be stored; remove it")
 
 
-def _record(line: int, data, topic_name: str, text_keys=("question", "text")) -> ImportRecord | ImportProblem:
+def _record(line: int, data, topic_name: str, text_keys=("question", "text"), *, text_column: str = "",
+            intent_column: str = "", intent_fields=INTENT_FIELDS) -> ImportRecord | ImportProblem:
+    """One row as an ImportRecord, or the problem that stops it. `text_column` and `intent_column`
+    name the user's own columns; otherwise `text_keys` and the intent fields are looked for."""
     if not isinstance(data, dict):
         return ImportProblem(line, f"expected a JSON object, got {type(data).__name__}")
+    if text_column:
+        text_keys = (text_column,)
     text_key = next((k for k in text_keys if k in data), None)
     if text_key is None:
-        return ImportProblem(line, f"missing field {text_keys[0]!r} (or {text_keys[1]!r}): the question's text")
+        accepted = f"{text_column!r} (the text_column)" if text_column else \
+            " or ".join(map(repr, text_keys)) + " (or name yours with text_column)"
+        return ImportProblem(line, f"no question text: {_fields_found(data)}; accepted: {accepted}")
     text = data[text_key]
     if not isinstance(text, str) or not text.strip():
         return ImportProblem(line, f"field {text_key!r} must be a non-empty string")
-    names, path = intent_names_from_fields(data, topic_name)
+    text = text.strip()
+    if len(text) > QUESTION_TEXT_MAX_CHARS:
+        return ImportProblem(line, f"the question is {len(text):,} characters long, over the limit of "
+                                   f"{QUESTION_TEXT_MAX_CHARS:,}")
+    if intent_column:
+        value = data.get(intent_column)
+        if not isinstance(value, str) or not value.strip():
+            return ImportProblem(line, f"no intent: field {intent_column!r} (the intent_column) is missing or empty; "
+                                       f"{_fields_found(data)}")
+        names, path = intent_names_from_fields(_mapped_intent_fields(value), topic_name)
+    else:
+        names, path = intent_names_from_fields(data, topic_name)
     if not names:
-        return ImportProblem(line, "missing the intent: give intent_path, intent_hierarchy, intent_number or intent")
+        return ImportProblem(line, f"no intent: {_fields_found(data)}; accepted: {', '.join(intent_fields)} "
+                                   "(or name yours with intent_column)")
     status = data.get("status")
     if status is not None and not isinstance(status, str):
         return ImportProblem(line, "field 'status' must be a string")
+    split = data.get("split")
+    if split is not None and not isinstance(split, str):
+        return ImportProblem(line, f"field 'split' must be a string: {ACCEPTED_SPLIT_NAMES}")
+    if split and split.strip():
+        normal = split_name_normalize(split)
+        if normal is None:
+            return ImportProblem(line, f"unknown split {split.strip()!r}: use {ACCEPTED_SPLIT_NAMES}")
+        split = normal
     # The intent's names are stored too when missing intents are created from the path.
     for field_name, value in [(text_key, text), *(("intent", name) for name in names + path),
                               ("status", status or "")]:
         if problem := _unstorable(line, field_name, value):
             return problem
-    return ImportRecord(line=line, text=text.strip(), intent_names=names, intent_path=path, status=status or None)
+    return ImportRecord(line=line, text=text, intent_names=names, intent_path=path, status=status or None,
+                        split=split or None)
 
 
 class FormatReader:
     name = ""
     extension = ""
 
-    def __init__(self, *, topic_name: str):
+    def __init__(self, *, topic_name: str, text_column: str = "", intent_column: str = ""):
+        """`text_column` and `intent_column` name the file's own columns for the question and its
+        intent (a `text,category` CSV: intent_column="category")."""
         self.topic_name = topic_name
+        self.text_column = text_column.strip()
+        self.intent_column = intent_column.strip()
+
+    def _record(self, line: int, data, text_keys=("question", "text"), intent_fields=INTENT_FIELDS):
+        return _record(line, data, self.topic_name, text_keys, text_column=self.text_column,
+                       intent_column=self.intent_column, intent_fields=intent_fields)
 
     def read(self, stream) -> Iterator[ImportRecord | ImportProblem]:
         raise NotImplementedError
@@ -141,7 +199,7 @@ class JsonlReader(FormatReader):
 
     def read(self, stream):
         for item in self.read_objects(stream):
-            yield item if isinstance(item, ImportProblem) else _record(*item, self.topic_name)
+            yield item if isinstance(item, ImportProblem) else self._record(*item)
 
     @staticmethod
     def read_objects(stream) -> Iterator[tuple[int, object] | ImportProblem]:
@@ -157,6 +215,10 @@ class JsonlReader(FormatReader):
             except ValueError as exc:
                 yield ImportProblem(number, f"invalid JSON ({getattr(exc, 'msg', exc)} at column "
                                             f"{getattr(exc, 'colno', '?')})")
+
+
+# A CSV cell holds a string: intent_hierarchy (a JSON list) is not read from CSV.
+CSV_INTENT_COLUMNS = ("intent_path", "intent_full_name", "intent_number", "intent", "label")
 
 
 class CsvReader(FormatReader):
@@ -193,19 +255,35 @@ class CsvReader(FormatReader):
                 continue
             if header is None:
                 header = [c.strip().lower() for c in cells]
-                if not {"text", "question"} & set(header):
-                    yield ImportProblem(reader.line_num, "the header has no 'text' (or 'question') column")
+                if problem := self._header_problem(reader.line_num, header):
+                    yield problem
                     return
                 continue
             if len(cells) != len(header):
                 yield ImportProblem(reader.line_num, f"expected {len(header)} columns as in the header, got {len(cells)}")
                 continue
             data = dict(zip(header, cells, strict=True))
-            if data.get("label", "").strip().isdigit():
+            if not self.intent_column and data.get("label", "").strip().isdigit():
                 data.pop("label")
-            yield _record(reader.line_num, {k: v for k, v in data.items() if v.strip()}, self.topic_name,
-                          text_keys=("text", "question"))
+            yield self._record(reader.line_num, {k: v for k, v in data.items() if v.strip()},
+                               text_keys=("text", "question"), intent_fields=CSV_INTENT_COLUMNS)
         yield from problems
+
+    def _header_problem(self, line: int, header: list[str]) -> ImportProblem | None:
+        """A header without a text or an intent column, naming the columns found and those accepted."""
+        found = ", ".join(repr(h) for h in header[:30])
+        self.text_column, self.intent_column = self.text_column.lower(), self.intent_column.lower()
+        text = [self.text_column] if self.text_column else ["text", "question"]
+        if not set(text) & set(header):
+            accepted = f"{self.text_column!r} (the text_column)" if self.text_column else \
+                "'text' or 'question' (or name yours with text_column)"
+            return ImportProblem(line, f"the header has no question text column: found {found}; accepted: {accepted}")
+        intent = [self.intent_column] if self.intent_column else CSV_INTENT_COLUMNS
+        if not set(intent) & set(header):
+            accepted = f"{self.intent_column!r} (the intent_column)" if self.intent_column else \
+                ", ".join(CSV_INTENT_COLUMNS) + " (or name yours with intent_column)"
+            return ImportProblem(line, f"the header has no intent column: found {found}; accepted: {accepted}")
+        return None
 
 
 class AlpacaReader(FormatReader):
@@ -229,16 +307,18 @@ class AlpacaReader(FormatReader):
         number, data = item
         if not isinstance(data, dict):
             return ImportProblem(number, f"expected a JSON object, got {type(data).__name__}")
-        for key in ("input", "output"):
+        text_key, intent_key = self.text_column or "input", self.intent_column or "output"
+        for key, what, option in ((text_key, "the question", "text_column"), (intent_key, "the intent", "intent_column")):
             if key not in data:
-                return ImportProblem(number, f"missing field {key!r}")
-        output = data["output"]
+                return ImportProblem(number, f"missing field {key!r} ({what}): {_fields_found(data)}; "
+                                             f"accepted: {key!r} (or name yours with {option})")
+        output = data[intent_key]
         if not isinstance(output, str):
-            return ImportProblem(number, "field 'output' (the intent) must be a string")
-        fields = {"input": data["input"], "intent": output}
-        if "->" in output:
-            fields["intent_path"] = output
-        return _record(number, fields, self.topic_name, text_keys=("input", "question"))
+            return ImportProblem(number, f"field {intent_key!r} (the intent) must be a string")
+        fields = {"input": data[text_key], **_mapped_intent_fields(output), "split": data.get("split")}
+        if "status" in data:
+            fields["status"] = data["status"]
+        return _record(number, fields, self.topic_name, text_keys=("input",))
 
     def _read_array(self, stream):
         raw = stream.read(MAX_ARRAY_BYTES + 1)

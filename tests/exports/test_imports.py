@@ -89,7 +89,8 @@ def test_every_problem_is_listed_with_its_line(known_dataset):
         seed_row("odd status", status="maybe"),
     )
     assert rejected(known_dataset, data) == [
-        {"line": 2, "message": "missing field 'question' (or 'text'): the question's text"},
+        {"line": 2, "message": "no question text: found 'intent_path'; accepted: 'question' or 'text' (or name yours "
+                               "with text_column)"},
         {"line": 3, "message": "unknown intent 'Billing -> Lost' in topic 'Customer Care': create it first, "
                                "or import with create_intents"},
         {"line": 4, "message": "not UTF-8 (byte 0xff at column 1); save the file as UTF-8"},
@@ -148,7 +149,8 @@ def test_an_alpaca_array_reports_the_line_of_each_record(known_dataset):
     assert errors == [
         {"line": 7, "message": "unknown intent '9.9 Unknown' in topic 'Customer Care': create it first, or "
                                "import with create_intents"},
-        {"line": 12, "message": "missing field 'input'"},
+        {"line": 12, "message": "missing field 'input' (the question): found 'instruction', 'output'; accepted: "
+                                "'input' (or name yours with text_column)"},
     ]
     good = json.dumps(records[:1]).encode()
     assert questions_import(topic=known_dataset, stream=io.BytesIO(good), format="alpaca").created == 1
