@@ -1,12 +1,18 @@
 """Per-provider limits shared by every worker on every machine, kept in Redis.
 
-A provider's in-flight calls are a sorted set of leases scored by their expiry time, so a
-worker that dies mid-call frees its slot when the lease runs out. Requests per minute are a
-sliding window log. Both are checked and taken in one Lua script, timed by Redis's clock so
-machines with skewed clocks agree.
+A provider's in-flight calls are a sorted set of leases scored by their expiry time. Each lease
+names the process that holds it ("<owner>|<token>"); a process keeps a short-lived
+`distiller:alive:<owner>` key while it lives, so the slots of a SIGKILLed process are taken back
+within OWNER_TTL_SECONDS by the next caller instead of after the lease (timeout + 30 s).
+Requests per minute are a sliding window log. Both are checked and taken in one Lua script,
+timed by Redis's clock so machines with skewed clocks agree. Threads that wait for a slot say so
+in `distiller:provider:<id>:waiting`, for the run's status.
 """
 
+import os
 import random
+import socket
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -14,11 +20,34 @@ from contextlib import contextmanager
 import redis
 from django.conf import settings
 
+# A live process renews its key every second; a dead one's slots free this long after its death.
+OWNER_TTL_SECONDS = 5
+ALIVE_PREFIX = "distiller:alive:"
+# Drop the leases of dead owners: the holder's key is gone (KEYS[1] the in-flight set).
+PRUNE = """
+local freed = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local bar = string.find(member, '|', 1, true)
+  if bar and redis.call('EXISTS', ARGV[1] .. string.sub(member, 1, bar - 1)) == 0 then
+    redis.call('ZREM', KEYS[1], member)
+    freed = freed + 1
+  end
+end
+return freed
+"""
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit, rpm, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local bar = string.find(member, '|', 1, true)
+    if bar and redis.call('EXISTS', ARGV[5] .. string.sub(member, 1, bar - 1)) == 0 then
+      redis.call('ZREM', KEYS[1], member)
+    end
+  end
+end
 if redis.call('ZCARD', KEYS[1]) >= limit then return -1 end
 if rpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
@@ -35,6 +64,8 @@ return 0
 """
 
 _connection = None
+_owner: tuple[int, str] | None = None  # (pid, owner id) of this process
+_owner_lock = threading.Lock()
 
 
 def redis_connection() -> redis.Redis:
@@ -45,29 +76,76 @@ def redis_connection() -> redis.Redis:
     return _connection
 
 
+def slot_owner(connection: redis.Redis) -> str:
+    """This process's owner id, kept alive in Redis by a daemon thread for as long as the process lives.
+
+    Per pid: an RQ work horse is a fork, and threads do not survive a fork.
+    """
+    global _owner
+    with _owner_lock:
+        if _owner is None or _owner[0] != os.getpid():
+            owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            connection.set(ALIVE_PREFIX + owner, 1, ex=OWNER_TTL_SECONDS)
+            threading.Thread(target=_keep_alive, args=(connection, owner), daemon=True,
+                             name="slot-owner-alive").start()
+            _owner = (os.getpid(), owner)
+        return _owner[1]
+
+
+def _keep_alive(connection: redis.Redis, owner: str) -> None:
+    while True:
+        time.sleep(1)
+        try:
+            connection.set(ALIVE_PREFIX + owner, 1, ex=OWNER_TTL_SECONDS)
+        except redis.RedisError:
+            pass  # Redis is away: acquiring fails too; renew when it is back
+
+
+def waiting_key(provider_id: int) -> str:
+    return f"distiller:provider:{provider_id}:waiting"
+
+
+def run_waiting_for_slots(*, provider_id: int, run_id: int) -> bool:
+    """Whether a thread of run `run_id` waits for one of the provider's slots (entries expire in 3 s)."""
+    score = redis_connection().zscore(waiting_key(provider_id), f"run:{run_id}")
+    return score is not None and score > time.time()
+
+
 class ProviderLimiter:
     """Slots for one provider: at most `max_concurrency` calls in flight and `requests_per_minute`."""
 
     def __init__(self, *, provider_id: int, max_concurrency: int, requests_per_minute: int,
-                 lease_seconds: float, connection: redis.Redis | None = None):
+                 lease_seconds: float, connection: redis.Redis | None = None, run_id: int | None = None):
         self.redis = connection or redis_connection()
         self.keys = [f"distiller:provider:{provider_id}:inflight", f"distiller:provider:{provider_id}:rpm"]
         self.args = [max(1, max_concurrency), max(0, requests_per_minute), int(lease_seconds * 1000)]
         self.script = self.redis.register_script(ACQUIRE)
+        self.prune_script = self.redis.register_script(PRUNE)
+        self.waiting = waiting_key(provider_id)
+        self.waiter = f"run:{run_id}" if run_id else ""
 
     @classmethod
-    def for_endpoint(cls, endpoint) -> "ProviderLimiter":
+    def for_endpoint(cls, endpoint, run_id: int | None = None) -> "ProviderLimiter":
         # A call cannot outlive its timeout by much; the margin covers the retry bookkeeping.
         return cls(provider_id=endpoint.provider_id, max_concurrency=endpoint.max_concurrency,
-                   requests_per_minute=endpoint.requests_per_minute, lease_seconds=endpoint.timeout_seconds + 30)
+                   requests_per_minute=endpoint.requests_per_minute, lease_seconds=endpoint.timeout_seconds + 30,
+                   run_id=run_id)
+
+    def _waiting(self) -> None:
+        if self.waiter:
+            self.redis.zadd(self.waiting, {self.waiter: time.time() + 3})
+            self.redis.expire(self.waiting, 10)
 
     def acquire(self) -> str:
-        token = uuid.uuid4().hex
-        pause = 0.005
+        token = f"{slot_owner(self.redis)}|{uuid.uuid4().hex}"
+        pause, noted = 0.005, 0.0
         while True:
-            wait_ms = int(self.script(keys=self.keys, args=[*self.args, token]))
+            wait_ms = int(self.script(keys=self.keys, args=[*self.args, token, ALIVE_PREFIX]))
             if wait_ms == 0:
                 return token
+            if time.monotonic() - noted > 1:
+                self._waiting()
+                noted = time.monotonic()
             if wait_ms > 0:  # the per-minute budget is spent: sleep until the oldest call leaves the window
                 time.sleep(wait_ms / 1000 + random.uniform(0, 0.05))
             else:  # all slots busy: poll, backing off a little so waiting threads do not hammer Redis
@@ -86,4 +164,6 @@ class ProviderLimiter:
             self.release(token)
 
     def in_flight(self) -> int:
+        """Calls in flight, after taking back the slots of dead processes."""
+        self.prune_script(keys=self.keys[:1], args=[ALIVE_PREFIX])
         return int(self.redis.zcard(self.keys[0]))

@@ -1,6 +1,7 @@
 """The seed tool's files, written by `manage.py distill`: the dataset JSONL and the taxonomy JSON.
 
-(Full exports, with filters and splits, are the datasets app's job; these mirror the seed CLI.)
+(Full exports, with filters and splits, are the datasets app's job; the JSONL is written by its
+seed writer, so the CLI's file and the export API's are the same format.)
 """
 
 import json
@@ -11,22 +12,17 @@ from datasets.selectors import intent_infos
 
 
 def run_write_jsonl(*, run, path: Path) -> int:
-    """One line per question of `run`, with the seed's intent fields. Returns the line count."""
-    infos = intent_infos(topic=run.topic)
-    count = 0
+    """The run's questions in the seed JSONL the export API writes (datasets.formats.seed: the intent
+    fields, `question_index`, `timestamp`, `label`, `status`, `source`), through the export's own
+    writer. Returns the line count."""
+    from datasets.exports import export_stream
+
+    lines = 0
     with open(path, "w", encoding="utf-8") as out:
-        for q in Question.objects.filter(run=run).order_by("intent__sort_key", "id").iterator(chunk_size=2000):
-            info = infos[q.intent_id]
-            out.write(json.dumps({
-                "question": q.text, "intent": info.name, "intent_number": info.number,
-                "intent_full_name": info.intent_full_name, "intent_hierarchy": info.intent_hierarchy,
-                "intent_path": info.intent_path, "intent_numbered_path": info.intent_numbered_path,
-                "topic": run.topic.name, "language": q.language, "style": q.style, "complexity": q.complexity,
-                "audience": q.audience, "edge_case": q.edge_case, "provider": q.provider, "model": q.model,
-                "prompt_version": q.prompt_version,
-            }, ensure_ascii=False) + "\n")
-            count += 1
-    return count
+        for chunk in export_stream(questions=Question.objects.filter(run=run), format="jsonl"):
+            out.write(chunk)
+            lines += chunk.count("\n")
+    return lines
 
 
 def taxonomy_write_json(*, topic: Topic, path: Path) -> int:

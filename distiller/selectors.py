@@ -1,5 +1,7 @@
-"""Reads of the distiller: runs with their live progress."""
+"""Reads of the distiller: runs with their live progress, and the distill workers that are alive."""
 
+import os
+import socket
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,7 +11,72 @@ from django.utils import timezone
 
 from distiller.models import DistillationRun, DistillationUnit
 
+QUEUE = "distill"
 STALLED_HINT = "No worker is working on this run; resume it."
+NO_WORKER_HINT = ("Queued, but no distill worker is running to pick it up: start one (manage.py rqworker distill), "
+                  "or work on it in a shell with `manage.py distill resume <id> --wait`.")
+JOBS_LOST_HINT = "Queued, but its work jobs are no longer on the queue (Redis lost them?): resume it."
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process, but alive
+        return True
+    return True
+
+
+def distill_workers_live() -> list:
+    """The RQ workers of the distill queue that are alive.
+
+    RQ keeps a SIGKILLed worker registered until its key expires (up to worker_ttl + 60 s, 8
+    minutes by default), so its own count says a dead worker runs. A worker whose key is gone is
+    dead (RQ's Worker.all drops it); one on this machine is dead when its process is; one on
+    another machine counts while its key lives, i.e. while it keeps its heartbeat.
+    """
+    import django_rq
+    from rq import Worker
+
+    try:
+        workers = Worker.all(queue=django_rq.get_queue(QUEUE))
+    except Exception:  # Redis unreachable: nothing can run; enqueueing will say so
+        return []
+    here = socket.gethostname()
+    return [w for w in workers if not (w.hostname == here and w.pid and not _process_alive(w.pid))]
+
+
+def distill_worker_count() -> int:
+    """How many distill workers are alive (see distill_workers_live)."""
+    return len(distill_workers_live())
+
+
+def run_jobs_lost(*, run: DistillationRun) -> bool:
+    """Whether a queued run's work jobs all vanished from Redis (a flushed or restarted Redis)."""
+    import django_rq
+    from rq.job import Job
+
+    if not run.job_ids:
+        return False
+    connection = django_rq.get_queue(QUEUE).connection
+    try:
+        return not any(Job.exists(job_id, connection=connection) for job_id in run.job_ids[-10:])
+    except Exception:
+        return False
+
+
+def run_stall_hint(*, run: DistillationRun) -> str:
+    """Why no worker works on an active run ('' when one does, or may yet).
+
+    A running run is stalled when its workers died (see run_is_stalled); a queued one when no live
+    distill worker exists to take its jobs, or its jobs are gone.
+    """
+    if run.status == DistillationRun.Status.QUEUED:
+        if not distill_worker_count():
+            return NO_WORKER_HINT
+        return JOBS_LOST_HINT if run_jobs_lost(run=run) else ""
+    return STALLED_HINT if run_is_stalled(run=run) else ""
 
 
 def run_is_stalled(*, run: DistillationRun) -> bool:
@@ -39,7 +106,8 @@ def run_progress(*, run: DistillationRun) -> dict:
     if run.started_at:
         elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
     eta = None
-    stalled = run_is_stalled(run=run)
+    hint = run_stall_hint(run=run) if run.is_active else ""
+    stalled = bool(hint)
     if run.is_active and elapsed and run.units_total and not stalled:
         # Questions dominate a run's time; before they start, units are the only measure.
         done, total = (run.questions_created, run.questions_target) if run.questions_created else (
@@ -54,8 +122,18 @@ def run_progress(*, run: DistillationRun) -> dict:
         "invalid_dropped": run.invalid_dropped, "calls": run.calls, "tokens_in": run.tokens_in,
         "tokens_out": run.tokens_out, "cost": str(run.cost), "elapsed_seconds": round(elapsed, 1) if elapsed else None,
         "eta_seconds": eta, "stalled": stalled, "heartbeat_at": run.heartbeat_at,
-        "hint": STALLED_HINT if stalled else "",
+        "hint": hint, "waiting_for_slots": run.is_active and run_waits_for_slots(run=run),
     }
+
+
+def run_waits_for_slots(*, run: DistillationRun) -> bool:
+    """Whether a thread of the run is waiting right now for one of its provider's concurrency slots."""
+    from distiller.ratelimit import run_waiting_for_slots
+
+    try:
+        return run_waiting_for_slots(provider_id=run.provider_id, run_id=run.pk)
+    except Exception:  # Redis unreachable: nobody can wait on it either
+        return False
 
 
 def run_unit_problems(*, run: DistillationRun, limit: int = 50) -> list[dict]:

@@ -9,9 +9,11 @@ from distiller.services.runs import (  # noqa: F401
     RunError,
     provider_resolve,
     run_cancel,
+    run_check,
     run_estimate,
     run_estimate_for,
     run_parameters,
     run_resume,
     run_start,
+    topic_name_clean,
 )

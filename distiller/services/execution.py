@@ -25,7 +25,7 @@ from django.utils import timezone
 from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
 from distiller.models import DistillationRun, DistillationUnit, LLMCall
 from distiller.ratelimit import ProviderLimiter
-from distiller.services.runs import run_complete, run_fail, units_plan_after
+from distiller.services.runs import run_complete, run_fail, units_frontier, units_plan_after
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class RunContext:
         self.endpoint = Endpoint.from_provider(run.provider)
         self.stop = threading.Event()
         # Backoff sleeps wake on a cancel instead of holding the job for up to a Retry-After.
-        self.client = LLMClient(self.endpoint, limiter=ProviderLimiter.for_endpoint(self.endpoint),
+        self.client = LLMClient(self.endpoint, limiter=ProviderLimiter.for_endpoint(self.endpoint, run_id=run.pk),
                                 sleep=self.stop.wait)
         self.call_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run.pk}-call")
         self.concurrency = concurrency
@@ -177,12 +177,14 @@ def unit_finish(ctx: RunContext, unit_id: int, *, failed: bool, error: str = "")
         run = DistillationRun.objects.get(pk=ctx.run_id)
         if not failed and unit.kind == DistillationUnit.Kind.TAXONOMY:
             units_plan_after(run=run, unit=unit)
-        frontier = (DistillationUnit.objects.filter(run_id=ctx.run_id, status__in=[
-            DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).order_by("-kind", "stage")
-            .values_list("stage", flat=True).first())
+        frontier = units_frontier(run_id=ctx.run_id)
         field = "units_failed" if failed else "units_done"
-        DistillationRun.objects.filter(pk=ctx.run_id).update(
-            **{field: F(field) + 1}, **({"stage": frontier} if frontier else {}))
+        DistillationRun.objects.filter(pk=ctx.run_id).update(**{field: F(field) + 1})
+        if frontier:
+            # Only while running: a unit that finishes after a cancel or a failure must not put
+            # "taxonomy:3" back over the stage that says how the run ended.
+            DistillationRun.objects.filter(pk=ctx.run_id, status=DistillationRun.Status.RUNNING).update(
+                stage=frontier)
 
 
 def unit_release(ctx: RunContext, unit_id: int, *, error: str = "") -> None:

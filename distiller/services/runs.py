@@ -9,12 +9,10 @@ down the tree without level-wide barriers. The run ends when no unit is open.
 import math
 from decimal import Decimal
 
-import django_rq
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
-from rq import Worker
 
 from config.queues import enqueue
 from datasets.models import IntentNode, Topic
@@ -24,11 +22,13 @@ from distiller import prompts
 from distiller.dedup import DEFAULT_THRESHOLD
 from distiller.mix import mix_validate
 from distiller.models import DistillationRun, DistillationUnit, LLMProvider, key_variable_problem
-from distiller.selectors import run_has_live_lease
+from distiller.selectors import QUEUE, distill_worker_count, run_has_live_lease  # noqa: F401 (re-exported)
 
-QUEUE = "distill"
 QUESTIONS_STAGE = "questions"
 DONE_STAGE = "done"
+# An ended run's stage says how it ended, not the level it was at (resume puts the frontier back).
+FAILED_STAGE = "failed"
+CANCELLED_STAGE = "cancelled"
 # Ask for a little more than needed: some answers are dropped as duplicates, and one more round
 # costs a whole call latency.
 ASK_MARGIN = 0.1
@@ -59,6 +59,19 @@ def provider_resolve(name_or_id=None) -> LLMProvider:
         names = ", ".join(active.values_list("name", flat=True))
         raise RunError(f"Unknown or inactive provider {wanted!r}; choose one of: {names}.", code="not_found")
     return provider
+
+
+def topic_name_clean(name: str) -> str:
+    """A topic name as a user typed it, stripped; RunError when it is empty, too long or holds control characters."""
+    name = (name or "").strip()
+    limit = Topic._meta.get_field("name").max_length
+    if not name:
+        raise RunError("The topic name is empty: give the topic a name.")
+    if len(name) > limit:
+        raise RunError(f"The topic name is {len(name):,} characters long; at most {limit} are allowed.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise RunError("The topic name holds control characters (a NUL, a tab or a line break); remove them.")
+    return name
 
 
 def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
@@ -139,6 +152,13 @@ def _plan_first(run: DistillationRun) -> list[DistillationUnit]:
     return [_taxonomy_unit(run, run.parameters["parent_id"], 1)]
 
 
+def units_frontier(*, run_id: int) -> str:
+    """The stage of the run's shallowest open unit ('' when none is open): taxonomy levels, then questions."""
+    return (DistillationUnit.objects.filter(run_id=run_id, status__in=[
+        DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).order_by("-kind", "stage")
+        .values_list("stage", flat=True).first()) or ""
+
+
 def units_plan_after(*, run: DistillationRun, unit: DistillationUnit) -> int:
     """Queue what the intents of a finished taxonomy unit need next; returns how many units.
 
@@ -180,9 +200,10 @@ def run_complete(*, run_id: int) -> bool:
         if first is not None:
             where = first.node.intent_full_name if first.node else run.topic.name
             run.status, run.finished_at = DistillationRun.Status.FAILED, timezone.now()
+            run.stage = FAILED_STAGE
             run.error = (f"{failed.count()} unit(s) failed; first, {first.kind} for {where}: {first.error} "
                          "Fix the cause and resume the run.")
-            run.save(update_fields=["status", "finished_at", "error", "updated_at"])
+            run.save(update_fields=["status", "stage", "finished_at", "error", "updated_at"])
             return True
         _finish(run)
         return True
@@ -221,7 +242,8 @@ def run_job_failed(*, run_id: int, job_id: str, error: str) -> None:
 def run_fail(*, run_id: int, error: str) -> bool:
     """Stop a running run with `error` (what it made so far stays). Returns whether this call stopped it."""
     return bool(DistillationRun.objects.filter(pk=run_id, status__in=DistillationRun.ACTIVE_STATUSES).update(
-        status=DistillationRun.Status.FAILED, error=error, finished_at=timezone.now(), updated_at=timezone.now()))
+        status=DistillationRun.Status.FAILED, stage=FAILED_STAGE, error=error, finished_at=timezone.now(),
+        updated_at=timezone.now()))
 
 
 # --- Estimate, start, cancel, resume -------------------------------------------------------------
@@ -261,14 +283,6 @@ def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: 
     }
 
 
-def distill_worker_count() -> int:
-    """RQ workers listening on the distill queue (each runs one work job of a run)."""
-    try:
-        return Worker.count(queue=django_rq.get_queue(QUEUE))
-    except Exception:  # Redis unreachable: the enqueue below will say so
-        return 0
-
-
 def _enqueue_work(run: DistillationRun, workers: int | None) -> list[str]:
     from django.conf import settings
     from rq import Callback
@@ -293,18 +307,7 @@ def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = 
     caller works on it). Raises RunError.
     """
     provider = provider or provider_resolve()
-    p = run_parameters(topic=topic, kind=kind, **parameters)
-    problem = key_variable_problem(provider.api_key_env)
-    if problem:
-        raise RunError(f"{provider.name}: refusing to send {provider.api_key_env} as its API key. {problem}")
-    if not provider.resolved_base_url:
-        raise RunError(f"{provider.name} has no base URL: set it on the provider (or LLM_BASE_URL for the "
-                       "custom provider).")
-    if not provider.resolved_model and provider.kind != LLMProvider.Kind.CUSTOM:
-        raise RunError(f"{provider.name} has no model: set it on the provider.")
-    if provider.api_key_env and not provider.has_key and provider.kind != LLMProvider.Kind.CUSTOM:
-        raise RunError(f"{provider.name}: {provider.api_key_env} is not set; put the API key in that variable.")
-    estimate = run_estimate(topic=topic, provider=provider, kind=kind, parameters=p)
+    p, estimate = run_check(topic=topic, provider=provider, kind=kind, **parameters)
     with transaction.atomic():
         run = DistillationRun.objects.create(
             topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate, created_by=user,
@@ -320,10 +323,30 @@ def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = 
     return run
 
 
+def run_check(*, topic: Topic, provider: LLMProvider, kind: str = "auto", **parameters) -> tuple[dict, dict]:
+    """Everything run_start checks, creating nothing (`topic` may be unsaved): (parameters, estimate).
+
+    Raises RunError naming what to fix: a parameter, or a provider without key, base URL or model.
+    """
+    p = run_parameters(topic=topic, kind=kind, **parameters)
+    problem = key_variable_problem(provider.api_key_env)
+    if problem:
+        raise RunError(f"{provider.name}: refusing to send {provider.api_key_env} as its API key. {problem}")
+    if not provider.resolved_base_url:
+        raise RunError(f"{provider.name} has no base URL: set it on the provider (or LLM_BASE_URL for the "
+                       "custom provider).")
+    if not provider.resolved_model and provider.kind != LLMProvider.Kind.CUSTOM:
+        raise RunError(f"{provider.name} has no model: set it on the provider.")
+    if provider.api_key_env and not provider.has_key and provider.kind != LLMProvider.Kind.CUSTOM:
+        raise RunError(f"{provider.name}: {provider.api_key_env} is not set; put the API key in that variable.")
+    return p, run_estimate(topic=topic, provider=provider, kind=kind, parameters=p)
+
+
 def run_cancel(*, run: DistillationRun) -> DistillationRun:
     """Stop a queued or running run; workers stop within a second, keeping what they wrote."""
     stopped = DistillationRun.objects.filter(pk=run.pk, status__in=DistillationRun.ACTIVE_STATUSES).update(
-        status=DistillationRun.Status.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
+        status=DistillationRun.Status.CANCELLED, stage=CANCELLED_STAGE, finished_at=timezone.now(),
+        updated_at=timezone.now())
     run.refresh_from_db()
     if not stopped:
         raise RunError(f"Run #{run.pk} is {run.status}; only queued or running runs can be cancelled.", code="conflict")
@@ -349,9 +372,11 @@ def run_resume(*, run: DistillationRun, workers: int | None = None) -> Distillat
         run.units.filter(status=DistillationUnit.Status.FAILED).update(
             status=DistillationUnit.Status.PENDING, lease_owner="", lease_expires_at=None)
         run.status, run.error, run.finished_at = DistillationRun.Status.RUNNING, "", None
+        run.stage = units_frontier(run_id=run.pk) or DONE_STAGE
         run.units_failed = 0
         run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
-        run.save(update_fields=["status", "error", "finished_at", "units_failed", "units_done", "updated_at"])
+        run.save(update_fields=["status", "stage", "error", "finished_at", "units_failed", "units_done",
+                                "updated_at"])
         # Counts as a beat: a resumed run is stalled only if its new jobs do not start either.
         DistillationRun.objects.filter(pk=run.pk).update(heartbeat_at=Now())
         _enqueue_work(run, workers)

@@ -59,6 +59,8 @@ class Teacher:
         self.stats = TeacherStats()
         self.lock = threading.Lock()
         self.seen: dict[str, int] = {}
+        # The messages of the latest completion request: tests read what a prompt really said.
+        self.last_messages: list[dict] = []
 
     def reset(self) -> None:
         with self.lock:
@@ -167,6 +169,8 @@ class TeacherHandler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, KeyError, TypeError):
             return self._send(400, {"error": {"message": "expected a chat completion request", "code": "invalid"}})
         body_key = hashlib.sha1(raw).hexdigest()
+        with teacher.lock:
+            teacher.last_messages = messages
         fault = teacher.fault_for(body_key)
         if fault:
             teacher.count_fault(fault)

@@ -25,8 +25,9 @@ def test_distill_auto_waits_and_writes_the_seed_files(provider, tmp_path, capsys
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(lines) == Question.objects.count() == 4 * 5
     first = lines[0]
-    assert first["intent_number"] == "1.1" and first["language"] == "de" and first["topic"] == "Customer Support"
+    assert first["intent_number"] == "1.1" and first["question_index"] == 1 and first["source"] == "generated"
     assert first["intent_numbered_path"].startswith("Customer Support -> 1 ")
+    assert set(Question.objects.values_list("language", flat=True)) == {"de"}
     tree = json.loads(taxonomy.read_text())
     assert [n["number"] for n in tree["intents"]] == ["1", "2"]
     assert [c["number"] for c in tree["intents"][1]["children"]] == ["2.1", "2.2"]

@@ -4,14 +4,16 @@
     manage.py distill auto --topic "Customer Support" ... --estimate      (prints calls, tokens, cost; starts nothing)
     manage.py distill tags --parent "Billing" --count 10 [--existing "Refunds,Invoices"] [--topic T --save]
     manage.py distill questions --intent "Refunds" --intent-path "Billing -> Refunds" --count 50 [--topic T --save]
-    manage.py distill status|cancel|resume RUN_ID [--wait]
+    manage.py distill status|cancel|resume RUN_ID [--wait] [--output FILE]
 """
 
 import json
+import random
 import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from tqdm import tqdm
 
 from datasets.models import IntentNode, Topic
@@ -23,9 +25,20 @@ from distiller.mix import DEFAULT_MIX, mix_draw
 from distiller.models import DistillationRun
 from distiller.ratelimit import ProviderLimiter
 from distiller.seed_files import run_write_jsonl, taxonomy_write_json
-from distiller.selectors import run_progress, run_unit_problems
-from distiller.services import provider_resolve, run_cancel, run_estimate_for, run_resume, run_start
-from distiller.services.runs import distill_worker_count
+from distiller.selectors import distill_worker_count, run_progress, run_stall_hint, run_unit_problems
+from distiller.services import (
+    provider_resolve,
+    run_cancel,
+    run_check,
+    run_estimate_for,
+    run_resume,
+    run_start,
+    topic_name_clean,
+)
+from distiller.services.questions import EXISTING_IN_PROMPT
+
+# One-off calls: the same bounds as a run's tags per level and questions per intent.
+COUNT_LIMITS = {"tags": (1, 50), "questions": (1, 10000)}
 
 
 class Command(BaseCommand):
@@ -52,6 +65,8 @@ class Command(BaseCommand):
         auto.add_argument("--export-taxonomy", help="write the taxonomy as JSON; implies --wait")
         auto.add_argument("--estimate", action="store_true",
                           help="print the estimated calls, tokens and cost, and exit without starting a run")
+        auto.add_argument("--extend", action="store_true",
+                          help="the topic already has intents: add a taxonomy beside them anyway (refused without)")
         for name, helptext in (("tags", "propose child intents of one node once"),
                                ("questions", "write questions for one intent once")):
             one = sub.add_parser(name, help=helptext)
@@ -76,6 +91,8 @@ class Command(BaseCommand):
             if name == "resume":
                 one.add_argument("--wait", action="store_true",
                                  help="show progress until the run ends; with no distill worker running, work here")
+                one.add_argument("--output", help="write the run's questions as JSONL (the seed's format); "
+                                                  "implies --wait")
 
     def handle(self, *args, **o):
         try:
@@ -91,35 +108,52 @@ class Command(BaseCommand):
         parameters = {"levels": o["levels"], "tags_per_level": o["tags_per_level"],
                       "questions_per_intent": o["questions_per_tag"], "questions_per_call": o["questions_per_call"],
                       "language": o["language"], "leaf_only": o["leaf_only"], "seed": o["seed"]}
+        # Everything is checked before anything is created: a refused run leaves no empty topic.
+        name = topic_name_clean(o["topic"])
+        provider = provider_resolve(o["provider"])
+        topic = Topic.objects.filter(name=name).first()
+        intents = IntentNode.objects.filter(topic=topic).count() if topic else 0
+        if intents and not o["extend"]:
+            raise CommandError(
+                f"{name!r} already has {intents} intents: `distill auto` would grow a second taxonomy beside them. "
+                f"Pass --extend to add one anyway, or write questions for the existing intents with "
+                f"`manage.py distill questions --topic {name!r} --intent-path ... --save`.")
         if o["estimate"]:
             # An unsaved topic for a new name: estimating must not create anything.
-            topic = Topic.objects.filter(name=o["topic"]).first() or Topic(name=o["topic"])
-            e = run_estimate_for(topic=topic, provider=provider_resolve(o["provider"]), kind="auto", **parameters)
+            e = run_estimate_for(topic=topic or Topic(name=name), provider=provider, kind="auto", **parameters)
             self.stdout.write(f"Estimate on {e['provider']} ({e['model']}): {e['calls']} calls ({e['taxonomy_calls']} "
                               f"taxonomy, {e['question_calls']} questions), {e['intents']} intents, {e['questions']} "
                               f"questions, {e['tokens_in']:,} tokens in, {e['tokens_out']:,} tokens out, ${e['cost']}. "
                               "Nothing was started.")
             return
-        topic, _ = Topic.objects.get_or_create(name=o["topic"])
+        run_check(topic=topic or Topic(name=name), provider=provider, kind="auto", **parameters)
         # The files need the finished run, so asking for them means waiting for it.
         wait = o["wait"] or bool(o["output"] or o["export_taxonomy"])
-        run = self._start_and_follow(topic=topic, kind="auto", provider=o["provider"], wait=wait,
+        run = self._start_and_follow(topic=topic, topic_name=name, kind="auto", provider=provider, wait=wait,
                                      workers=o["workers"], **parameters)
         if run is None:
             return
-        if o["output"]:
+        self._write_files(run, o)
+
+    def _write_files(self, run, o):
+        if o.get("output"):
             lines = run_write_jsonl(run=run, path=o["output"])
             self.stdout.write(f"Wrote {lines} questions to {o['output']}.")
-        if o["export_taxonomy"]:
+        if o.get("export_taxonomy"):
             count = taxonomy_write_json(topic=run.topic, path=o["export_taxonomy"])
             self.stdout.write(f"Wrote {count} intents to {o['export_taxonomy']}.")
 
-    def _start_and_follow(self, *, topic, kind, provider, wait, workers=None, **parameters):
-        """Start a run; with `wait`, show its progress (working here when no worker runs) and return it."""
+    def _start_and_follow(self, *, topic, kind, provider, wait, workers=None, topic_name="", **parameters):
+        """Start a run (creating the topic named `topic_name` when `topic` is None); with `wait`, show its
+        progress (working here when no live worker runs) and return it."""
         provider = provider_resolve(provider)
         live = distill_worker_count()
         inline = wait and not live and not workers
-        run = run_start(topic=topic, provider=provider, kind=kind, workers=0 if inline else workers, **parameters)
+        with transaction.atomic():  # a topic created for a run that is refused after all is not kept
+            if topic is None:
+                topic, _ = Topic.objects.get_or_create(name=topic_name)
+            run = run_start(topic=topic, provider=provider, kind=kind, workers=0 if inline else workers,
+                            **parameters)
         e = run.estimate
         self.stdout.write(f"Run #{run.pk} on {provider.name} ({e['model']}): about {e['calls']} calls, "
                           f"{e['tokens_in'] + e['tokens_out']:,} tokens, ${e['cost']}.")
@@ -133,7 +167,7 @@ class Command(BaseCommand):
         if inline:
             self.stdout.write("No distill worker is running: working in this process.")
             threading.Thread(target=run_work, args=(run.pk,), daemon=True).start()
-        run = self._follow(run)
+        run = self._follow(run, inline=inline)
         if run.status != DistillationRun.Status.SUCCEEDED:
             raise CommandError(f"Run #{run.pk} {run.status}: {run.error or 'see the admin'}")
         for warning in run.warnings[:20]:
@@ -156,9 +190,15 @@ class Command(BaseCommand):
         eta = f", ETA {p['eta_seconds']:.0f} s" if p["eta_seconds"] is not None else ""
         self.stdout.write(f"Run #{run.pk} ({run.kind}) of {run.topic.name!r} on {run.provider.name}: {run.status}, "
                           f"{p['percent']}% ({p['stage']}{eta})")
-        if p["stalled"]:
+        if p["stalled"] and run.status == DistillationRun.Status.RUNNING:
             self.stdout.write(f"  STALLED: no worker is working on it. Start a worker (manage.py rqworker distill) "
                               f"and run `manage.py distill resume {run.pk}`.")
+        elif p["stalled"]:
+            self.stdout.write(f"  STALLED: {p['hint'].replace('<id>', str(run.pk))}")
+        if p["waiting_for_slots"]:
+            self.stdout.write(f"  waiting for a free slot of {run.provider.name} ({run.provider.max_concurrency} calls "
+                              "at once across all workers, or its requests per minute): other runs or workers "
+                              "hold them")
         self.stdout.write(f"  units {p['units_done']}/{p['units_total']} ({p['units_failed']} failed) · "
                           f"{p['intents_created']} intents · {p['questions_created']}/{p['questions_target']} "
                           f"questions · {p['duplicates_dropped']} duplicates and {p['near_duplicates_dropped']} "
@@ -167,8 +207,11 @@ class Command(BaseCommand):
         if run.error:
             self.stdout.write(f"  error: {run.error}")
         for problem in run_unit_problems(run=run, limit=20):
-            self.stdout.write(f"  {problem['status']} {problem['key']}: {problem['error'] or 'short'} "
-                              f"({problem['produced']}/{problem['target']})")
+            # Named by intent (number and name), as people know them; a unit's key is an internal id.
+            where = problem["intent"] or f"the top level of {run.topic.name!r}"
+            what = "questions" if problem["kind"] == "questions" else "intents"
+            self.stdout.write(f"  {problem['status']} {problem['kind']} of {where}: {problem['error'] or 'short'} "
+                              f"({problem['produced']}/{problem['target']} {what})")
 
     def handle_cancel(self, o):
         run = run_cancel(run=self._run(o))
@@ -177,10 +220,24 @@ class Command(BaseCommand):
 
     def handle_resume(self, o):
         live = distill_worker_count()
-        inline = o["wait"] and not live
+        wait = o["wait"] or bool(o["output"])  # the file needs the finished run
+        inline = wait and not live
         run = run_resume(run=self._run(o), workers=0 if inline else None)
         self.stdout.write(f"Run #{run.pk} resumed at {run.units_done}/{run.units_total} units.")
-        self._wait_for(run, wait=o["wait"], inline=inline, live=live)
+        run = self._wait_for(run, wait=wait, inline=inline, live=live)
+        if run is not None:
+            self._write_files(run, o)
+
+    def _node_at(self, topic, path: list[str]):
+        """The intent at `path` (names, case-insensitive; a leading topic name is skipped) in `topic`, or None."""
+        if path and path[0] == topic.name:
+            path = path[1:]
+        node = None
+        for name in path:
+            node = IntentNode.objects.filter(topic=topic, parent=node, name__iexact=name).first()
+            if node is None:
+                return None
+        return node
 
     def _saved_node(self, o, path: list[str]):
         """The topic named by --topic and the intent at `path` under it (None for the topic itself)."""
@@ -198,8 +255,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No intent {name!r} on that path in {topic.name!r}.")
         return topic, node
 
-    def _follow(self, run: DistillationRun) -> DistillationRun:
+    def _follow(self, run: DistillationRun, *, inline: bool = False) -> DistillationRun:
         bar = tqdm(total=max(1, run.units_total), unit="unit", desc=f"run #{run.pk}", dynamic_ncols=True)
+        checked = 0.0
         while True:
             run.refresh_from_db()
             bar.total = max(1, run.units_total)
@@ -210,7 +268,24 @@ class Command(BaseCommand):
             if not run.is_active:
                 bar.close()
                 return run
+            if not inline and time.monotonic() - checked >= 2:
+                checked = time.monotonic()
+                inline = self._take_over_if_stalled(run, bar)
             time.sleep(0.5)
+
+    def _take_over_if_stalled(self, run: DistillationRun, bar) -> bool:
+        """Waiting on a run no worker will work on: work on a queued one here; give up on a running one."""
+        hint = run_stall_hint(run=run)
+        if not hint:
+            return False
+        if run.status == DistillationRun.Status.QUEUED:
+            bar.write(f"Run #{run.pk} is queued but no live distill worker will take it: working in this process.")
+            threading.Thread(target=run_work, args=(run.pk,), daemon=True).start()
+            return True
+        bar.close()
+        raise CommandError(f"Run #{run.pk} stalled: its workers stopped (killed?) and no other works on it. Start "
+                           f"a worker (manage.py rqworker distill) and run `manage.py distill resume {run.pk}`, or "
+                           f"`manage.py distill resume {run.pk} --wait` to work on it here.")
 
     # --- one-off calls ------------------------------------------------------------------------
 
@@ -219,7 +294,14 @@ class Command(BaseCommand):
         endpoint.check()
         return LLMClient(endpoint, limiter=ProviderLimiter.for_endpoint(endpoint))
 
+    def _count(self, o, action: str) -> int:
+        low, high = COUNT_LIMITS[action]
+        if not low <= o["count"] <= high:
+            raise CommandError(f"--count must be between {low} and {high} (got {o['count']}).")
+        return o["count"]
+
     def handle_tags(self, o):
+        self._count(o, "tags")
         path = [part.strip() for part in o["parent"].split("->") if part.strip()]
         if o["save"]:
             topic, node = self._saved_node(o, path)
@@ -240,6 +322,7 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps([i.model_dump() for i in answer.intents], ensure_ascii=False, indent=2))
 
     def handle_questions(self, o):
+        self._count(o, "questions")
         path = [part.strip() for part in o["intent_path"].split("->") if part.strip()] or [o["intent"]]
         if o["save"]:
             topic, node = self._saved_node(o, path)
@@ -250,15 +333,18 @@ class Command(BaseCommand):
                                    questions_per_intent=o["count"], language=o["language"], intent_id=node.pk,
                                    leaf_only=True)
             return
-        import random
-
+        # The intent's questions in --topic, when it is there: the model must avoid them too.
+        topic = Topic.objects.filter(name=o["topic"]).first() if o["topic"] else None
+        node = self._node_at(topic, path) if topic else None
+        known = list(node.questions.order_by("id").values_list("text", flat=True)) if node else []
         rng = random.Random(0)
         items = [{"n": n, **mix_draw(DEFAULT_MIX, rng)} for n in range(1, o["count"] + 1)]
         client, texts = self._client(o), []
         for start in range(0, len(items), 10):
-            messages = prompts.QUESTIONS.messages(topic=o["topic"] or path[0], intent_path=path, description="",
+            messages = prompts.QUESTIONS.messages(topic=o["topic"] or path[0], intent_path=path,
+                                                 description=node.description if node else "",
                                                  language=o["language"], items=items[start:start + 10],
-                                                 existing=texts[-30:])
+                                                 existing=(known + texts)[-EXISTING_IN_PROMPT:])
             answer = client.complete_json(messages=messages, schema=prompts.QUESTIONS.Answer, schema_name="questions")
             texts += [q.text for q in answer.questions]
         for text in texts:
