@@ -32,8 +32,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
-    "import_export",
+    # datasets before import_export: its `import` management command is the project's (the first app wins).
     "datasets",
+    "import_export",
     "distiller",
     "labeling",
 ]
