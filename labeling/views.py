@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
+from config.input import id_parse
 from datasets.models import LANGUAGE_CHOICES, Question
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.services import DatasetError
@@ -149,9 +150,9 @@ def _bulk_review(request, topic, question_filter, queryset):
     try:
         if action == "relabel" and not intent:
             raise DatasetError("Choose the intent to relabel to.")
-        intent_id = int(intent) if intent else None
+        intent_id = id_parse(intent, "to_intent") if intent else None
         if scope != "all":
-            ids = [int(i) for i in request.POST.getlist("ids")]
+            ids = [id_parse(i, "ids") for i in request.POST.getlist("ids")]
             if not ids:
                 raise DatasetError("Select some questions first, or choose 'everything the filter matches'.")
             foreign = questions_outside_topic(topic=topic, question_ids=ids)
