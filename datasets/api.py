@@ -13,7 +13,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import positive_int_parameter
+from config.input import id_parse
 from datasets.exports import (
     export_archive_name,
     export_archive_stream,
@@ -134,7 +134,7 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             return questions
         params = self.request.query_params
         if params.get("topic"):
-            questions = questions.filter(topic_id=positive_int_parameter(params["topic"], "topic"))
+            questions = questions.filter(topic_id=id_parse(params["topic"], "topic"))
         if params.get("status"):
             statuses = [s.strip() for s in params["status"].split(",") if s.strip()]
             unknown = [s for s in statuses if s not in Question.Status.values]
@@ -143,7 +143,7 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                                    code="invalid_parameter")
             questions = questions.filter(status__in=statuses)
         if params.get("intent"):
-            node = IntentNode.objects.filter(pk=positive_int_parameter(params["intent"], "intent")).first()
+            node = IntentNode.objects.filter(pk=id_parse(params["intent"], "intent")).first()
             questions = questions.filter(intent_id__in=intent_subtree_ids(node=node)) if node else questions.none()
         if params.get("search"):
             questions = questions.filter(Q(text__icontains=params["search"].replace("\x00", "")))
@@ -235,22 +235,22 @@ class ExportFileView(APIView):
 
 class ImportView(APIView):
     """Import a JSONL, CSV or Alpaca file into a topic: all rows or none, with every problem listed
-    by line number in `error.details.errors`."""
+    by line number in `error.details.errors`. With `dry_run`, the report of what it would do
+    (problems in `errors`), nothing written."""
 
     permission_classes = [IsDatasetAdmin]
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request={"multipart/form-data": ImportSerializer},
-                   responses={201: ImportResultSerializer, 400: ERROR})
+                   responses={201: ImportResultSerializer, 200: ImportResultSerializer, 400: ERROR})
     def post(self, request):
         data = ImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = data.validated_data
-        topic = _topic_for_admin(fields["topic"])
-        result = questions_import(topic=topic, stream=fields["file"], format=fields["format"],
-                                  create_intents=fields["create_intents"], status=fields["status"],
-                                  actor=request.user)
-        return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
+        fields = dict(data.validated_data)
+        topic = _topic_for_admin(fields.pop("topic"))
+        report = questions_import(topic=topic, stream=fields.pop("file"), actor=request.user, **fields)
+        return Response(ImportResultSerializer(report).data,
+                        status=status.HTTP_200_OK if report.dry_run else status.HTTP_201_CREATED)
 
 
 class FormatParameterNegotiation(DefaultContentNegotiation):
@@ -283,7 +283,7 @@ class LabelingExportView(APIView):
         format = request.query_params.get("format") or "jsonl"
         topics = Topic.objects.all()
         if request.query_params.get("topic"):
-            topics = topics.filter(pk=positive_int_parameter(request.query_params["topic"], "topic"))
+            topics = topics.filter(pk=id_parse(request.query_params["topic"], "topic"))
             if not topics.exists():
                 raise DatasetError(f"Topic {request.query_params['topic']} does not exist.", code="not_found")
         statuses = export_statuses_validate(request.query_params.get("status"))

@@ -412,3 +412,38 @@ def _intents_to_create(index: IntentIndex, paths: list[list[str]]) -> list[str]:
             if key not in index.by_path and key not in new:
                 new[key] = PATH_SEPARATOR.join(path[:depth])
     return list(new.values())
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def import_report_lines(report: ImportReport) -> list[str]:
+    """The report as sentences: what the CLI prints and the admin's preview and result show."""
+    would = "would be " if report.dry_run else ""
+    lines = []
+    if report.dry_run:
+        lines.append("Dry run: nothing was written.")
+    lines.append(f"{_plural(report.rows, 'row')}: {report.created:,} {would}created, {report.duplicates:,} "
+                 f"duplicate{'' if report.duplicates == 1 else 's'} skipped (same text, same intent), "
+                 f"{_plural(report.conflicts, 'label conflict')}, {report.intents_created:,} "
+                 f"intent{'' if report.intents_created == 1 else 's'} {would}created.")
+    if report.splits:
+        lines.append("Created rows by split: " + ", ".join(f"{name} {n:,}" for name, n in report.splits.items()) + ".")
+    if report.split_overridden:
+        lines.append(f"The file-wide split replaced the rows' own split on {_plural(report.split_overridden, 'row')}.")
+    if report.conflicts:
+        lines.append(f"Label conflicts: {_plural(report.conflict_texts, 'text')} under two intents; on_conflict="
+                     f"{report.on_conflict}: {ON_CONFLICT_CHOICES[report.on_conflict]}"
+                     + (f" ({report.flagged:,} flagged)." if report.on_conflict == "flag" else "."))
+        for item in report.conflict_details:
+            where = f"on line {item['other_line']}" if item["other_line"] else "in the topic"
+            lines.append(f"line {item['line']}: conflict: {item['text']!r} is under {item['intent']!r} here and "
+                         f"under {item['other_intent']!r} {where}")
+    if report.dry_run and report.intents_to_create:
+        lines.append("Intents to create: " + "; ".join(report.intents_to_create) + ".")
+    if report.error_count:
+        lines.append(f"{_plural(report.error_count, 'problem')}: nothing would be imported until "
+                     f"{'it is' if report.error_count == 1 else 'they are'} fixed.")
+        lines += [f"line {e['line']}: {e['message']}" if e["line"] else e["message"] for e in report.errors]
+    return lines

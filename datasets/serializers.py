@@ -4,15 +4,18 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.serializers import IdField, InputModelSerializer, InputSerializer, StrictIntegerField
 from datasets.exports import export_files
 from datasets.formats.readers import READERS
-from datasets.models import Export, Question, Topic
+from datasets.imports import ON_CONFLICT_CHOICES
+from datasets.models import QUESTION_TEXT_MAX_CHARS, Export, Question, Topic
+from datasets.splits import SPLIT_ALIASES
 
 MAX_BULK_QUESTIONS = 10_000
 SEED_RANGE = {"min_value": -(2**31), "max_value": 2**31 - 1}
 
 
-class TopicSerializer(serializers.ModelSerializer):
+class TopicSerializer(InputModelSerializer):
     class Meta:
         model = Topic
         fields = ["id", "name", "description", "language", "levels", "tags_per_level", "questions_per_intent",
@@ -34,10 +37,10 @@ class IntentNodeSerializer(serializers.Serializer):
     children = serializers.ListField(child=serializers.DictField(), help_text="Intents below, in the same shape.")
 
 
-class IntentCreateSerializer(serializers.Serializer):
+class IntentCreateSerializer(InputSerializer):
     name = serializers.CharField(max_length=200)
-    parent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
-                                      help_text="Id of the parent intent; none for a root intent.")
+    parent = IdField(required=False, allow_null=True,
+                     help_text="Id of the parent intent; none for a root intent.")
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
@@ -51,19 +54,19 @@ class QuestionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class QuestionInputSerializer(serializers.Serializer):
-    intent = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Id of an intent of the topic.")
-    text = serializers.CharField(max_length=5000)
+class QuestionInputSerializer(InputSerializer):
+    intent = IdField(help_text="Id of an intent of the topic.")
+    text = serializers.CharField(max_length=QUESTION_TEXT_MAX_CHARS)
     status = serializers.ChoiceField(choices=Question.Status.choices, default=Question.Status.PENDING)
     language = serializers.CharField(max_length=8, required=False)
 
 
 class QuestionCreateSerializer(QuestionInputSerializer):
-    topic = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    topic = IdField()
 
 
-class QuestionBulkSerializer(serializers.Serializer):
-    topic = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+class QuestionBulkSerializer(InputSerializer):
+    topic = IdField()
     questions = QuestionInputSerializer(many=True, allow_empty=False, max_length=MAX_BULK_QUESTIONS)
 
 
@@ -79,17 +82,16 @@ class SplitField(serializers.JSONField):
     a DictField(FloatField) would turn `true` into 1.0 and "0.8" into 0.8, which the service refuses."""
 
 
-class ExportCreateSerializer(serializers.Serializer):
-    topic = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+class ExportCreateSerializer(InputSerializer):
+    topic = IdField()
     format = serializers.ChoiceField(choices=Export.Format.choices)
     statuses = serializers.ListField(child=serializers.ChoiceField(choices=Question.Status.choices), required=False,
                                      help_text="Default: approved and relabeled.")
-    intent = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
-                                      help_text="Export only this intent's subtree.")
+    intent = IdField(required=False, allow_null=True, help_text="Export only this intent's subtree.")
     split = SplitField(required=False, allow_null=True,
                        help_text='Ratios that add up to 1, e.g. {"train": 0.8, "validation": 0.1, "test": 0.1}; '
                                  'none for one file.')
-    seed = serializers.IntegerField(required=False, default=42, **SEED_RANGE)
+    seed = StrictIntegerField(required=False, default=42, **SEED_RANGE)
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     instruction = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
 
@@ -127,18 +129,55 @@ class ExportSerializer(serializers.ModelSerializer):
         return self._url("api-export-download", export.pk)
 
 
-class ImportSerializer(serializers.Serializer):
-    topic = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+class ImportSerializer(InputSerializer):
+    topic = IdField()
     format = serializers.ChoiceField(choices=list(READERS))
     file = serializers.FileField(allow_empty_file=True)
     create_intents = serializers.BooleanField(default=False, help_text="Create intents missing from the taxonomy "
-                                                                       "from the rows' paths.")
+                                                                       "from the rows' paths (or plain names).")
     status = serializers.ChoiceField(choices=Question.Status.choices, default=Question.Status.PENDING,
                                      help_text="For rows that carry no status of their own.")
+    split = serializers.ChoiceField(choices=list(SPLIT_ALIASES), required=False, allow_blank=True, default="",
+                                    help_text="One split for every row (val, valid and dev mean validation); it "
+                                              "overrides the rows' own `split`.")
+    text_column = serializers.CharField(required=False, allow_blank=True, default="", max_length=200,
+                                        help_text="The file's column (or JSON field) that holds the question.")
+    intent_column = serializers.CharField(required=False, allow_blank=True, default="", max_length=200,
+                                          help_text="The file's column (or JSON field) that names the intent.")
+    on_conflict = serializers.ChoiceField(choices=list(ON_CONFLICT_CHOICES.items()), default="keep_first",
+                                          help_text="The same text under two intents: " + "; ".join(
+                                              f"{k}: {v}" for k, v in ON_CONFLICT_CHOICES.items()) + ".")
+    dry_run = serializers.BooleanField(default=False, help_text="Report what the import would do; write nothing.")
+
+
+class ImportConflictSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    text = serializers.CharField()
+    intent = serializers.CharField(help_text="The intent this line gives.")
+    other_intent = serializers.CharField(help_text="The intent the text already has.")
+    other_line = serializers.IntegerField(allow_null=True, help_text="Its line; null when it is already in the topic.")
+
+
+class ImportProblemSerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True)
+    message = serializers.CharField()
 
 
 class ImportResultSerializer(serializers.Serializer):
     rows = serializers.IntegerField()
-    created = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
+    created = serializers.IntegerField(help_text="Questions created (in a dry run: that would be).")
+    duplicates = serializers.IntegerField(help_text="Rows skipped: the same text under the same intent earlier in "
+                                                    "the file or in the topic.")
+    conflicts = serializers.IntegerField(help_text="Rows whose text is under another intent earlier in the file or "
+                                                   "in the topic.")
+    conflict_texts = serializers.IntegerField()
+    flagged = serializers.IntegerField(help_text="With on_conflict=flag: rows created with status flagged.")
     intents_created = serializers.IntegerField()
+    splits = serializers.DictField(child=serializers.IntegerField(), help_text="Created rows per split; none: no split.")
+    split_overridden = serializers.IntegerField(help_text="Rows whose own split the file-wide split replaced.")
+    on_conflict = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    error_count = serializers.IntegerField(help_text="Problems found (a dry run only; otherwise the import is a 400).")
+    errors = ImportProblemSerializer(many=True)
+    conflict_details = ImportConflictSerializer(many=True, help_text="The first 100 conflicts.")
+    intents_to_create = serializers.ListField(child=serializers.CharField(), help_text="Paths, the first 100.")

@@ -180,5 +180,8 @@ def test_the_import_api_imports_a_clean_file_for_a_dataset_admin_only(dataset_ad
     assert post(None).status_code == 401
     response = post(dataset_admin)
     assert response.status_code == 201
-    assert response.json() == {"rows": 1, "created": 1, "duplicates": 0, "intents_created": 0}
+    assert response.json() == {
+        "rows": 1, "created": 1, "duplicates": 0, "conflicts": 0, "conflict_texts": 0, "flagged": 0,
+        "intents_created": 0, "splits": {"none": 1}, "split_overridden": 0, "on_conflict": "keep_first",
+        "dry_run": False, "error_count": 0, "errors": [], "conflict_details": [], "intents_to_create": []}
     assert Question.objects.get(text="Refund for the blue shoes").reviewed_by == dataset_admin
