@@ -12,7 +12,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from datasets.models import IntentNode, Question, ReviewEvent, Topic
+from datasets.models import QUESTION_TEXT_MAX_CHARS, IntentNode, Question, ReviewEvent, Topic
 from datasets.normalize import text_hash
 from datasets.services import DatasetError
 
@@ -100,6 +100,11 @@ def question_review(
             new_text = (text or "").strip()
             if not new_text:
                 raise DatasetError("The edited text is empty.")
+            if len(new_text) > QUESTION_TEXT_MAX_CHARS:
+                # The one limit of question text (creation, captures, imports): the API, the review
+                # screen and the admin all edit through here.
+                raise DatasetError(f"The edited text is {len(new_text):,} characters long; a question holds at most "
+                                   f"{QUESTION_TEXT_MAX_CHARS:,} characters.", code="too_long")
             if not question.original_text:
                 question.original_text = question.text
             event.from_text, event.to_text = question.text, new_text
