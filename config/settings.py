@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "import_export",
     "distiller",
     "labeling",
+    "evaluation",
 ]
 
 MIDDLEWARE = [
@@ -78,9 +79,12 @@ REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix")) or f"unix:
 RQ_JOB_TIMEOUT = env_int("RQ_JOB_TIMEOUT", 1800, minimum=10)
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_JOB_TIMEOUT}
-    for name in ("default", "distill", "exports")
+    for name in ("default", "distill", "exports", "evaluation")
 }
 # Tests and local scripts may run jobs in-process; production always uses workers.
+# django-rq's own admin entry lets any staff user in; distiller/admin.py registers one behind the
+# product's roles instead (config/queue_dashboard.py).
+RQ_SHOW_ADMIN_LINK = False
 RQ_ASYNC = env_bool("RQ_ASYNC", True)
 if not RQ_ASYNC:
     for queue in RQ_QUEUES.values():
@@ -138,8 +142,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Anonymous users get nothing but the login page: the schema and the docs need a session or a
-    # token (the API's own authentication classes, as SERVE_AUTHENTICATION is unset).
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # token (the API's own authentication classes, as SERVE_AUTHENTICATION is unset), and a role:
+    # a capture client or a user without a role has no business reading the API's shape.
+    "SERVE_PERMISSIONS": ["datasets.permissions.IsReviewerOrDatasetAdmin"],
     # Swagger UI from the drf-spectacular-sidecar package's static files: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

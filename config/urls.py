@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config.api import SchemaView, SwaggerDocsView
+from config.queue_dashboard import queue_dashboard_urlpatterns
 
 admin.site.site_header = "Intent Distiller"
 admin.site.site_title = "Intent Distiller admin"
@@ -14,7 +15,7 @@ handler404 = "config.api.page_not_found"
 handler500 = "config.api.server_error"
 
 urlpatterns = [
-    path("admin/rq/", include("django_rq.urls")),
+    path("admin/rq/", include((queue_dashboard_urlpatterns(), "django_rq"))),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -23,5 +24,7 @@ urlpatterns = [
     path("api/v1/", include("datasets.api_urls")),
     path("api/v1/", include("distiller.api_urls")),
     path("api/v1/", include("labeling.api_urls")),
+    path("api/v1/", include("evaluation.api_urls")),
+    path("", include("evaluation.urls")),
     path("", include("labeling.urls")),
 ]

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -40,6 +41,24 @@ def _count_of(model, **filters):
     without the row explosion of joining intents and questions in one GROUP BY."""
     rows = model.objects.filter(topic=OuterRef("pk"), **filters).order_by().values("topic")
     return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+
+
+class VisibleTopicFilter(admin.RelatedFieldListFilter):
+    """A topic filter that lists only the topics the user may see (all for dataset admins)."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(topic.pk, str(topic)) for topic in topics_for_reviewer(request.user).order_by("name")]
+
+
+class VisibleUserFilter(admin.RelatedFieldListFilter):
+    """A user filter (reviewed by, actor) that lists every user to dataset admins and, to a
+    reviewer, only the reviewers of the topics they review: not the whole user table."""
+
+    def field_choices(self, field, request, model_admin):
+        users = get_user_model().objects.order_by("username")
+        if not is_dataset_admin(request.user):
+            users = users.filter(review_topics__in=topics_for_reviewer(request.user)).distinct()
+        return [(user.pk, user.get_username()) for user in users]
 
 
 class SaveRefused(Exception):
@@ -185,7 +204,7 @@ class IntentNodeForm(forms.ModelForm):
 class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
     form = IntentNodeForm
     list_display = ("indented_name", "topic", "depth", "question_total", "approved", "pending")
-    list_filter = ("topic", "depth")
+    list_filter = (("topic", VisibleTopicFilter), "depth")
     search_fields = ("name", "number", "description")
     list_select_related = ("topic",)
     # Numbers and positions follow from the tree (intent_create, intent_move, intent_renumber):
@@ -258,7 +277,8 @@ class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
 
 class ReviewEventInline(admin.TabularInline):
     model = ReviewEvent
-    fields = ("created_at", "actor", "action", "from_status", "to_status", "from_intent", "to_intent", "to_text", "via")
+    fields = ("created_at", "actor", "action", "from_status", "to_status", "from_intent", "to_intent", "to_text",
+              "changes", "via")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -269,6 +289,12 @@ class ReviewEventInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# What the question change form lets each role change (everything else is shown read-only).
+QUESTION_REVIEWER_FIELDS = ("intent", "text")
+QUESTION_ADMIN_FIELDS = ("topic", "intent", "text", "language", "split")
+QUESTION_ADD_FIELDS = QUESTION_ADMIN_FIELDS
 
 
 class QuestionImportForm(ImportForm):
@@ -312,16 +338,14 @@ class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
     confirm_form_class = QuestionConfirmImportForm
     list_display = ("short_text", "intent_label", "status", "source", "language", "confidence", "reviewed_by",
                     "updated_at")
-    list_filter = ("status", "source", "language", "topic", "complexity", "audience", "edge_case", "reviewed_by")
+    list_filter = ("status", "source", "language", "split", ("topic", VisibleTopicFilter), "complexity", "audience",
+                   "edge_case", ("reviewed_by", VisibleUserFilter))
     search_fields = ("text", "intent__name", "intent__number")
     list_select_related = ("intent", "reviewed_by")
     date_hierarchy = "created_at"
     autocomplete_fields = ("intent",)
-    raw_id_fields = ("run", "predicted_intent", "original_intent", "leased_by", "reviewed_by")
-    readonly_fields = ("text_hash", "version", "original_text", "original_intent", "reviewed_by", "reviewed_at",
-                       "created_at", "updated_at", "status")
     fieldsets = (
-        (None, {"fields": ("topic", "intent", "text", "language", "source", "status")}),
+        (None, {"fields": ("topic", "intent", "text", "language", "split", "source", "status")}),
         ("Generation", {"classes": ("collapse",), "fields": (
             "run", "provider", "model", "temperature", "prompt_version", "style", "complexity", "audience",
             "edge_case")}),
@@ -338,9 +362,28 @@ class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
         return only_reviewed_topics(request, super().get_queryset(request), "topic")
 
     def get_readonly_fields(self, request, obj=None):
-        # A reviewer must not move a question into a topic they do not review.
-        fields = super().get_readonly_fields(request, obj)
-        return fields if is_dataset_admin(request.user) else (*fields, "topic")
+        """Everything but what the user may change here. Reviewers change a question only as a
+        review does (its text and intent, audited by the review service); dataset admins also
+        move it to another topic and set its language and split (audited as an update). Where it
+        came from (run, provider, captured prediction, confidence…) and its review state are
+        facts, changed by nobody by hand."""
+        if obj is None:
+            editable = QUESTION_ADD_FIELDS
+        elif is_dataset_admin(request.user):
+            editable = QUESTION_ADMIN_FIELDS
+        else:
+            editable = QUESTION_REVIEWER_FIELDS
+        shown = [name for _, options in self.fieldsets for name in options["fields"] if name != "loaded_version"]
+        return [name for name in shown if name not in editable]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Choices only among the topics the user may see: a posted id of another topic's row
+        # fails the form's validation like an id that does not exist.
+        if db_field.name == "intent":
+            kwargs["queryset"] = IntentNode.objects.filter(topic__in=topics_for_reviewer(request.user))
+        elif db_field.name == "topic":
+            kwargs["queryset"] = managed_topics(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # Import and export are dataset admins' work, whatever IMPORT_EXPORT_*_PERMISSION_CODE says:
     # the library's default lets any staff user (reviewers can be staff) export every topic and
@@ -446,7 +489,7 @@ class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
         # originals and are refused (with who changed it) when the form was loaded before
         # someone else's change. A refusal raises SaveRefused: the admin's transaction rolls
         # back whatever this save had written.
-        from labeling.services import question_review
+        from labeling.services import question_fields_update, question_review
 
         changed = form.changed_data
         version = form.cleaned_data.get("loaded_version")
@@ -464,19 +507,21 @@ class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
                                           intent_id=obj.intent_id, version=version, via="admin").version
         except DatasetError as exc:
             raise SaveRefused(exc.message) from exc
-        other = [f for f in changed if f not in ("intent", "text", "topic")]
+        other = {name: getattr(obj, name) for name in changed if name in QUESTION_ADMIN_FIELDS
+                 and name not in ("intent", "text", "topic")}
         if other:
-            fresh = Question.objects.get(pk=obj.pk)
-            for name in other:
-                setattr(fresh, name, getattr(obj, name))
-            fresh.save(update_fields=other)
+            try:
+                question_fields_update(question_id=obj.pk, actor=request.user, changes=other, version=version,
+                                       via="admin")
+            except DatasetError as exc:
+                raise SaveRefused(exc.message) from exc
 
 
 @admin.register(ReviewEvent)
 class ReviewEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "action", "question_link", "from_status", "to_status", "from_intent",
                     "to_intent", "via")
-    list_filter = ("action", "via", "to_status", "actor")
+    list_filter = ("action", "via", "to_status", ("actor", VisibleUserFilter))
     search_fields = ("question__text", "actor__username")
     date_hierarchy = "created_at"
     list_select_related = ("actor", "question", "from_intent", "to_intent")
@@ -520,7 +565,7 @@ class ExportAdmin(admin.ModelAdmin):
     form = ExportForm
     list_display = ("id", "topic", "format", "status", "split_summary", "total_rows", "created_by", "created_at",
                     "download")
-    list_filter = ("format", "status", "topic")
+    list_filter = ("format", "status", ("topic", VisibleTopicFilter))
     date_hierarchy = "created_at"
     list_select_related = ("topic", "created_by")
     readonly_fields = ("status", "download", "counts", "intent_counts", "warnings", "error", "job_id", "created_by",

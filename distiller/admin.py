@@ -4,14 +4,18 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django_rq.models import Dashboard
 
-from datasets.admin import ReadOnlyAdmin
+from config.queue_dashboard import GuardedQueueAdmin
+from datasets.admin import ReadOnlyAdmin, VisibleTopicFilter
 from datasets.permissions import is_dataset_admin
 from datasets.services import DatasetError
 from distiller.forms import RunStartForm
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider, key_variable_problem
 from distiller.selectors import run_progress
 from distiller.services import run_cancel, run_estimate, run_parameters, run_resume, run_start
+
+admin.site.register(Dashboard, GuardedQueueAdmin)
 
 
 @admin.register(LLMProvider)
@@ -60,7 +64,7 @@ def progress_bar_html(run):
 class DistillationRunAdmin(admin.ModelAdmin):
     list_display = ("id", "topic", "kind", "provider", "status", "progress_bar", "questions_created", "calls",
                     "tokens_in", "tokens_out", "cost", "created_at")
-    list_filter = ("status", "kind", "provider", "topic")
+    list_filter = ("status", "kind", "provider", ("topic", VisibleTopicFilter))
     date_hierarchy = "created_at"
     list_select_related = ("topic", "provider")
     search_fields = ("topic__name", "error")
@@ -108,8 +112,9 @@ class DistillationRunAdmin(admin.ModelAdmin):
             messages.error(request, "Only dataset admins may start runs.")
             return redirect("admin:distiller_distillationrun_changelist")
         initial = {}
-        topic_id = request.GET.get("topic")
-        if topic_id and topic_id.isdigit():
+        topic_id = request.GET.get("topic", "")
+        # Only an ASCII id preselects a topic (isdigit() takes "²", which the lookup refuses with a 500).
+        if topic_id.isascii() and topic_id.isdigit():
             from datasets.models import Topic
 
             topic = Topic.objects.filter(pk=topic_id).first()

@@ -61,6 +61,23 @@ def _save_checking_text(question: Question) -> None:
         raise DatasetError("Another question of this topic already has this text.", code="duplicate") from None
 
 
+def _not_in_topic(intent_id) -> str:
+    return f"Intent {intent_id} is not an intent of this topic."
+
+
+def relabel_target(*, intent_id: int, topic_id: int) -> IntentNode:
+    """The intent a question of `topic_id` may be relabeled to. Raises DatasetError with one
+    message whether the intent belongs to another topic or does not exist at all, and refuses
+    an intent with sub-intents on a topic that labels with leaf intents only."""
+    target = IntentNode.objects.select_related("topic").filter(pk=intent_id, topic_id=topic_id).first()
+    if target is None:
+        raise DatasetError(_not_in_topic(intent_id))
+    if target.topic.leaf_only and target.children.exists():
+        raise DatasetError(f"Intent {target.intent_full_name} has sub-intents and {target.topic.name} labels "
+                           "questions with leaf intents only: choose one of its sub-intents.", code="not_leaf")
+    return target
+
+
 def question_review(
     *,
     question_id: int,
@@ -90,9 +107,7 @@ def question_review(
         if action == ReviewEvent.Action.RELABEL:
             if intent_id is None:
                 raise DatasetError("Relabel needs the new intent.")
-            target = IntentNode.objects.filter(pk=intent_id, topic_id=question.topic_id).first()
-            if target is None:
-                raise DatasetError(f"Intent {intent_id} is not in this question's topic.")
+            target = relabel_target(intent_id=intent_id, topic_id=question.topic_id)
             if question.original_intent_id is None:
                 question.original_intent_id = question.intent_id
             question.intent = target
@@ -128,14 +143,34 @@ def question_review(
     return question
 
 
+def question_fields_update(*, question_id: int, actor, changes: dict, version: int | None = None,
+                           via: str = "admin") -> Question:
+    """Set fields of a question that are not review decisions (language, split) and audit them as
+    one `update` event with the old and new values; refused like a review when `version` is stale."""
+    with transaction.atomic():
+        question = _lock_question(question_id)
+        _check_version(question, version)
+        before = {name: getattr(question, name) for name in changes}
+        for name, value in changes.items():
+            setattr(question, name, value)
+        question.version += 1
+        question.save(update_fields=[*changes, "version", "updated_at"])
+        ReviewEvent.objects.create(
+            question=question, actor=actor, action=ReviewEvent.Action.UPDATE, via=via,
+            from_status=question.status, to_status=question.status, from_intent_id=question.intent_id,
+            to_intent_id=question.intent_id, changes={name: [before[name], value] for name, value in changes.items()})
+    return question
+
+
 def _undo_stack(question: Question) -> list[ReviewEvent]:
-    """The question's events still in effect, oldest first: each undo cancels the latest one before it."""
+    """The question's events still in effect, oldest first: each undo cancels the latest one before it.
+    An admin's `update` of other fields (language, split) is not a review decision to undo."""
     stack: list[ReviewEvent] = []
     for event in question.events.order_by("created_at", "id"):
         if event.action == ReviewEvent.Action.UNDO:
             if stack:
                 stack.pop()
-        else:
+        elif event.action != ReviewEvent.Action.UPDATE:
             stack.append(event)
     return stack
 
@@ -219,8 +254,9 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
         if intent_id is None:
             raise DatasetError("Relabel needs the new intent.")
         target = IntentNode.objects.filter(pk=intent_id).first()
-        if target is None:
-            raise DatasetError(f"Intent {intent_id} does not exist.", code="not_found")
+        if target is None or queryset.exclude(topic_id=target.topic_id).exists():
+            raise DatasetError(_not_in_topic(intent_id))
+        relabel_target(intent_id=intent_id, topic_id=target.topic_id)  # the leaf-only rule
     new_status = STATUS_FOR_ACTION[action]
     now = timezone.now()
     listed = dict(queryset.order_by("pk").values_list("pk", "version"))
@@ -234,7 +270,9 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
                       .values("pk", "status", "intent_id", "topic_id", "version"))
             rows = [row for row in locked if row["version"] == listed[row["pk"]]]
             if target is not None and any(row["topic_id"] != target.topic_id for row in rows):
-                raise DatasetError(f"Intent {target.intent_full_name} is not in the topic of every selected question.")
+                # The same words as for an id that does not exist: another topic's intent names
+                # (and which ids exist) are not for this user to learn.
+                raise DatasetError(_not_in_topic(intent_id))
             ReviewEvent.objects.bulk_create([
                 ReviewEvent(question_id=row["pk"], actor=actor, action=action, via=via,
                             from_status=row["status"], to_status=new_status,

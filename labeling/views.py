@@ -4,9 +4,12 @@ Every page needs a login; a reviewer sees only the topics assigned to them (othe
 The review screen is one page driven by labeling/static/labeling/review.js through the REST API.
 """
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -16,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 
 from config.input import id_parse
 from datasets.models import LANGUAGE_CHOICES, Question
-from datasets.permissions import is_dataset_admin, topics_for_reviewer
+from datasets.permissions import is_dataset_admin, is_reviewer, topics_for_reviewer
 from datasets.services import DatasetError
 from labeling.selectors import (
     QuestionFilter,
@@ -34,6 +37,20 @@ CHART_LABEL = 260
 CHART_WIDTH = 520
 
 
+def role_required(view):
+    """A signed-in reviewer or dataset admin. Anyone else signed in (a capture client's service
+    account, a user given no role yet) gets a 403: the review UI is not theirs to read."""
+
+    @login_required
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        if not (is_dataset_admin(request.user) or is_reviewer(request.user)):
+            raise PermissionDenied("Your account has no reviewer or dataset admin role; ask an administrator.")
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 def _topic_or_404(user, topic_id):
     topic = topics_for_reviewer(user).filter(pk=topic_id).first()
     if topic is None:
@@ -41,7 +58,7 @@ def _topic_or_404(user, topic_id):
     return topic
 
 
-@login_required
+@role_required
 def home(request):
     return render(request, "labeling/home.html", {
         "topics": topics_overview(topics=topics_for_reviewer(request.user)),
@@ -69,7 +86,7 @@ def progress_chart(rows, target: int) -> dict:
     }
 
 
-@login_required
+@role_required
 def topic_dashboard(request, topic_id):
     topic = _topic_or_404(request.user, topic_id)
     rows = topic_progress(topic=topic)
@@ -81,7 +98,7 @@ def topic_dashboard(request, topic_id):
     })
 
 
-@login_required
+@role_required
 def review_screen(request, topic_id):
     topic = _topic_or_404(request.user, topic_id)
     try:
@@ -106,7 +123,7 @@ def review_screen(request, topic_id):
                                                     "filter_params": queue_filter.as_params()})
 
 
-@login_required
+@role_required
 def question_similar(request, topic_id, question_id):
     """The review screen's possible-duplicates pane, loaded after the question is on screen."""
     topic = _topic_or_404(request.user, topic_id)
@@ -117,7 +134,7 @@ def question_similar(request, topic_id, question_id):
     return JsonResponse({"question": question.pk, "similar": similar or [], "timed_out": similar is None})
 
 
-@login_required
+@role_required
 @require_http_methods(["GET", "POST"])
 def question_list(request, topic_id):
     topic = _topic_or_404(request.user, topic_id)

@@ -6,6 +6,23 @@ import io
 from datasets.formats.base import FormatWriter
 
 CSV_COLUMNS = ["text", "label", "intent", "intent_number", "intent_path", "status", "source", "id"]
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); captured
+# queries come from the public. Such a cell is written with a leading apostrophe, which
+# spreadsheets hide and this project's CSV import takes off again (csv_cell_restore).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell_neutralise(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_cell_restore(value: str) -> str:
+    """The text csv_cell_neutralise wrote a cell for."""
+    if value.startswith("'") and value[1:2] and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 class CsvWriter(FormatWriter):
@@ -22,7 +39,7 @@ class CsvWriter(FormatWriter):
     def _line(self, values) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
-        self._csv.writerow(values)
+        self._csv.writerow([csv_cell_neutralise(value) for value in values])
         return self._buffer.getvalue()
 
     def begin(self):

@@ -191,3 +191,43 @@ def test_every_labeling_page_and_endpoint_refuses_anonymous_users(client, api, w
 def test_the_login_page_is_the_only_page_for_anonymous_users(client):
     assert client.get(reverse("login")).status_code == 200
     assert 'name="csrfmiddlewaretoken"' in client.get(reverse("login")).content.decode()
+
+
+@pytest.fixture
+def no_role_user(db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user(username="nobody", password="pw-nobody")
+
+
+@pytest.mark.parametrize("persona", ["no_role_user", "capture_client"])
+def test_users_without_a_review_role_read_neither_the_ui_nor_the_api_schema(client, request, world, topic, persona):
+    user = request.getfixturevalue(persona)
+    assert page(client, user, reverse("labeling:home")) == 403
+    assert page(client, user, reverse("labeling:dashboard", args=[topic.pk])) == 403
+    assert page(client, user, reverse("api-schema")) == 403
+    assert page(client, user, reverse("api-docs")) == 403
+
+
+@pytest.mark.parametrize("persona", ["reviewer", "dataset_admin"])
+def test_reviewers_and_dataset_admins_read_the_api_schema(client, world, persona):
+    assert page(client, world[persona], reverse("api-schema")) == 200
+    assert page(client, world[persona], reverse("api-docs")) == 200
+
+
+def test_bulk_relabel_answers_the_same_for_another_topics_intent_and_a_missing_one(world, topic,
+                                                                                 make_topic, make_intent):
+    from django.contrib.messages import get_messages
+
+    elsewhere = make_intent(make_topic("Travel"), "Book flight")
+    url = reverse("labeling:questions", args=[topic.pk])
+    said = {}
+    for intent_id in (elsewhere.pk, elsewhere.pk + 1000):
+        client = Client()
+        client.force_login(world["reviewer"])
+        response = client.post(url, {"action": "relabel", "scope": "selected", "ids": [world["question"].pk],
+                                     "to_intent": intent_id})
+        said[intent_id] = [str(m) for m in get_messages(response.wsgi_request)]
+    assert said == {elsewhere.pk: [f"Intent {elsewhere.pk} is not an intent of this topic."],
+                    elsewhere.pk + 1000: [f"Intent {elsewhere.pk + 1000} is not an intent of this topic."]}
+    assert Question.objects.get(pk=world["question"].pk).intent_id == world["question"].intent_id

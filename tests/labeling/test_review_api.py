@@ -69,7 +69,7 @@ def test_it_rejects_a_relabel_to_an_intent_of_another_topic(api, reviewer, taxon
     question = make_question(taxonomy["refunds"])
     response = api(reviewer).post(review_url(question), {"action": "relabel", "intent": elsewhere.pk, "version": 1}, format="json")
     assert response.status_code == 400
-    assert "not in this question's topic" in response.json()["error"]["message"]
+    assert "not an intent of this topic" in response.json()["error"]["message"]
     question.refresh_from_db()
     assert question.intent == taxonomy["refunds"] and question.version == 1
 
