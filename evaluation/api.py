@@ -1,0 +1,126 @@
+"""REST API of evaluations: start one (dataset admins), read its figures and label issues, try its
+model, download its files (reviewers of the topic and dataset admins). Every view declares its permission;
+an evaluation of a topic the user does not review answers 404."""
+
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from datasets.models import Topic
+from datasets.permissions import IsDatasetAdmin, IsReviewerOrDatasetAdmin
+from datasets.services import DatasetError
+from evaluation.documents import DOWNLOADABLE as MODEL_FILES
+from evaluation.documents import evaluation_document, label_issue_rows
+from evaluation.models import Evaluation
+from evaluation.selectors import evaluations_visible_to
+from evaluation.services import evaluation_create, evaluation_delete, evaluation_folder, evaluation_predict
+
+ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
+
+
+class EvaluationCreateSerializer(serializers.Serializer):
+    topic = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    train = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    test = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    include_out_of_scope = serializers.BooleanField(required=False, default=False)
+    seed = serializers.IntegerField(required=False, default=42, min_value=0, max_value=2**31 - 1)
+    learning_curve = serializers.BooleanField(required=False, default=True)
+    label_issues = serializers.BooleanField(required=False, default=True)
+
+
+class EvaluationSummarySerializer(serializers.ModelSerializer):
+    topic_name = serializers.CharField(source="topic.name", read_only=True)
+
+    class Meta:
+        model = Evaluation
+        fields = ["id", "topic", "topic_name", "status", "stage", "percent", "train_spec", "test_spec",
+                  "include_out_of_scope", "seed", "train_count", "test_count", "error", "created_at",
+                  "finished_at"]
+
+
+class PredictSerializer(serializers.Serializer):
+    texts = serializers.JSONField(help_text="A list of at most 1,000 strings.")
+
+
+class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                        viewsets.GenericViewSet):
+    """Evaluations: dataset admins start and delete them; reviewers of the topic read them."""
+
+    serializer_class = EvaluationSummarySerializer
+    lookup_value_regex = r"\d+"
+
+    def get_permissions(self):
+        if self.action in ("create", "destroy"):
+            return [IsDatasetAdmin()]
+        return [IsReviewerOrDatasetAdmin()]
+
+    def get_queryset(self):
+        evaluations = evaluations_visible_to(self.request.user).order_by("-created_at", "-id")
+        topic = self.request.query_params.get("topic")
+        if self.action == "list" and topic:
+            from config.api import positive_int_parameter
+
+            evaluations = evaluations.filter(topic_id=positive_int_parameter(topic, "topic"))
+        return evaluations
+
+    @extend_schema(request=EvaluationCreateSerializer, responses={202: OpenApiTypes.OBJECT, 400: ERROR})
+    def create(self, request):
+        data = EvaluationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        topic = Topic.objects.filter(pk=fields["topic"]).first()
+        if topic is None:
+            raise DatasetError(f"Topic {fields['topic']} does not exist.", code="invalid_topic")
+        evaluation = evaluation_create(
+            topic=topic, created_by=request.user, train_spec=fields["train"], test_spec=fields["test"],
+            include_out_of_scope=fields["include_out_of_scope"], seed=fields["seed"],
+            learning_curve=fields["learning_curve"], label_issues=fields["label_issues"])
+        return Response(evaluation_document(evaluation), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    def retrieve(self, request, pk=None):
+        """Everything about one evaluation: parameters, status, figures, learning curve, gates, timings."""
+        return Response(evaluation_document(self.get_object()))
+
+    def perform_destroy(self, instance):
+        evaluation_delete(evaluation=instance)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @action(detail=True, methods=["get"], url_path="label-issues")
+    def label_issues(self, request, pk=None):
+        """The likely label errors this evaluation found, most likely first (`?limit=`, default 100)."""
+        from config.api import positive_int_parameter
+
+        evaluation = self.get_object()
+        limit = min(positive_int_parameter(request.query_params.get("limit", 100), "limit"), 2000)
+        rows = label_issue_rows(evaluation=evaluation, limit=limit)
+        return Response({"evaluation": evaluation.pk, "count": evaluation.label_issues.count(), "results": rows})
+
+    @extend_schema(request=PredictSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR})
+    @action(detail=True, methods=["post"])
+    def predict(self, request, pk=None):
+        """The top 3 intents and confidences of each of up to 1,000 texts, by this evaluation's model."""
+        evaluation = self.get_object()
+        texts = request.data.get("texts") if isinstance(request.data, dict) else None
+        return Response({"evaluation": evaluation.pk, "predictions": evaluation_predict(evaluation=evaluation,
+                                                                                          texts=texts)})
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: ERROR})
+    @action(detail=True, methods=["get"], url_path=r"files/(?P<name>[\w.]+)")
+    def files(self, request, pk=None, name=None):
+        """One file of the trained model: model.json, arrays.npz or questions.npz."""
+        evaluation = self.get_object()
+        if name not in MODEL_FILES or evaluation.status != Evaluation.Status.SUCCEEDED:
+            raise Http404
+        path = evaluation_folder(evaluation) / name
+        if not path.is_file():
+            raise Http404
+        return FileResponse(path.open("rb"), as_attachment=True, filename=f"evaluation-{evaluation.pk}-{name}")
+
+
+def evaluation_for_user(user, pk: int) -> Evaluation:
+    return get_object_or_404(evaluations_visible_to(user), pk=pk)

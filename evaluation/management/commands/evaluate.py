@@ -1,0 +1,117 @@
+"""Train and test the baseline classifier on a topic's questions.
+
+    manage.py evaluate --topic CLINC150 --wait --json
+    manage.py evaluate --topic "Customer Support" --train source=generated --test source=imported,captured --wait
+    manage.py evaluate --topic 12 --train split=train,validation --test split=test [--include-out-of-scope]
+
+Without --wait the evaluation is queued for the evaluation workers. With --wait it shows the
+progress until it ends; when no evaluation worker is running it works in this process.
+"""
+
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from datasets.models import Topic
+from datasets.services import DatasetError
+from evaluation.documents import evaluation_document
+from evaluation.models import Evaluation
+from evaluation.selectors import evaluation_worker_count
+from evaluation.services import evaluation_create, evaluation_run
+
+ENDED = (Evaluation.Status.SUCCEEDED, Evaluation.Status.FAILED)
+
+
+class Command(BaseCommand):
+    help = "Train and test a baseline classifier on a topic's reviewed questions; find likely label errors."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--topic", required=True, help="topic name or id")
+        parser.add_argument("--train", default="", help="SPEC of the training questions, e.g. split=train,validation")
+        parser.add_argument("--test", default="", help="SPEC of the test questions, e.g. split=test")
+        parser.add_argument("--include-out-of-scope", action="store_true", help="keep out-of-scope intents (oos)")
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument("--no-learning-curve", action="store_true")
+        parser.add_argument("--no-label-issues", action="store_true")
+        parser.add_argument("--wait", action="store_true",
+                            help="follow the evaluation until it ends; with no evaluation worker, work here")
+        parser.add_argument("--json", action="store_true", help="print the evaluation's JSON document (implies --wait)")
+
+    def handle(self, *args, **o):
+        raw = o["topic"]
+        topic = Topic.objects.filter(pk=int(raw)).first() if raw.isdecimal() else None
+        topic = topic or Topic.objects.filter(name=raw).first()
+        if topic is None:
+            raise CommandError(f"No topic named {raw!r}.")
+        wait = o["wait"] or o["json"]
+        inline = wait and not evaluation_worker_count()
+        try:
+            evaluation = evaluation_create(
+                topic=topic, train_spec=o["train"], test_spec=o["test"], seed=o["seed"],
+                include_out_of_scope=o["include_out_of_scope"], learning_curve=not o["no_learning_curve"],
+                label_issues=not o["no_label_issues"], enqueue=not inline)
+        except DatasetError as exc:
+            raise CommandError(exc.message) from None
+        log = self.stderr if o["json"] else self.stdout
+        if not wait:
+            log.write(f"Evaluation #{evaluation.pk} queued. Follow it with GET /api/v1/evaluations/{evaluation.pk}/ "
+                      f"or at /evaluations/{evaluation.pk}/.")
+            return
+        if inline:
+            log.write(f"Evaluation #{evaluation.pk}: no evaluation worker is running; working in this process.")
+            import threading
+
+            worker = threading.Thread(target=self._run_here, args=(evaluation.pk,), daemon=True)
+            worker.start()
+        evaluation = self._follow(evaluation.pk, quiet=o["json"])
+        if o["json"]:
+            self.stdout.write(json.dumps(evaluation_document(evaluation), indent=2, ensure_ascii=False))
+        if evaluation.status != Evaluation.Status.SUCCEEDED:
+            raise CommandError(f"Evaluation #{evaluation.pk} failed: {evaluation.error}")
+        if not o["json"]:
+            self._summary(evaluation)
+
+    @staticmethod
+    def _run_here(evaluation_id: int) -> None:
+        from django.db import connection
+
+        try:
+            evaluation_run(evaluation_id=evaluation_id)
+        except Exception:  # stored on the evaluation by evaluation_run; the follower reports it
+            pass
+        finally:
+            connection.close()
+
+    def _follow(self, evaluation_id: int, *, quiet: bool) -> Evaluation:
+        bar = tqdm(total=100, unit="%", disable=quiet, file=self.stderr._out)
+        while True:
+            evaluation = Evaluation.objects.select_related("topic", "created_by").get(pk=evaluation_id)
+            bar.n = evaluation.percent
+            bar.set_description(evaluation.stage or evaluation.status)
+            if evaluation.status in ENDED:
+                bar.close()
+                return evaluation
+            time.sleep(0.5)
+
+    def _summary(self, evaluation: Evaluation) -> None:
+        m = evaluation.metrics
+        g = m["gates"]
+        w = self.stdout.write
+        w(f"Evaluation #{evaluation.pk} of {evaluation.topic.name!r}: trained on {m['train_count']}, tested on "
+          f"{m['test_count']} questions ({m['intent_count']} intents).")
+        w(f"  accuracy {m['accuracy']:.4f} (gate {g['accuracy']['threshold']}: "
+          f"{'pass' if g['accuracy']['passed'] else 'FAIL'}), macro-F1 {m['macro_f1']:.4f}")
+        w(f"  intents with F1 below {g['intent']['threshold']}: {g['intent']['failing_count']}"
+          + (": " + ", ".join(f"{x['name']} ({x['f1']})" for x in g["intent"]["failing"][:10])
+             if g["intent"]["failing"] else ""))
+        w("  per level: " + ", ".join(f"level {x['level']} {x['accuracy']}" for x in m["levels"]))
+        if m.get("out_of_scope"):
+            w(f"  out-of-scope recall {m['out_of_scope']['recall']}")
+        if m.get("learning_curve"):
+            w("  learning curve: " + ", ".join(f"{p['per_intent']}/intent {p['accuracy']}" for p in m["learning_curve"]))
+        if m.get("label_issues"):
+            w(f"  likely label errors: {m['label_issues']['found']} (top ones at /evaluations/{evaluation.pk}/)")
+        for warning in evaluation.warnings[:10]:
+            w(f"  warning: {warning}")
