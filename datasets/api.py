@@ -276,6 +276,8 @@ class LabelingExportView(APIView):
             OpenApiParameter("format", str, enum=STREAM_FORMATS, default="jsonl"),
             OpenApiParameter("topic", int, description="One topic; default: every topic, one after another."),
             OpenApiParameter("status", str, description="Statuses separated by commas; default approved,relabeled."),
+            OpenApiParameter("include_out_of_scope", bool, default=False,
+                             description="Also the questions of out-of-scope intents (CLINC150's oos)."),
         ],
         responses={(200, "application/jsonl"): OpenApiTypes.BINARY, 400: ERROR, 401: ERROR, 403: ERROR},
     )
@@ -287,8 +289,10 @@ class LabelingExportView(APIView):
             if not topics.exists():
                 raise DatasetError(f"Topic {request.query_params['topic']} does not exist.", code="not_found")
         statuses = export_statuses_validate(request.query_params.get("status"))
-        chunks = export_stream(questions=Question.objects.filter(topic__in=topics, status__in=statuses),
-                               format=format)
+        questions = Question.objects.filter(topic__in=topics, status__in=statuses)
+        if request.query_params.get("include_out_of_scope", "").lower() not in ("true", "1", "yes"):
+            questions = questions.exclude(intent__out_of_scope=True)
+        chunks = export_stream(questions=questions, format=format)
         writer = WRITERS[format]
         response = StreamingHttpResponse((c.encode("utf-8") for c in chunks),
                                          content_type=f"{writer.content_type}; charset=utf-8")

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import CharField
 from django.db.models.functions import Cast
 
+from config.input import id_parse
 from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
 from datasets.models import Export, IntentNode, Question, Topic
 from datasets.selectors import (
@@ -32,7 +33,7 @@ from datasets.selectors import (
     intent_infos,
 )
 from datasets.services import DatasetError, question_near_keys_fill
-from datasets.splits import SplitPlanner, split_ratios_validate
+from datasets.splits import ASSIGNED_SPLITS, SplitPlanner, export_split_validate, split_describe, split_is_assigned
 
 CHUNK_ROWS = 10_000
 # An intent with more questions than this is read twice when split rather than held in memory.
@@ -68,18 +69,24 @@ def export_intent_validate(topic: Topic, intent) -> IntentNode | None:
     if intent in (None, ""):
         return None
     intent_id = intent.pk if isinstance(intent, IntentNode) else intent
-    node = IntentNode.objects.filter(pk=intent_id, topic=topic).first() if str(intent_id).isdecimal() else None
+    try:
+        node = IntentNode.objects.filter(pk=id_parse(intent_id, "intent"), topic=topic).first()
+    except DatasetError:
+        node = None
     if node is None:
         raise DatasetError(f"Intent {intent_id} is not in topic {topic.name!r}.", code="invalid_intent")
     return node
 
 
 def export_create(*, topic: Topic, format: str, statuses=None, intent=None, split=None, seed: int = 42,
-                  system_prompt: str = "", instruction: str = "", created_by=None) -> Export:
+                  system_prompt: str = "", instruction: str = "", include_out_of_scope: bool = False,
+                  created_by=None) -> Export:
     """Record an export request and queue the job that writes its files.
 
-    Validates everything first (format, statuses, the intent subtree, the split ratios) and raises
-    DatasetError naming what to fix; the job is enqueued only once the row is committed.
+    Validates everything first (format, statuses, the intent subtree, the split: ratios or
+    "assigned", see datasets.splits.export_split_validate) and raises DatasetError naming what to
+    fix; the job is enqueued only once the row is committed. Questions of out-of-scope intents are
+    left out unless `include_out_of_scope`.
     """
     from config.queues import enqueue
     from datasets.jobs import export_job_failed, export_run
@@ -89,9 +96,12 @@ def export_create(*, topic: Topic, format: str, statuses=None, intent=None, spli
     filters = {"statuses": export_statuses_validate(statuses)}
     if node is not None:
         filters["intent"] = node.pk
+    if include_out_of_scope:
+        filters["include_out_of_scope"] = True
+    split = export_split_validate(split)
     with transaction.atomic():
         export = Export.objects.create(
-            topic=topic, format=format, filters=filters, split=split_ratios_validate(split), seed=seed,
+            topic=topic, format=format, filters=filters, split=split, seed=seed,
             system_prompt=system_prompt, instruction=instruction, created_by=created_by,
         )
         export.job_id = enqueue(export_run, export.pk, queue="exports", job_id=f"export-{export.pk}",
@@ -153,7 +163,8 @@ def _settings_summary(export: Export, questions) -> dict:
         "statuses": export.filters.get("statuses"),
         "intent subtree": (IntentNode.objects.get(pk=export.filters["intent"]).intent_full_name
                            if export.filters.get("intent") else "all intents"),
-        "split": export.split or "none",
+        "split": split_describe(export.split),
+        "out-of-scope questions": "included" if export.filters.get("include_out_of_scope") else "left out",
         "seed": export.seed,
         "taxonomy levels": topic.levels,
         "tags per level": topic.tags_per_level,
@@ -168,7 +179,7 @@ def _settings_summary(export: Export, questions) -> dict:
 def export_questions_of(export: Export):
     node = IntentNode.objects.filter(pk=export.filters.get("intent")).first() if export.filters.get("intent") else None
     return export_questions(topic=export.topic, statuses=export.filters.get("statuses") or DEFAULT_EXPORT_STATUSES,
-                            intent=node)
+                            intent=node, include_out_of_scope=bool(export.filters.get("include_out_of_scope")))
 
 
 def export_folder(export: Export) -> Path:
@@ -218,13 +229,19 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
     questions = export_questions_of(export)
     context = export_context(topics=[export.topic], questions=questions, system_prompt=export.system_prompt,
                              instruction=export.instruction, settings_summary=_settings_summary(export, questions))
-    planner = None
-    if export.split:
+    planner, own_part, warnings = None, None, []
+    intent_label = lambda i: repr(context.intents[i].intent_full_name)  # noqa: E731
+    if split_is_assigned(export.split):
+        planner, names, warnings = _assigned_planner(export, questions, intent_label)
+        own_part = {name: planner.names.index(name) for name in ASSIGNED_SPLITS}
+    elif export.split:
         planner = SplitPlanner(ratios=export.split, seed=export.seed, shared=export_shared_near_keys(questions=questions),
-                               intent_label=lambda i: repr(context.intents[i].intent_full_name))
+                               intent_label=intent_label)
         names = planner.names
     else:
         names = ["train" if not writer_class.single_file else NO_SPLIT_NAME]
+    # The planner's part -> the file it is written to (the assigned mode writes only parts that get rows).
+    file_of = [names.index(name) if name in names else None for name in planner.names] if planner else [0]
 
     writers = [writer_class(context) for _ in names]
     with ExitStack() as cleanup:
@@ -242,13 +259,14 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
             intent = context.intents[intent_id]
             tally = tallies[intent_id] = [0] * len(names)
             index = [0] * len(names)
-            for row, split in _placed(planner, intent_id, rows, questions, cleanup):
+            for row, part in _placed(planner, intent_id, rows, questions, cleanup, own_part):
+                split = file_of[part]
                 index[split] += 1
                 tally[split] += 1
                 write[split](render[split](row, intent, index[split]))
         for split in range(len(names)):
             write[split](writers[split].end())
-    outcome = ExportOutcome(file_name="", warnings=planner.warnings if planner else [])
+    outcome = ExportOutcome(file_name="", warnings=warnings + (planner.warnings if planner else []))
     outcome.counts = {name: sum(t[i] for t in tallies.values()) for i, name in enumerate(names)}
     outcome.intent_counts = {
         context.intents[intent_id].intent_full_name: {names[i]: n for i, n in enumerate(t) if n}
@@ -257,21 +275,63 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
     return outcome, context
 
 
+def _assigned_planner(export: Export, questions, intent_label) -> tuple[SplitPlanner, list[str], list[str]]:
+    """The planner of a split "assigned" export, the parts it writes and its warnings.
+
+    Parts are train, validation and test; the questions without a split of their own are placed
+    by the `unassigned` ratios (a part without a ratio takes none of them). Every near-duplicate
+    group with an assigned question is remembered in that question's part before any row is
+    placed, so an unassigned near duplicate joins it, in whichever intent it comes. A group the
+    dataset itself put in two parts is counted in a warning; its unassigned near duplicates go to
+    the first of them (train, then validation, then test)."""
+    unassigned = export.split["unassigned"]
+    planner = SplitPlanner(ratios={name: unassigned.get(name, 0.0) for name in ASSIGNED_SPLITS}, seed=export.seed,
+                           shared=export_shared_near_keys(questions=questions), intent_label=intent_label)
+    parts_of_group: dict[int, set[int]] = {}
+    own = questions.exclude(split="").exclude(near_key=None).order_by().values_list("near_key", "split").distinct()
+    for near_key, split in own.iterator(chunk_size=CHUNK_ROWS):
+        parts_of_group.setdefault(near_key, set()).add(planner.names.index(split))
+    planner.assignment.update((key, min(parts)) for key, parts in parts_of_group.items())
+    present = {planner.names[part] for parts in parts_of_group.values() for part in parts}
+    present |= set(questions.exclude(split="").filter(near_key=None).values_list("split", flat=True).distinct())
+    if questions.filter(split="").exists():
+        present |= {name for name, ratio in unassigned.items() if ratio > 0}
+    names = [name for name in planner.names if name in present] or list(unassigned)
+    warnings = []
+    straddling = sum(len(parts) > 1 for parts in parts_of_group.values())
+    if straddling:
+        warnings.append(f"{straddling} near-duplicate group{'s' if straddling != 1 else ''} "
+                        f"{'have' if straddling != 1 else 'has'} questions the dataset itself assigned to more than "
+                        "one split; they stay where the dataset put them.")
+    return planner, names, warnings
+
+
 def _placed(planner: SplitPlanner | None, intent_id: int, rows: Iterator[ExportRow], questions,
-            cleanup: ExitStack):
-    """(row, split) for one intent's rows. An intent is split only once all of it has been seen,
-    so its rows wait in memory; one too big for that is read twice instead (keys on the first
-    read), which the snapshot makes safe."""
+            cleanup: ExitStack, own_part: dict[str, int] | None = None):
+    """(row, part) for one intent's rows. With `own_part` (the assigned mode), a row with its own
+    split goes to that part and only the others are placed. An intent is split only once all of
+    it has been seen, so its rows wait in memory; one too big for that is read twice instead
+    (keys on the first read), which the snapshot makes safe."""
     if planner is None:
         return zip(rows, itertools.repeat(0))
+    own = own_part or {}
     buffer = list(itertools.islice(rows, INTENT_BUFFER_ROWS))
     if len(buffer) < INTENT_BUFFER_ROWS:
-        return zip(buffer, planner.place(intent_id, [_near_key(planner, row) for row in buffer]), strict=True)
-    keys = [_near_key(planner, row) for row in buffer]
+        keys = [_near_key(planner, row) for row in buffer if row.split not in own]
+        return _with_parts(buffer, planner.place(intent_id, keys) if keys else [], own)
+    keys = [_near_key(planner, row) for row in buffer if row.split not in own]
     del buffer
-    keys.extend(_near_key(planner, row) for row in rows)
+    keys.extend(_near_key(planner, row) for row in rows if row.split not in own)
     again = cleanup.enter_context(closing(_rows(questions.filter(intent_id=intent_id))))
-    return zip(again, planner.place(intent_id, keys), strict=True)
+    return _with_parts(again, planner.place(intent_id, keys) if keys else [], own)
+
+
+def _with_parts(rows, placed: list[int], own: dict[str, int]):
+    """Each row with its own part, or the next part the planner gave the rows without one."""
+    placements = iter(placed)
+    for row in rows:
+        part = own.get(row.split)
+        yield row, next(placements) if part is None else part
 
 
 def _near_key(planner: SplitPlanner, row: ExportRow) -> int:

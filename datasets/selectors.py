@@ -85,9 +85,13 @@ def topic_status_counts(*, topic: Topic) -> dict[str, int]:
 DEFAULT_EXPORT_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
 
 
-def export_questions(*, topic: Topic, statuses=DEFAULT_EXPORT_STATUSES, intent: IntentNode | None = None):
-    """The questions an export of `topic` takes: these statuses, optionally one intent's subtree."""
+def export_questions(*, topic: Topic, statuses=DEFAULT_EXPORT_STATUSES, intent: IntentNode | None = None,
+                     include_out_of_scope: bool = False):
+    """The questions an export of `topic` takes: these statuses, optionally one intent's subtree;
+    those of out-of-scope intents (IntentNode.out_of_scope) only when asked for."""
     questions = Question.objects.filter(topic=topic, status__in=list(statuses))
+    if not include_out_of_scope:
+        questions = questions.exclude(intent__out_of_scope=True)
     if intent is not None:
         questions = questions.filter(intent_id__in=intent_subtree_ids(node=intent))
     return questions

@@ -75,10 +75,14 @@ class BulkResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField(help_text="Rows skipped as exact duplicates (in the request or the topic).")
 
 
-@extend_schema_field({"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "exclusiveMinimum": True,
-                                                                  "maximum": 1}})
+@extend_schema_field({"oneOf": [
+    {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1}},
+    {"type": "string", "enum": ["assigned"]},
+    {"type": "object", "properties": {"mode": {"type": "string", "enum": ["assigned"]}, "unassigned": {
+        "type": "object", "additionalProperties": {"type": "number"}}}, "required": ["mode"]},
+]})
 class SplitField(serializers.JSONField):
-    """The split as the client sent it. datasets.splits.split_ratios_validate decides what is valid:
+    """The split as the client sent it. datasets.splits.export_split_validate decides what is valid:
     a DictField(FloatField) would turn `true` into 1.0 and "0.8" into 0.8, which the service refuses."""
 
 
@@ -90,7 +94,10 @@ class ExportCreateSerializer(InputSerializer):
     intent = IdField(required=False, allow_null=True, help_text="Export only this intent's subtree.")
     split = SplitField(required=False, allow_null=True,
                        help_text='Ratios that add up to 1, e.g. {"train": 0.8, "validation": 0.1, "test": 0.1}; '
-                                 'none for one file.')
+                                 '"assigned": questions keep their own split, the others are placed 0.8/0.1/0.1 '
+                                 '(or {"mode": "assigned", "unassigned": {"train": 1}}); none for one file.')
+    include_out_of_scope = serializers.BooleanField(
+        required=False, default=False, help_text="Also export the questions of out-of-scope intents (CLINC150's oos).")
     seed = StrictIntegerField(required=False, default=42, **SEED_RANGE)
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     instruction = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)

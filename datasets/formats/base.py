@@ -26,6 +26,7 @@ class ExportRow(NamedTuple):
     source: str
     created_at: str  # as the database prints it: "2026-01-02 03:04:05.678+00" (UTC)
     near_key: int | None  # what the split keeps together (datasets.normalize.near_duplicate_key)
+    split: str  # the question's own split (Question.split), "" when it has none
 
 
 def iso_timestamp(created_at: str) -> str:

@@ -8,7 +8,8 @@ from datasets.services import DatasetError
 
 
 class Command(BaseCommand):
-    help = "Import CLINC150 as a demo topic: domain -> intent taxonomy, questions imported and approved."
+    help = ("Import CLINC150 as a demo topic: domain -> intent taxonomy and an out-of-scope intent, questions "
+            "imported and approved with CLINC150's official splits.")
 
     def add_arguments(self, parser):
         parser.add_argument("--path", type=Path, default=DEFAULT_PATH, help="Folder with domains.json and data_full.json")
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         except DatasetError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(
-            f"Loaded {result.topic.name!r}: {result.domains} domains, {result.intents} intents, "
-            f"{result.questions} questions ({result.duplicates} exact duplicates skipped)."
+            f"Loaded {result.topic.name!r}: {result.domains} domains, {result.intents} intents and an out-of-scope "
+            f"intent, {result.questions} questions ({result.duplicates} repeated texts skipped, the first kept)."
         ))
+        self.stdout.write("Per CLINC150 list, created (repeats skipped): " + ", ".join(
+            f"{name} {n} ({result.duplicates_by_split[name]})" for name, n in result.created_by_split.items()) + ".")
