@@ -13,6 +13,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from config.serializers import UNKNOWN_FIELD
 from datasets.services import DatasetError
 
 STATUS_FOR_CODE = {
@@ -28,11 +29,12 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
 
 
-def positive_int_parameter(value, name: str) -> int:
-    """A query parameter that must be a row id; anything else is a 400 naming the parameter."""
-    if not str(value).isdecimal() or not 0 < int(value) < 2**63:
-        raise DatasetError(f"{name} must be a positive integer id, got {value!r}.", code="invalid_parameter")
-    return int(value)
+def unknown_fields(details) -> list[str]:
+    """The top-level fields a ValidationError's details call unknown (config.serializers refuses them)."""
+    if not isinstance(details, dict):
+        return []
+    return [name for name, errors in details.items()
+            if isinstance(errors, list) and any(getattr(e, "code", None) == UNKNOWN_FIELD for e in errors)]
 
 
 def api_exception_handler(exc, context):
@@ -50,6 +52,9 @@ def api_exception_handler(exc, context):
         return None  # a real bug: let Django log it and answer 500
     if isinstance(exc, exceptions.ValidationError):
         code, message, details = "invalid", "The request is invalid; see details.", response.data
+        unknown = unknown_fields(response.data)
+        if unknown:
+            message = f"Unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; see details."
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         code = getattr(detail, "code", None) or exc.default_code

@@ -1,25 +1,43 @@
 """Request guards that apply to every view: the admin, the review UI and the API alike."""
 
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 
 from config.api import error_body
 
 
 class RejectNulBytesMiddleware:
-    """Answer 400 to a query string holding a NUL byte.
+    """Answer 400 to a query string, or a form field outside the API, holding a NUL byte.
 
-    PostgreSQL text cannot hold NUL, so such a value reaching a filter or a search would end
-    as a database error and a 500; no legitimate client sends one.
+    PostgreSQL text cannot hold NUL, so such a value reaching a filter, a search or a saved field
+    would end as a database error and a 500; no legitimate client sends one. API bodies (JSON or
+    form) are checked by the API's serializers, which name the field in the error shape.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        is_api = request.path.startswith("/api/")
+        message = None
         if "\x00" in request.path or any("\x00" in key or any("\x00" in v for v in values)
                                           for key, values in request.GET.lists()):
             message = "The request's URL or query string contains a NUL byte."
-            if request.path.startswith("/api/"):
+        elif request.method == "POST" and not is_api:
+            message = self._form_problem(request)
+        if message:
+            if is_api:
                 return JsonResponse(error_body("invalid_parameter", message), status=400)
             return HttpResponseBadRequest(message)
         return self.get_response(request)
+
+    @staticmethod
+    def _form_problem(request) -> str | None:
+        try:
+            fields = list(request.POST.lists())
+        except (MultiPartParserError, UnreadablePostError):
+            return None  # the view (or CSRF check) meets the same broken body and answers as it always did
+        for key, values in fields:
+            if "\x00" in key or any("\x00" in value for value in values):
+                return f"The form field {key.replace(chr(0), '?')!r} contains a NUL byte."
+        return None

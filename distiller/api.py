@@ -7,7 +7,14 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import positive_int_parameter
+from config.input import id_parse
+from config.serializers import (
+    IdField,
+    InputSerializer,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictPrimaryKeyRelatedField,
+)
 from datasets.models import LANGUAGE_CHOICES, Topic
 from datasets.permissions import IsDatasetAdmin
 from datasets.services import DatasetError
@@ -16,21 +23,24 @@ from distiller.selectors import run_progress, run_unit_problems
 from distiller.services import provider_resolve, run_cancel, run_estimate_for, run_resume, run_start
 
 
-class RunStartSerializer(serializers.Serializer):
-    topic = serializers.PrimaryKeyRelatedField(queryset=Topic.objects.all())
+class RunStartSerializer(InputSerializer):
+    renamed_fields = {"questions_per_tag": "questions_per_intent", "tags": "tags_per_level",
+                      "questions": "questions_per_intent", "parent": "parent_id", "intent": "intent_id"}
+
+    topic = StrictPrimaryKeyRelatedField(queryset=Topic.objects.all())
     kind = serializers.ChoiceField(choices=DistillationRun.Kind.choices, default=DistillationRun.Kind.AUTO)
     provider = serializers.CharField(required=False, allow_blank=True, help_text="id, name or kind; default: custom")
-    levels = serializers.IntegerField(required=False, min_value=1, max_value=6)
-    tags_per_level = serializers.IntegerField(required=False, min_value=1, max_value=50)
-    questions_per_intent = serializers.IntegerField(required=False, min_value=1, max_value=10000)
-    questions_per_call = serializers.IntegerField(required=False, min_value=1, max_value=50)
+    levels = StrictIntegerField(required=False, min_value=1, max_value=6)
+    tags_per_level = StrictIntegerField(required=False, min_value=1, max_value=50)
+    questions_per_intent = StrictIntegerField(required=False, min_value=1, max_value=10000)
+    questions_per_call = StrictIntegerField(required=False, min_value=1, max_value=50)
     language = serializers.ChoiceField(choices=LANGUAGE_CHOICES, required=False)
     leaf_only = serializers.BooleanField(required=False, allow_null=True, default=None)
-    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
-    seed = serializers.IntegerField(required=False, min_value=0)
-    near_duplicate_threshold = serializers.FloatField(required=False, min_value=0.3, max_value=1)
-    parent_id = serializers.IntegerField(required=False, help_text="taxonomy runs: grow under this intent")
-    intent_id = serializers.IntegerField(required=False, help_text="questions runs: only this intent's subtree")
+    temperature = StrictFloatField(required=False, min_value=0, max_value=2)
+    seed = StrictIntegerField(required=False, min_value=0, max_value=2**31)
+    near_duplicate_threshold = StrictFloatField(required=False, min_value=0.3, max_value=1)
+    parent_id = IdField(required=False, help_text="taxonomy runs: grow under this intent")
+    intent_id = IdField(required=False, help_text="questions runs: only this intent's subtree")
     mix = serializers.DictField(required=False, help_text='e.g. {"complexity": {"simple": 1, "complex": 1}}')
 
 
@@ -70,7 +80,7 @@ class RunListCreateApi(generics.ListAPIView):
         runs = DistillationRun.objects.select_related("provider").order_by("-created_at")
         topic, run_status = self.request.query_params.get("topic"), self.request.query_params.get("status")
         if topic:
-            runs = runs.filter(topic_id=positive_int_parameter(topic, "topic"))
+            runs = runs.filter(topic_id=id_parse(topic, "topic"))
         if run_status:
             if run_status not in DistillationRun.Status.values:
                 raise DatasetError(f"Unknown status {run_status!r}: use {', '.join(DistillationRun.Status.values)}.",

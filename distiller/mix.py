@@ -26,7 +26,7 @@ def mix_validate(mix: dict | None) -> dict:
             raise ValueError(f"Mix {dim!r} must map values to weights, e.g. {DEFAULT_MIX[dim]}.")
         clean = {}
         for value, weight in weights.items():
-            if not isinstance(weight, int | float) or weight < 0:
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
                 raise ValueError(f"Mix {dim}.{value} must be a weight >= 0.")
             if weight > 0:
                 clean[str(value)[:30]] = float(weight)

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.input import id_parse, ids_parse
 from datasets.models import Question, Topic
 from datasets.permissions import IsReviewerOrDatasetAdmin, topics_for_reviewer
 from datasets.services import DatasetError
@@ -30,13 +31,6 @@ def reviewable_topic(user, topic_id):
     if topic is None:
         raise DatasetError(f"Topic {topic_id} does not exist or is not assigned to you.", code="not_found")
     return topic
-
-
-def parse_ids(raw: str, name: str) -> list[int]:
-    try:
-        return [int(part) for part in raw.split(",") if part.strip()][:200]
-    except ValueError:
-        raise DatasetError(f"{name} must be comma-separated question ids, got {raw!r}.") from None
 
 
 def review_question_data(question: Question, *, with_similar: bool) -> dict:
@@ -69,12 +63,12 @@ class ReviewNextApi(APIView):
     )
     def get(self, request):
         raw_topic = request.query_params.get("topic", "")
-        if not raw_topic.isdigit():
-            raise DatasetError("Give the topic id: ?topic=ID.")
-        topic = reviewable_topic(request.user, int(raw_topic))
+        if not raw_topic.strip():
+            raise DatasetError("Give the topic id: ?topic=ID.", code="invalid_parameter")
+        topic = reviewable_topic(request.user, id_parse(raw_topic, "topic"))
         queryset = QuestionFilter.for_queue(request.query_params).apply(Question.objects.all(), topic=topic)
         question = question_lease_next(topic=topic, actor=request.user, queryset=queryset,
-                                       skip_ids=parse_ids(request.query_params.get("skip", ""), "skip"))
+                                       skip_ids=ids_parse(request.query_params.get("skip", ""), "skip", limit=200))
         with_similar = request.query_params.get("similar", "0").lower() in ("1", "true", "yes")
         shown = review_question(question_id=question.pk, with_similar=with_similar) if question else None
         remaining = queue_remaining(queryset=queryset, actor=request.user)

@@ -7,6 +7,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from config.input import id_parse, number_parse
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key, normalize_text
 from datasets.selectors import intent_infos, intent_subtree_ids
@@ -29,17 +30,20 @@ class QuestionFilter:
     search: str = ""
 
     @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
     def from_params(cls, params) -> "QuestionFilter":
         """Parse query parameters; raises DatasetError naming a parameter that makes no sense."""
 
-        def number(name, kind):
+        def number(name, parse):
             raw = (params.get(name) or "").strip()
-            if not raw:
-                return None
-            try:
-                return kind(raw)
-            except ValueError:
-                raise DatasetError(f"{name} must be a number, got {raw!r}.") from None
+            return parse(raw, name) if raw else None
+
+        for name in cls.field_names():
+            if "\x00" in str(params.get(name) or ""):
+                raise DatasetError(f"{name} contains a NUL byte.", code="invalid_parameter")
 
         status = (params.get("status") or "").strip()
         if status and status not in Question.Status.values:
@@ -48,10 +52,10 @@ class QuestionFilter:
         if source and source not in Question.Source.values:
             raise DatasetError(f"Unknown source {source!r}: use one of {', '.join(Question.Source.values)}.")
         return cls(
-            status=status, intent=number("intent", int), source=source,
+            status=status, intent=number("intent", id_parse), source=source,
             language=(params.get("language") or "").strip(),
-            confidence_min=number("confidence_min", float), confidence_max=number("confidence_max", float),
-            reviewer=number("reviewer", int), search=(params.get("search") or "").strip(),
+            confidence_min=number("confidence_min", number_parse),
+            confidence_max=number("confidence_max", number_parse), reviewer=number("reviewer", id_parse), search=(params.get("search") or "").strip(),
         )
 
     @classmethod

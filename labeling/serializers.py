@@ -1,8 +1,12 @@
 """Typed request and response shapes of the review and captures API."""
 
+import difflib
+
 from rest_framework import serializers
 
-from datasets.models import LANGUAGE_CHOICES, IntentNode, Question, ReviewEvent, Topic
+from config.serializers import IdField, InputSerializer, StrictFloatField, StrictPrimaryKeyRelatedField
+from datasets.models import LANGUAGE_CHOICES, QUESTION_TEXT_MAX_CHARS, IntentNode, Question, ReviewEvent, Topic
+from labeling.selectors import QuestionFilter
 
 
 class SimilarQuestionSerializer(serializers.Serializer):
@@ -53,12 +57,20 @@ class NextQuestionSerializer(serializers.Serializer):
                   "included: free ones and those reserved for you. Counted up to 1,000; 1000 means at least.")
 
 
-class ReviewRequestSerializer(serializers.Serializer):
+def unknown_filter_message(name: str, known: list[str]) -> str:
+    better = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+    if better:
+        return f"Unknown filter {name}: did you mean {better[0]}?"
+    return f"Unknown filter {name}; the filters are {', '.join(known)}."
+
+
+class ReviewRequestSerializer(InputSerializer):
     action = serializers.ChoiceField(choices=[a for a in ReviewEvent.Action.values if a != "reset"])
-    intent = serializers.IntegerField(required=False, allow_null=True, help_text="New intent id (relabel).")
-    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=True, help_text="New text (edit).")
-    version = serializers.IntegerField(
-        min_value=1, help_text="The question's `version` as you loaded it (required); a stale one answers 409.",
+    intent = IdField(required=False, allow_null=True, help_text="New intent id (relabel).")
+    text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=True,
+                                 max_length=QUESTION_TEXT_MAX_CHARS, help_text="New text (edit).")
+    version = IdField(
+ help_text="The question's `version` as you loaded it (required); a stale one answers 409.",
         error_messages={
             "required": "Send the version of the question you loaded (its `version` field): every review "
                         "checks it, so a change made meanwhile is never overwritten.",
@@ -69,9 +81,17 @@ class ReviewRequestSerializer(serializers.Serializer):
     filter = serializers.DictField(required=False, child=serializers.CharField(allow_blank=True),
                                    help_text="Narrows the next question like the list filters (intent, source...).")
     skip = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=200,
+        child=IdField(), required=False, max_length=200,
         help_text="With next: the ids you passed over, the one passed over longest ago first (as ?skip= on "
                   "review/next/); they come back only after every other question.")
+
+    def validate_filter(self, value):
+        known = [name for name in QuestionFilter.field_names() if name != "status"]
+        unknown = [name for name in value if name not in known and name != "status"]
+        if unknown:
+            raise serializers.ValidationError(
+                "; ".join(unknown_filter_message(name, known) for name in unknown))
+        return value
 
     def validate(self, data):
         if data["action"] == "relabel" and data.get("intent") is None:
@@ -94,14 +114,14 @@ class LeaseSerializer(serializers.Serializer):
     lease_expires_at = serializers.DateTimeField()
 
 
-class CaptureSerializer(serializers.Serializer):
+class CaptureSerializer(InputSerializer):
     """One production query: the topic, the text, the deployed model's intent and confidence."""
 
-    topic = serializers.PrimaryKeyRelatedField(queryset=Topic.objects.all())
-    text = serializers.CharField(max_length=2000, trim_whitespace=True)
+    topic = StrictPrimaryKeyRelatedField(queryset=Topic.objects.all())
+    text = serializers.CharField(max_length=QUESTION_TEXT_MAX_CHARS, trim_whitespace=True)
     predicted_intent = serializers.JSONField(
         help_text='The predicted intent: its id (a number, 12) or its dotted number (a string, "2.1").')
-    confidence = serializers.FloatField(min_value=0.0, max_value=1.0)
+    confidence = StrictFloatField(min_value=0.0, max_value=1.0)
     language = serializers.ChoiceField(choices=LANGUAGE_CHOICES, required=False,
                                        help_text="Defaults to the topic's language.")
 

@@ -14,6 +14,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from config.input import MAX_ID
 from config.queues import enqueue
 from datasets.models import IntentNode, Topic
 from datasets.selectors import intent_subtree_ids
@@ -52,7 +53,7 @@ def provider_resolve(name_or_id=None) -> LLMProvider:
     if isinstance(wanted, LLMProvider):
         return wanted
     query = Q(name__iexact=str(wanted)) | Q(kind__iexact=str(wanted))
-    if str(wanted).isdigit():
+    if str(wanted).isascii() and str(wanted).isdigit() and int(wanted) <= MAX_ID:  # not "²" nor "١"
         query |= Q(pk=int(wanted))
     provider = active.filter(query).order_by("pk").first()
     if provider is None:
