@@ -1,8 +1,9 @@
 """POST /api/v1/labeling/captures/: production queries the deployed model was unsure about."""
 
+import pytest
 from django.urls import reverse
 
-from datasets.models import Question
+from datasets.models import QUESTION_TEXT_MAX_CHARS, Question
 from labeling.services import question_lease_next
 
 URL = "/api/v1/labeling/captures/"
@@ -102,3 +103,51 @@ def test_a_capture_may_name_its_language_but_only_a_known_one(token_client, capt
     response = client.post(URL, capture(topic, "hello there", 0.1, language="klingon"), format="json")
     assert response.status_code == 400
     assert "language" in response.json()["error"]["details"]["items"]["0"]
+
+
+@pytest.mark.parametrize("confidence", [True, False, "١", "nan"])
+def test_a_confidence_that_is_not_a_number_is_refused(token_client, capture_client, topic, taxonomy, confidence):
+    response = token_client(capture_client).post(URL, capture(topic, "where is my refund", confidence), format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"items": {"0": {"confidence": ["A valid number is required."]}}}
+    assert not Question.objects.exists()
+
+
+@pytest.mark.parametrize("intent", ["1.1\x00", "\x00"])
+def test_a_nul_byte_in_the_predicted_intent_is_a_400(token_client, capture_client, topic, taxonomy, intent):
+    response = token_client(capture_client).post(URL, capture(topic, "where is my refund", 0.2, intent), format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"items": {"0": {"predicted_intent": [
+        "Text cannot contain NUL bytes (\\x00): found one in predicted_intent."]}}}
+    assert not Question.objects.exists()
+
+
+def test_the_topic_and_intent_ids_are_ascii_digits(token_client, capture_client, topic, taxonomy):
+    arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    client = token_client(capture_client)
+    body = {**capture(topic, "where is my refund", 0.2, taxonomy["refunds"].pk), "topic": str(topic.pk).translate(arabic)}
+    response = client.post(URL, body, format="json")
+    assert response.json()["error"]["details"] == {"items": {"0": {"topic": [
+        "Incorrect type. Expected pk value, received str."]}}}
+    response = client.post(URL, capture(topic, "where is my refund", 0.2, True), format="json")
+    assert response.status_code == 400
+    assert not Question.objects.exists()
+
+
+def test_captured_text_has_the_same_limit_as_every_question(token_client, capture_client, topic, taxonomy):
+    client = token_client(capture_client)
+    longest = "refund " * (QUESTION_TEXT_MAX_CHARS // 7) + "x" * (QUESTION_TEXT_MAX_CHARS % 7)
+    assert len(longest) == QUESTION_TEXT_MAX_CHARS
+    assert client.post(URL, capture(topic, longest, 0.2), format="json").json()["queued"] == 1
+    response = client.post(URL, capture(topic, longest + "y", 0.2), format="json")
+    assert response.json()["error"]["details"] == {"items": {"0": {"text": [
+        f"Ensure this field has no more than {QUESTION_TEXT_MAX_CHARS} characters."]}}}
+    assert Question.objects.get().text == longest
+
+
+def test_an_unknown_field_of_a_capture_is_named(token_client, capture_client, topic, taxonomy):
+    response = token_client(capture_client).post(URL, capture(topic, "where is my refund", 0.2, score=0.2),
+                                                 format="json")
+    assert response.json()["error"]["details"] == {"items": {"0": {"score": [
+        "Unknown field. Accepted fields: topic, text, predicted_intent, confidence, language."]}}}
+    assert not Question.objects.exists()
