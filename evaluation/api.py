@@ -10,6 +10,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.serializers import IdField, InputSerializer, StrictIntegerField
 from datasets.models import Topic
 from datasets.permissions import IsDatasetAdmin, IsReviewerOrDatasetAdmin
 from datasets.services import DatasetError
@@ -22,12 +23,12 @@ from evaluation.services import evaluation_create, evaluation_delete, evaluation
 ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
 
 
-class EvaluationCreateSerializer(serializers.Serializer):
-    topic = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+class EvaluationCreateSerializer(InputSerializer):
+    topic = IdField()
     train = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
     test = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
     include_out_of_scope = serializers.BooleanField(required=False, default=False)
-    seed = serializers.IntegerField(required=False, default=42, min_value=0, max_value=2**31 - 1)
+    seed = StrictIntegerField(required=False, default=42, min_value=0, max_value=2**31 - 1)
     learning_curve = serializers.BooleanField(required=False, default=True)
     label_issues = serializers.BooleanField(required=False, default=True)
 
@@ -42,7 +43,7 @@ class EvaluationSummarySerializer(serializers.ModelSerializer):
                   "finished_at"]
 
 
-class PredictSerializer(serializers.Serializer):
+class PredictSerializer(InputSerializer):
     texts = serializers.JSONField(help_text="A list of at most 1,000 strings.")
 
 
@@ -62,9 +63,9 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         evaluations = evaluations_visible_to(self.request.user).order_by("-created_at", "-id")
         topic = self.request.query_params.get("topic")
         if self.action == "list" and topic:
-            from config.api import positive_int_parameter
+            from config.input import id_parse
 
-            evaluations = evaluations.filter(topic_id=positive_int_parameter(topic, "topic"))
+            evaluations = evaluations.filter(topic_id=id_parse(topic, "topic"))
         return evaluations
 
     @extend_schema(request=EvaluationCreateSerializer, responses={202: OpenApiTypes.OBJECT, 400: ERROR})
@@ -93,10 +94,10 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     @action(detail=True, methods=["get"], url_path="label-issues")
     def label_issues(self, request, pk=None):
         """The likely label errors this evaluation found, most likely first (`?limit=`, default 100)."""
-        from config.api import positive_int_parameter
+        from config.input import id_parse
 
         evaluation = self.get_object()
-        limit = min(positive_int_parameter(request.query_params.get("limit", 100), "limit"), 2000)
+        limit = min(id_parse(request.query_params.get("limit", 100), "limit"), 2000)
         rows = label_issue_rows(evaluation=evaluation, limit=limit)
         return Response({"evaluation": evaluation.pk, "count": evaluation.label_issues.count(), "results": rows})
 
@@ -105,7 +106,9 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     def predict(self, request, pk=None):
         """The top 3 intents and confidences of each of up to 1,000 texts, by this evaluation's model."""
         evaluation = self.get_object()
-        texts = request.data.get("texts") if isinstance(request.data, dict) else None
+        body = PredictSerializer(data=request.data)  # unknown fields and NUL bytes are a 400 naming them
+        body.is_valid(raise_exception=True)
+        texts = body.validated_data["texts"]
         return Response({"evaluation": evaluation.pk, "predictions": evaluation_predict(evaluation=evaluation,
                                                                                           texts=texts)})
 
