@@ -10,13 +10,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from import_export.admin import ImportExportModelAdmin
-from import_export.forms import ConfirmImportForm, ImportForm
 from import_export.signals import post_export
 
+from datasets.admin_imports import QuestionImportAdminMixin, managed_topics
 from datasets.exports import export_create, export_delete, export_stream
 from datasets.models import Export, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
-from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, ImportFileProblems, QuestionResource
+from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
 from datasets.services import DatasetError, intent_create, intent_move, intent_renumber
 from labeling.services import questions_review_matching
@@ -29,11 +29,6 @@ def only_reviewed_topics(request, queryset, topic_field: str):
     if is_dataset_admin(request.user):
         return queryset
     return queryset.filter(**{f"{topic_field}__in": topics_for_reviewer(request.user)})
-
-
-def managed_topics(user):
-    """The topics a user may import into: every topic for dataset admins, none for anyone else."""
-    return Topic.objects.all() if is_dataset_admin(user) else Topic.objects.none()
 
 
 def _count_of(model, **filters):
@@ -297,17 +292,6 @@ QUESTION_ADMIN_FIELDS = ("topic", "intent", "text", "language", "split")
 QUESTION_ADD_FIELDS = QUESTION_ADMIN_FIELDS
 
 
-class QuestionImportForm(ImportForm):
-    # The choices are set per request to the topics the user may manage (QuestionAdmin.create_import_form).
-    topic = forms.ModelChoiceField(
-        Topic.objects.none(), required=False,
-        help_text="For rows that name no topic (Alpaca, or CSV without a 'topic' column).")
-
-
-class QuestionConfirmImportForm(ConfirmImportForm):
-    topic = forms.ModelChoiceField(Topic.objects.none(), required=False, widget=forms.HiddenInput)
-
-
 class LoadedVersionField(forms.IntegerField):
     """The question's version when the change form was loaded. It never counts as a change of the
     question: it only tells the review service which state the editor saw."""
@@ -329,13 +313,11 @@ class QuestionAdminForm(forms.ModelForm):
 
 
 @admin.register(Question)
-class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
+class QuestionAdmin(QuestionImportAdminMixin, RefusableSaveMixin, ImportExportModelAdmin):
     form = QuestionAdminForm
     resource_classes = [QuestionResource]
     import_formats = QUESTION_IMPORT_FORMATS
     export_formats = QUESTION_EXPORT_FORMATS
-    import_form_class = QuestionImportForm
-    confirm_form_class = QuestionConfirmImportForm
     list_display = ("short_text", "intent_label", "status", "source", "language", "confidence", "reviewed_by",
                     "updated_at")
     list_filter = ("status", "source", "language", "split", ("topic", VisibleTopicFilter), "complexity", "audience",
@@ -393,35 +375,6 @@ class QuestionAdmin(RefusableSaveMixin, ImportExportModelAdmin):
 
     def has_export_permission(self, request):
         return is_dataset_admin(request.user)
-
-    def create_import_form(self, request):
-        form = super().create_import_form(request)
-        form.fields["topic"].queryset = managed_topics(request.user)
-        return form
-
-    def create_confirm_form(self, request, import_form=None):
-        form = super().create_confirm_form(request, import_form)
-        form.fields["topic"].queryset = managed_topics(request.user)
-        return form
-
-    def add_data_read_fail_error_to_form(self, form, e):
-        # The readers' problems name their lines: list them all, not only the exception's type.
-        if isinstance(e, ImportFileProblems):
-            for message in e.messages:
-                form.add_error("import_file", message)
-            return
-        super().add_data_read_fail_error_to_form(form, e)
-
-    def get_import_resource_kwargs(self, request, **kwargs):
-        form = kwargs.get("form")
-        topic = form.cleaned_data.get("topic") if form is not None and hasattr(form, "cleaned_data") else None
-        return {**super().get_import_resource_kwargs(request, **kwargs), "default_topic": topic,
-                "topics": managed_topics(request.user)}
-
-    def get_confirm_form_initial(self, request, import_form):
-        initial = super().get_confirm_form_initial(request, import_form)
-        topic = import_form.cleaned_data.get("topic") if import_form else None
-        return {**initial, "topic": topic.pk if topic else None}
 
     def get_export_data(self, file_format, request, queryset, **kwargs):
         """The filtered questions as encoded chunks, written by the streaming writers of
@@ -544,17 +497,20 @@ class ExportForm(forms.ModelForm):
     def clean(self):
         """The export service's own checks, as form errors (they would refuse the export later)."""
         from datasets.exports import export_intent_validate, export_statuses_validate
-        from datasets.splits import split_ratios_validate
+        from datasets.splits import export_split_validate
 
         data = super().clean()
         filters = data.get("filters") or {}
         try:
             if not isinstance(filters, dict):
-                raise DatasetError('Filters must be an object such as {"statuses": ["approved"], "intent": 12}.')
+                raise DatasetError('Filters must be an object such as {"statuses": ["approved"], "intent": 12, '
+                                   '"include_out_of_scope": true}.')
+            if not isinstance(filters.get("include_out_of_scope", False), bool):
+                raise DatasetError("include_out_of_scope must be true or false.")
             export_statuses_validate(filters.get("statuses"))
             if data.get("topic"):
                 export_intent_validate(data["topic"], filters.get("intent"))
-            split_ratios_validate(data.get("split"))
+            data["split"] = export_split_validate(data.get("split"))
         except DatasetError as exc:
             raise forms.ValidationError(exc.message) from exc
         return data
@@ -578,7 +534,9 @@ class ExportAdmin(admin.ModelAdmin):
 
     @admin.display(description="Split")
     def split_summary(self, export):
-        return ", ".join(f"{k} {v}" for k, v in export.split.items()) or "none"
+        from datasets.splits import split_describe
+
+        return split_describe(export.split)
 
     @admin.display(description="Rows")
     def total_rows(self, export):
@@ -604,5 +562,6 @@ class ExportAdmin(admin.ModelAdmin):
         created = export_create(
             topic=obj.topic, format=obj.format, statuses=obj.filters.get("statuses"),
             intent=obj.filters.get("intent"), split=obj.split, seed=obj.seed, system_prompt=obj.system_prompt,
-            instruction=obj.instruction, created_by=request.user)
+            instruction=obj.instruction, include_out_of_scope=bool(obj.filters.get("include_out_of_scope")),
+            created_by=request.user)
         obj.pk = created.pk

@@ -112,10 +112,12 @@ def split_describe(split: dict) -> str:
     """One line for the admin list and the dataset card."""
     if not split:
         return "none"
+    def ratios(parts: dict) -> str:  # in split order: the database's JSON type does not keep key order
+        return ", ".join(f"{name} {parts[name]:g}" for name in sorted(parts, key=split_order))
+
     if split_is_assigned(split):
-        ratios = ", ".join(f"{name} {ratio:g}" for name, ratio in split["unassigned"].items())
-        return f"assigned (the others: {ratios})"
-    return ", ".join(f"{name} {ratio:g}" for name, ratio in split.items())
+        return f"assigned (the others: {ratios(split['unassigned'])})"
+    return ratios(split)
 
 
 def split_order(name: str) -> tuple:

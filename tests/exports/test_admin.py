@@ -77,10 +77,10 @@ def test_a_dataset_admin_imports_and_exports_in_the_admin(client, dataset_admin,
     assert json.loads(lines[0])["question"] == "I want my money back"
 
 
-def import_preview(client, name, content, format, topic=None):
+def import_preview(client, name, content, format, topic=None, **options):
     """The import page's dry run; its format index is the position in QUESTION_IMPORT_FORMATS."""
     data = {"import_file": SimpleUploadedFile(name, content), "format": format_index(QUESTION_IMPORT_FORMATS, format),
-            "resource": 0}
+            "resource": 0, **options}
     if topic is not None:
         data["topic"] = topic.pk
     return client.post(reverse("admin:datasets_question_import"), data)
@@ -174,7 +174,8 @@ def test_the_import_preview_lists_every_bad_line_with_its_number(client, superus
     assert page.context["form"].errors["import_file"] == [
         "line 2: invalid JSON (Expecting property name enclosed in double quotes at column 23)",
         "line 4: expected a JSON object, got list",
-        "line 5: missing the intent: give intent_path, intent_hierarchy, intent_number or intent",
+        "line 5: no intent: found 'question'; accepted: intent_path, intent_hierarchy, intent_full_name, "
+        "intent_number, intent, label (or name yours with intent_column)",
     ]
     assert Question.objects.count() == before
 
@@ -235,3 +236,50 @@ def test_deleting_exports_in_the_admin_removes_their_files(client, superuser, kn
                                {"action": "delete_selected", "_selected_action": [exports[1].pk], "post": "yes"})
     assert response.status_code == 302 and not folders[1].exists()
     assert not Export.objects.filter(pk__in=[e.pk for e in exports]).exists()
+
+
+def test_the_admin_imports_the_new_rows_of_a_file_where_some_exist_and_says_what_the_api_says(
+        client, dataset_admin, known_dataset):
+    """Issue 23: the admin refused a whole file when some rows already existed; now it follows the
+    API's rule (new rows imported, duplicates counted) and its preview is the service's report."""
+    from datasets.imports import import_report_lines, questions_import
+
+    client.force_login(dataset_admin)
+    content = (b"text,category,split\nI want my money back,Billing -> Refunds,test\n"
+               b"Brand new refund question,Billing -> Refunds,val\nfees for top ups,Billing -> Invoices,\n"
+               b"Fees for top-ups?,Billing -> Refunds,\n")
+    options = {"intent_column": "category", "on_conflict": "flag"}
+    expected = import_report_lines(questions_import(topic=known_dataset, stream=__import__("io").BytesIO(content),
+                                                    format="csv", dry_run=True, **options))
+    page = import_preview(client, "q.csv", content, "csv", topic=known_dataset, **options)
+    assert page.context["import_report"] == expected == [
+        "Dry run: nothing was written.",
+        "4 rows: 2 would be created, 1 duplicate skipped (same text, same intent), 1 label conflict, 0 intents would "
+        "be created.",
+        "Created rows by split: validation 1, none 1.",
+        "Label conflicts: 1 text under two intents; on_conflict=flag: keep the first row of a text with status "
+        "flagged (a reviewer decides), drop the others (1 flagged).",
+        "line 5: conflict: 'Fees for top-ups?' is under '1.1 Refunds' here and under '1.2 Invoices' on line 4",
+    ]
+    assert "1 duplicate skipped (same text, same intent)" in page.content.decode()
+    response = confirm_import(client, page)
+    assert response.status_code == 302
+    created = Question.objects.filter(topic=known_dataset, text__in=["Brand new refund question", "fees for top ups"])
+    assert sorted(created.values_list("text", "split", "status")) == [
+        ("Brand new refund question", "validation", "pending"), ("fees for top ups", "", "flagged")]
+    assert Question.objects.filter(topic=known_dataset).count() == len(KNOWN_QUESTIONS) + 2
+    message = str(list(response.wsgi_request._messages)[0])
+    assert message.startswith("Imported into Customer Care: 4 rows: 2 created, 1 duplicate skipped")
+
+
+def test_an_admin_export_takes_split_assigned_and_include_out_of_scope(client, superuser, known_dataset):
+    client.force_login(superuser)
+    response = client.post(reverse("admin:datasets_export_add"), {
+        "topic": known_dataset.pk, "format": "jsonl", "filters": '{"include_out_of_scope": true}',
+        "split": '"assigned"', "seed": 42, "system_prompt": "", "instruction": ""})
+    assert response.status_code == 302
+    export = Export.objects.get()
+    assert export.split == {"mode": "assigned", "unassigned": {"train": 0.8, "validation": 0.1, "test": 0.1}}
+    assert export.filters == {"statuses": ["approved", "relabeled"], "include_out_of_scope": True}
+    page = client.get(reverse("admin:datasets_export_changelist")).content.decode()
+    assert "assigned (the others: train 0.8, validation 0.1, test 0.1)" in page
