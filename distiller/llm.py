@@ -77,12 +77,15 @@ class CallRecord:
     outcome: str  # LLMCall.Outcome: ok, invalid, transient, refused
     error_code: str
     started_at: datetime
+    # The provider slot's token: its call stays listed in Redis until the record is in the database.
+    token: str = ""
 
 
 @dataclass
 class Usage:
     """Calls and tokens, summed across the threads of one unit, and each call's record."""
 
+    unit_id: int | None = None  # whose calls these are, for the record of a call its process died in
     calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
@@ -292,25 +295,33 @@ class LLMClient:
         # Full jitter: spreads the retries of many threads and workers apart.
         return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.retry_base * 2 ** attempt))
 
-    def _record(self, usage: Usage | None, kind: str, started: tuple[datetime, float], outcome: str,
+    def _record(self, usage: Usage | None, kind: str, started: tuple[datetime, float, str], outcome: str,
                 error_code: str = "", tokens_in: int = 0, tokens_out: int = 0) -> None:
         if usage is None:
             return
-        at, clock = started
+        at, clock, token = started
         usage.add(tokens_in=tokens_in, tokens_out=tokens_out, invalid=int(outcome == "invalid"), record=CallRecord(
             kind=kind, model=self._model or self.endpoint.model, tokens_in=tokens_in, tokens_out=tokens_out,
             latency_ms=round((time.monotonic() - clock) * 1000), outcome=outcome, error_code=error_code[:64],
-            started_at=at))
+            started_at=at, token=token))
+
+    def _call_note(self, usage: Usage | None, kind: str) -> str:
+        """What the limiter keeps about a run's call until it is recorded (JSON; '' outside runs)."""
+        run_id = getattr(self.limiter, "run_id", None)
+        if usage is None or not run_id:
+            return ""
+        return json.dumps({"run": run_id, "unit": usage.unit_id, "kind": kind,
+                           "model": self._model or self.endpoint.model, "at": timezone.now().isoformat()})
 
     def _create(self, usage: Usage | None, kind: str, **request):
         """One HTTP call with transient-error retries. Returns the SDK response and when it started."""
         attempt = 0
         while True:
-            started = (timezone.now(), time.monotonic())
+            started = (timezone.now(), time.monotonic(), "")
             try:
                 if self.limiter is not None:
-                    with self.limiter.slot():
-                        started = (timezone.now(), time.monotonic())  # the wait for a slot is not latency
+                    with self.limiter.slot(self._call_note(usage, kind)) as token:
+                        started = (timezone.now(), time.monotonic(), token)  # the wait for a slot is not latency
                         response = self.sdk.chat.completions.create(**request)
                 else:
                     response = self.sdk.chat.completions.create(**request)

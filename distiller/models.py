@@ -223,6 +223,7 @@ class LLMCall(models.Model):
         INVALID = "invalid", "Invalid or cut-off answer"
         TRANSIENT = "transient", "Retried error (429, 5xx, timeout, connection)"
         REFUSED = "refused", "Refused (key, balance, quota, model)"
+        INTERRUPTED = "interrupted", "Interrupted: its worker died during the call (tokens unknown)"
 
     run = models.ForeignKey(DistillationRun, on_delete=models.CASCADE, related_name="llm_calls")
     unit = models.ForeignKey(DistillationUnit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

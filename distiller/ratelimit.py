@@ -23,31 +23,32 @@ from django.conf import settings
 # A live process renews its key every second; a dead one's slots free this long after its death.
 OWNER_TTL_SECONDS = 5
 ALIVE_PREFIX = "distiller:alive:"
-# Drop the leases of dead owners: the holder's key is gone (KEYS[1] the in-flight set).
-PRUNE = """
-local freed = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+# Take back the leases of dead owners (their `distiller:alive:` key is gone), and move the calls
+# they had not recorded yet to the lost list, for distiller.services.runs.llm_calls_lost_record.
+# KEYS: in-flight set, per-minute log, unrecorded calls hash, lost list.
+PRUNE_BODY = """
+local function dead(member)
   local bar = string.find(member, '|', 1, true)
-  if bar and redis.call('EXISTS', ARGV[1] .. string.sub(member, 1, bar - 1)) == 0 then
-    redis.call('ZREM', KEYS[1], member)
-    freed = freed + 1
+  return bar and redis.call('EXISTS', '""" + ALIVE_PREFIX + """' .. string.sub(member, 1, bar - 1)) == 0
+end
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if dead(member) then redis.call('ZREM', KEYS[1], member) end
+end
+for _, token in ipairs(redis.call('HKEYS', KEYS[3])) do
+  if dead(token) then
+    redis.call('RPUSH', KEYS[4], redis.call('HGET', KEYS[3], token))
+    redis.call('HDEL', KEYS[3], token)
   end
 end
-return freed
 """
+PRUNE = PRUNE_BODY + "return 0\n"
+LOST_CALLS_KEY = "distiller:lost_calls"
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit, rpm, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    local bar = string.find(member, '|', 1, true)
-    if bar and redis.call('EXISTS', ARGV[5] .. string.sub(member, 1, bar - 1)) == 0 then
-      redis.call('ZREM', KEYS[1], member)
-    end
-  end
-end
+""" + PRUNE_BODY + """
 if redis.call('ZCARD', KEYS[1]) >= limit then return -1 end
 if rpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
@@ -117,7 +118,10 @@ class ProviderLimiter:
     def __init__(self, *, provider_id: int, max_concurrency: int, requests_per_minute: int,
                  lease_seconds: float, connection: redis.Redis | None = None, run_id: int | None = None):
         self.redis = connection or redis_connection()
-        self.keys = [f"distiller:provider:{provider_id}:inflight", f"distiller:provider:{provider_id}:rpm"]
+        base = f"distiller:provider:{provider_id}"
+        # In flight, the per-minute log, calls not recorded in the database yet (token -> JSON), lost calls.
+        self.keys = [f"{base}:inflight", f"{base}:rpm", f"{base}:calls", LOST_CALLS_KEY]
+        self.run_id = run_id
         self.args = [max(1, max_concurrency), max(0, requests_per_minute), int(lease_seconds * 1000)]
         self.script = self.redis.register_script(ACQUIRE)
         self.prune_script = self.redis.register_script(PRUNE)
@@ -136,12 +140,15 @@ class ProviderLimiter:
             self.redis.zadd(self.waiting, {self.waiter: time.time() + 3})
             self.redis.expire(self.waiting, 10)
 
-    def acquire(self) -> str:
+    def acquire(self, call: str = "") -> str:
+        """Wait for a slot; returns its token. `call` (JSON) describes the call until calls_recorded is told."""
         token = f"{slot_owner(self.redis)}|{uuid.uuid4().hex}"
         pause, noted = 0.005, 0.0
         while True:
-            wait_ms = int(self.script(keys=self.keys, args=[*self.args, token, ALIVE_PREFIX]))
+            wait_ms = int(self.script(keys=self.keys, args=[*self.args, token]))
             if wait_ms == 0:
+                if call:
+                    self.redis.hset(self.keys[2], token, call)
                 return token
             if time.monotonic() - noted > 1:
                 self._waiting()
@@ -155,15 +162,26 @@ class ProviderLimiter:
     def release(self, token: str) -> None:
         self.redis.zrem(self.keys[0], token)
 
+    def calls_recorded(self, tokens: list[str]) -> None:
+        """These calls are in the database now: a death of their process no longer loses them."""
+        if tokens:
+            self.redis.hdel(self.keys[2], *tokens)
+
     @contextmanager
-    def slot(self):
-        token = self.acquire()
+    def slot(self, call: str = ""):
+        token = self.acquire(call)
         try:
-            yield
+            yield token
         finally:
             self.release(token)
 
     def in_flight(self) -> int:
-        """Calls in flight, after taking back the slots of dead processes."""
-        self.prune_script(keys=self.keys[:1], args=[ALIVE_PREFIX])
+        """Calls in flight, after taking back the slots of dead processes (and listing their lost calls)."""
+        self.prune_script(keys=self.keys)
         return int(self.redis.zcard(self.keys[0]))
+
+
+def lost_calls_take(limit: int = 1000) -> list[str]:
+    """Take (and remove) up to `limit` calls whose process died before recording them (JSON strings)."""
+    return [raw.decode() if isinstance(raw, bytes) else raw
+            for raw in (redis_connection().lpop(LOST_CALLS_KEY, limit) or [])]

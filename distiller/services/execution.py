@@ -25,7 +25,7 @@ from django.utils import timezone
 from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
 from distiller.models import DistillationRun, DistillationUnit, LLMCall
 from distiller.ratelimit import ProviderLimiter
-from distiller.services.runs import run_complete, run_fail, units_frontier, units_plan_after
+from distiller.services.runs import llm_calls_lost_record, run_complete, run_fail, units_frontier, units_plan_after
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,10 @@ class RunContext:
                            cost=F("cost") + sum((row.cost for row in rows), Decimal("0")))
         if rows:
             LLMCall.objects.bulk_create(rows)
+            # Until this commits, a SIGKILL would lose these calls: the limiter keeps them listed
+            # (llm_calls_lost_record records them as interrupted when this process has died).
+            tokens = [r.token for r in records if r.token]
+            transaction.on_commit(lambda: self.client.limiter.calls_recorded(tokens))
         if updates:
             DistillationRun.objects.filter(pk=self.run_id).update(**updates)
 
@@ -265,6 +269,7 @@ def run_work(*, run_id: int, owner: str = "") -> None:
     `owner` names this job on the units it leases (the RQ job id; random when empty).
     """
     close_old_connections()
+    llm_calls_lost_record()  # a resumed run's calls that died with its last worker
     DistillationRun.objects.filter(pk=run_id, status=DistillationRun.Status.QUEUED).update(
         status=DistillationRun.Status.RUNNING, started_at=timezone.now())
     DistillationRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=timezone.now())

@@ -35,7 +35,7 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     """Bring the run's questions for `unit.node` up to `unit.target`. Returns (failed, error)."""
     p, intent = ctx.parameters, unit.node
     path = [n.name for n in intent.ancestors()]
-    usage, errors = Usage(), []
+    usage, errors = Usage(unit_id=unit.pk), []
     for round_number in range(MAX_ROUNDS):
         ctx.check()
         have = Question.objects.filter(run_id=ctx.run_id, intent=intent).count()

@@ -185,11 +185,44 @@ def units_plan_after(*, run: DistillationRun, unit: DistillationUnit) -> int:
     return len(planned)
 
 
+def llm_calls_lost_record() -> int:
+    """Record, as `interrupted` LLMCall rows counted in their runs' calls, the calls whose process died
+    before writing them (the provider limiter lists them once their owner's liveness key expired).
+
+    Tokens are unknown: the answer, if any, went to a dead process. Returns how many were recorded.
+    """
+    import json
+
+    from distiller.models import LLMCall
+    from distiller.ratelimit import lost_calls_take
+
+    calls = [json.loads(raw) for raw in lost_calls_take()]
+    if not calls:
+        return 0
+    runs = dict(DistillationRun.objects.filter(pk__in={c["run"] for c in calls}).values_list("pk", "provider_id"))
+    units = set(DistillationUnit.objects.filter(pk__in={c["unit"] for c in calls if c.get("unit")})
+                .values_list("pk", flat=True))
+    rows = [LLMCall(run_id=c["run"], unit_id=c.get("unit") if c.get("unit") in units else None,
+                    provider_id=runs[c["run"]], model=c.get("model", ""), kind=c.get("kind", ""),
+                    outcome=LLMCall.Outcome.INTERRUPTED, error_code="worker_died",
+                    created_at=c.get("at") or timezone.now())
+            for c in calls if c["run"] in runs]
+    per_run: dict[int, int] = {}
+    for row in rows:
+        per_run[row.run_id] = per_run.get(row.run_id, 0) + 1
+    with transaction.atomic():
+        LLMCall.objects.bulk_create(rows)
+        for run_id, count in per_run.items():
+            DistillationRun.objects.filter(pk=run_id).update(calls=F("calls") + count)
+    return len(rows)
+
+
 def run_complete(*, run_id: int) -> bool:
     """End a running run whose units are all finished: succeeded, or failed naming its failed units.
 
     Safe to call from many workers at once (the run row is locked). Returns whether it ended the run.
     """
+    llm_calls_lost_record()
     with transaction.atomic():
         run = DistillationRun.objects.select_for_update().select_related("topic").get(pk=run_id)
         if run.status != DistillationRun.Status.RUNNING:
@@ -361,6 +394,7 @@ def run_resume(*, run: DistillationRun, workers: int | None = None) -> Distillat
     Refused (RunError, conflict) for a succeeded run and for a running one whose units a live
     worker still holds: more jobs would only queue behind it.
     """
+    llm_calls_lost_record()
     with transaction.atomic():
         # The status is read under the row lock: run_complete takes the same lock, so a run
         # finishing right now is seen as succeeded here, never flipped back to running.

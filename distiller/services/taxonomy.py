@@ -21,7 +21,7 @@ def taxonomy_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     p = ctx.parameters
     parent = unit.node
     parent_path = [n.name for n in parent.ancestors()] if parent else []
-    usage, errors = Usage(), []
+    usage, errors = Usage(unit_id=unit.pk), []
     for _ in range(MAX_ROUNDS):
         ctx.check()
         unit.refresh_from_db(fields=["produced", "created_ids"])

@@ -18,6 +18,7 @@ from distiller.services import run_cancel, run_resume, run_start
 from distiller.services.execution import RunContext, unit_claim, unit_finish
 from distiller.services.runs import run_fail
 from tests.distiller.conftest import ROOT, WORKERS, wait_for
+from tests.distiller.test_runs_on_workers import teacher_stats
 
 
 @WORKERS
@@ -121,3 +122,32 @@ def test_the_stage_of_an_ended_run_says_how_it_ended_until_it_is_resumed(provide
     run.refresh_from_db()
     assert (run.status, run.stage) == ("failed", "failed")
     ctx.call_pool.shutdown()
+
+
+@WORKERS
+@pytest.mark.workers
+def test_calls_in_flight_when_a_worker_is_killed_are_recorded_as_interrupted(topic, provider, teacher, workers,
+                                                                               settings):
+    settings.DISTILL_UNIT_LEASE_SECONDS = 3  # as the workers' (conftest)
+    teacher.teacher.configure(latency=1.0)
+    provider.max_concurrency = 2
+    provider.save()
+    (victim,) = workers.start(1)
+    run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=6,
+                    questions_per_call=3)
+    wait_for(lambda: teacher_stats(teacher)["in_flight"] > 0, what="a call in flight")
+
+    workers.kill(victim)
+
+    # Its slots come back once its liveness key expires; the calls it had not recorded are listed as lost.
+    limiter = ProviderLimiter(provider_id=provider.pk, max_concurrency=2, requests_per_minute=0, lease_seconds=150)
+    wait_for(lambda: limiter.in_flight() == 0, timeout=30, what="the dead worker's slots")
+    wait_for(lambda: run_progress(run=run)["stalled"], timeout=30, what="the run to stall")
+    teacher.teacher.configure(latency=0)
+    run_work(run_resume(run=run, workers=0).pk)
+
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    calls = LLMCall.objects.filter(run=run)
+    assert run.calls == calls.count() == teacher_stats(teacher)["requests"]
+    assert calls.filter(outcome="interrupted", error_code="worker_died", tokens_in=0).count() >= 1
