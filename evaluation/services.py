@@ -53,11 +53,14 @@ def evaluation_folder(evaluation: Evaluation) -> Path:
 
 def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", test_spec: str = "",
                       include_out_of_scope: bool = False, seed: int = 42, learning_curve: bool = True,
-                      label_issues: bool = True, backend: str = "tfidf-svm", enqueue: bool = True) -> Evaluation:
+                      label_issues: bool = True, folds: int = FOLDS, backend: str = "tfidf-svm",
+                      enqueue: bool = True) -> Evaluation:
     """Check the request, record the evaluation and queue its job (after commit) on the evaluation queue.
 
     Raises DatasetError, with nothing created, for an unknown SPEC key or value, a topic with nothing
     reviewed, a single intent, an intent with fewer than two training examples or an empty test set.
+    `folds` is the k of the cross-validation that calibrates the confidences and gives the
+    out-of-fold probabilities label errors are found with (2 to 10).
     `enqueue=False` leaves it queued for the caller to run in-process (evaluation_run).
     """
     from rq import Callback
@@ -65,6 +68,8 @@ def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", te
     from config.queues import enqueue as put_on_queue
     from evaluation.jobs import evaluation_job_failed, evaluation_run_job
 
+    if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 10:
+        raise DatasetError(f"folds must be a whole number from 2 to 10, got {folds!r}.", code="invalid_folds")
     if backend not in BACKENDS:
         raise DatasetError(f"Unknown backend {backend!r}: use {', '.join(BACKENDS)}.", code="invalid_backend")
     train, test = spec_parse(train_spec, side="train"), spec_parse(test_spec, side="test")
@@ -76,7 +81,7 @@ def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", te
             topic=topic, created_by=created_by, train_spec=(train_spec or "").strip(),
             test_spec=(test_spec or "").strip(), include_out_of_scope=include_out_of_scope, seed=seed,
             backend=backend, parameters={**BACKENDS[backend](seed=seed).params, "learning_curve": learning_curve,
-                                         "label_issues": label_issues, "folds": FOLDS},
+                                         "label_issues": label_issues, "folds": folds},
         )
         if enqueue:
             evaluation.job_id = put_on_queue(evaluation_run_job, evaluation.pk, queue=QUEUE,
