@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from datasets.formats.table import csv_cell_restore
 from datasets.models import QUESTION_TEXT_MAX_CHARS
 from datasets.splits import ACCEPTED_SPLIT_NAMES, split_name_normalize
 
@@ -262,7 +263,8 @@ class CsvReader(FormatReader):
             if len(cells) != len(header):
                 yield ImportProblem(reader.line_num, f"expected {len(header)} columns as in the header, got {len(cells)}")
                 continue
-            data = dict(zip(header, cells, strict=True))
+            # Cells this project's CSV export neutralised against spreadsheet formulas get their text back.
+            data = dict(zip(header, map(csv_cell_restore, cells), strict=True))
             if not self.intent_column and data.get("label", "").strip().isdigit():
                 data.pop("label")
             yield self._record(reader.line_num, {k: v for k, v in data.items() if v.strip()},

@@ -23,3 +23,16 @@ def test_cells_that_start_like_a_formula_get_an_apostrophe(topic, make_intent, m
 def test_restoring_a_neutralised_cell_gives_the_text_back():
     for text in HOSTILE + ["plain", "'quoted on purpose", "", "-"]:
         assert csv_cell_restore(csv_cell_neutralise(text)) == text
+
+
+def test_an_exported_csv_with_formula_cells_imports_back_unchanged(topic, make_intent, make_question):
+    from datasets.imports import questions_import
+
+    intent = make_intent(topic, "Refunds")
+    for text in HOSTILE:
+        make_question(intent, text, status="approved")
+    exported = "".join(export_stream(questions=Question.objects.filter(topic=topic), format="csv"))
+    Question.objects.filter(topic=topic).delete()
+    questions_import(topic=topic, stream=io.BytesIO(exported.encode()), format="csv")
+    assert sorted(Question.objects.filter(topic=topic).values_list("text", flat=True)) == sorted(
+        text.strip() for text in HOSTILE)
