@@ -7,7 +7,7 @@ from config.api import error_body
 
 
 class RejectNulBytesMiddleware:
-    """Answer 400 to a query string, or a form field outside the API, holding a NUL byte.
+    """Answer 400 to a header, a query string, or a form field outside the API, holding a NUL byte.
 
     PostgreSQL text cannot hold NUL, so such a value reaching a filter, a search or a saved field
     would end as a database error and a 500; no legitimate client sends one. API bodies (JSON or
@@ -20,8 +20,15 @@ class RejectNulBytesMiddleware:
     def __call__(self, request):
         is_api = request.path.startswith("/api/")
         message = None
-        if "\x00" in request.path or any("\x00" in key or any("\x00" in v for v in values)
-                                          for key, values in request.GET.lists()):
+        header = next((name for name, value in request.META.items()
+                       if name.startswith("HTTP_") and isinstance(value, str) and "\x00" in value), None)
+        if header is None and any("\x00" in key + value for key, value in request.COOKIES.items()):
+            header = "HTTP_COOKIE"  # a quoted cookie value may spell NUL as \000
+        if header:
+            # A token or session cookie is looked up in the database as it came.
+            message = f"The request's {header.removeprefix('HTTP_').replace('_', '-').title()} header contains a NUL byte."
+        elif "\x00" in request.path or any("\x00" in key or any("\x00" in v for v in values)
+                                            for key, values in request.GET.lists()):
             message = "The request's URL or query string contains a NUL byte."
         elif request.method == "POST" and not is_api:
             message = self._form_problem(request)

@@ -60,3 +60,20 @@ def test_a_nul_byte_in_a_form_encoded_api_body_is_a_400_naming_the_field(dataset
     assert response.json()["error"] == {"code": "invalid", "message": "The request is invalid; see details.",
                                         "details": {"name": ["Text cannot contain NUL bytes (\\x00): found one in name."]}}
     assert not Topic.objects.exists()
+
+
+@pytest.mark.parametrize("keyword", ["Token", "Bearer"])
+def test_a_nul_byte_in_the_token_is_a_400_not_a_500(db, keyword):
+    client = api_as(None)
+    client.credentials(HTTP_AUTHORIZATION=f"{keyword} abc\x00def")
+    response = client.get("/api/v1/topics/")
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "invalid_parameter", "details": None,
+                                        "message": "The request's Authorization header contains a NUL byte."}
+
+
+def test_a_nul_byte_in_the_session_cookie_is_a_400_not_a_500(client, db):
+    client.cookies["sessionid"] = "abcdefgh\x00ijkl"
+    response = client.get("/")
+    assert response.status_code == 400
+    assert response.content == b"The request's Cookie header contains a NUL byte."
