@@ -84,9 +84,11 @@ class DistillationRunAdmin(admin.ModelAdmin):
         p = run_progress(run=run)
         eta = f", about {p['eta_seconds']:.0f}s left" if p["eta_seconds"] is not None else ""
         stalled = f" — STALLED: {p['hint']}" if p["stalled"] else ""
+        waiting = (f" — waiting for a free slot of {run.provider.name} (its concurrency or per-minute limit is used "
+                   "by other runs or workers)") if p["waiting_for_slots"] else ""
         return (f"{p['stage']}: {p['units_done']}/{p['units_total']} units, {p['questions_created']}/"
                 f"{p['questions_target']} questions, {p['calls']} calls, {p['tokens_in'] + p['tokens_out']:,} tokens, "
-                f"${p['cost']}{eta}{stalled}")
+                f"${p['cost']}{eta}{stalled}{waiting}")
 
     @admin.display(description="LLM calls")
     def llm_calls(self, run):

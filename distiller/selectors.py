@@ -14,7 +14,7 @@ from distiller.models import DistillationRun, DistillationUnit
 QUEUE = "distill"
 STALLED_HINT = "No worker is working on this run; resume it."
 NO_WORKER_HINT = ("Queued, but no distill worker is running to pick it up: start one (manage.py rqworker distill), "
-                  "or work on it in a shell with `manage.py distill resume <id> --wait`.")
+                  "or work on it in a shell with `manage.py distill resume {id} --wait`.")
 JOBS_LOST_HINT = "Queued, but its work jobs are no longer on the queue (Redis lost them?): resume it."
 
 
@@ -74,7 +74,7 @@ def run_stall_hint(*, run: DistillationRun) -> str:
     """
     if run.status == DistillationRun.Status.QUEUED:
         if not distill_worker_count():
-            return NO_WORKER_HINT
+            return NO_WORKER_HINT.format(id=run.pk)
         return JOBS_LOST_HINT if run_jobs_lost(run=run) else ""
     return STALLED_HINT if run_is_stalled(run=run) else ""
 

@@ -31,7 +31,11 @@ def test_a_sigkilled_worker_is_not_counted_and_wait_works_here(provider, topic, 
     assert distill_worker_count() == 0
     queued = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=2)
     progress = run_progress(run=queued)
-    assert (queued.status, progress["stalled"], progress["hint"]) == ("queued", True, NO_WORKER_HINT)
+    assert (queued.status, progress["stalled"], progress["hint"]) == ("queued", True, NO_WORKER_HINT.format(id=queued.pk))
+    call_command("distill", "status", str(queued.pk))
+    assert (f"  STALLED: Queued, but no distill worker is running to pick it up: start one (manage.py rqworker "
+            f"distill), or work on it in a shell with `manage.py distill resume {queued.pk} --wait`.\n"
+            ) in capsys.readouterr().out
     run_cancel(run=queued)
 
     call_command("distill", "auto", "--topic", "Fresh", "--levels", "1", "--tags-per-level", "2",
@@ -57,7 +61,9 @@ def _hold_slots(provider_id: int, count: int) -> subprocess.Popen:
 
 
 @WORKERS
-def test_the_slots_of_a_killed_process_are_taken_back_and_a_waiting_run_says_so(provider, topic):
+def test_the_slots_of_a_killed_process_are_taken_back_and_a_waiting_run_says_so(provider, topic, capsys):
+    provider.max_concurrency = 2
+    provider.save()
     run = DistillationRun.objects.create(topic=topic, provider=provider, status="running")
     holder = _hold_slots(provider.pk, 2)
     limiter = ProviderLimiter(provider_id=provider.pk, max_concurrency=2, requests_per_minute=0, lease_seconds=150,
@@ -68,6 +74,9 @@ def test_the_slots_of_a_killed_process_are_taken_back_and_a_waiting_run_says_so(
     waiter.start()
     wait_for(lambda: run_waiting_for_slots(provider_id=provider.pk, run_id=run.pk), what="the run to wait")
     assert run_progress(run=run)["waiting_for_slots"] is True
+    call_command("distill", "status", str(run.pk))
+    assert ("  waiting for a free slot of Teacher (2 calls at once across all workers, or its requests per "
+            "minute): other runs or workers hold them\n") in capsys.readouterr().out
 
     os.killpg(holder.pid, signal.SIGKILL)
     holder.wait()

@@ -194,7 +194,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  STALLED: no worker is working on it. Start a worker (manage.py rqworker distill) "
                               f"and run `manage.py distill resume {run.pk}`.")
         elif p["stalled"]:
-            self.stdout.write(f"  STALLED: {p['hint'].replace('<id>', str(run.pk))}")
+            self.stdout.write(f"  STALLED: {p['hint']}")
         if p["waiting_for_slots"]:
             self.stdout.write(f"  waiting for a free slot of {run.provider.name} ({run.provider.max_concurrency} calls "
                               "at once across all workers, or its requests per minute): other runs or workers "
