@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxLengthValidator
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect, StreamingHttpResponse
@@ -14,7 +15,7 @@ from import_export.signals import post_export
 
 from datasets.admin_imports import QuestionImportAdminMixin, managed_topics
 from datasets.exports import export_create, export_delete, export_stream
-from datasets.models import Export, IntentNode, Question, ReviewEvent, Topic
+from datasets.models import QUESTION_TEXT_MAX_CHARS, Export, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
@@ -310,6 +311,9 @@ class QuestionAdminForm(forms.ModelForm):
         if self.instance.pk is not None:
             self.fields["loaded_version"].initial = self.instance.version
             self.fields["loaded_version"].required = True
+        if "text" in self.fields:  # the one limit of question text, on the add page as on the change page
+            self.fields["text"].validators.append(MaxLengthValidator(QUESTION_TEXT_MAX_CHARS))
+            self.fields["text"].widget.attrs["maxlength"] = QUESTION_TEXT_MAX_CHARS
 
 
 @admin.register(Question)

@@ -189,8 +189,18 @@ def test_the_admin_change_form_refuses_text_over_the_limit(client, superuser, in
                                  "source": question.source, "status": question.status,
                                  "text": "w" * (QUESTION_TEXT_MAX_CHARS + 1), "loaded_version": question.version,
                                  "events-TOTAL_FORMS": 0, "events-INITIAL_FORMS": 0}, follow=True)
-    assert f"at most {QUESTION_TEXT_MAX_CHARS:,} characters" in response.content.decode()
+    assert (f"Ensure this value has at most {QUESTION_TEXT_MAX_CHARS} characters (it has "
+            f"{QUESTION_TEXT_MAX_CHARS + 1})") in response.content.decode()
     assert Question.objects.get(pk=question.pk).text == "Where is my refund?"
+
+
+def test_the_admin_add_form_refuses_text_over_the_limit(client, superuser, topic, intent):
+    client.force_login(superuser)
+    response = client.post(reverse("admin:datasets_question_add"), {
+        "topic": topic.pk, "intent": intent.pk, "language": "en", "source": "manual", "status": "pending",
+        "text": "w" * (QUESTION_TEXT_MAX_CHARS + 1), "events-TOTAL_FORMS": 0, "events-INITIAL_FORMS": 0})
+    assert f"Ensure this value has at most {QUESTION_TEXT_MAX_CHARS} characters" in response.content.decode()
+    assert not Question.objects.exists()
 
 
 # --- 11. Booleans are not numbers ----------------------------------------------------------------
