@@ -29,7 +29,12 @@ def _process_alive(pid: int) -> bool:
 
 
 def distill_workers_live() -> list:
-    """The RQ workers of the distill queue that are alive.
+    """The RQ workers of the distill queue that are alive (see queue_workers_live)."""
+    return queue_workers_live(QUEUE)
+
+
+def queue_workers_live(queue_name: str) -> list:
+    """The RQ workers of the named queue that are alive.
 
     RQ keeps a SIGKILLed worker registered until its key expires (up to worker_ttl + 60 s, 8
     minutes by default), so its own count says a dead worker runs. A worker whose key is gone is
@@ -40,7 +45,7 @@ def distill_workers_live() -> list:
     from rq import Worker
 
     try:
-        workers = Worker.all(queue=django_rq.get_queue(QUEUE))
+        workers = Worker.all(queue=django_rq.get_queue(queue_name))
     except Exception:  # Redis unreachable: nothing can run; enqueueing will say so
         return []
     here = socket.gethostname()
