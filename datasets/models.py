@@ -1,6 +1,8 @@
 """Topics, their intent taxonomy, questions, the review audit trail and exports."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -181,6 +183,10 @@ class Question(models.Model):
     near_key = models.BigIntegerField(
         null=True, editable=False,
         help_text="Near-duplicate key (bag of words without numbers and filler): what the split keeps together.")
+    # The paraphrase index (datasets.health.paraphrase): MinHash LSH band keys, written with the row.
+    paraphrase_keys = ArrayField(
+        models.BigIntegerField(), null=True, editable=False,
+        help_text="MinHash band keys of the word shingles: questions sharing one are paraphrase candidates.")
     language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     split = models.CharField(
@@ -206,6 +212,28 @@ class Question(models.Model):
     )
     confidence = models.FloatField(null=True, blank=True)
     occurrences = models.PositiveIntegerField(default=1)
+
+    # Near-boundary ("hard negative") questions: the neighbouring intent this one is written against.
+    contrastive_of = models.ForeignKey(
+        IntentNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="contrastive_questions")
+
+    # The LLM judge's verdict (distiller.services.judge): blank until judged.
+    class JudgeVerdict(models.TextChoices):
+        PASS = "pass", "Pass"
+        OTHER_INTENT = "other_intent", "Belongs to another intent"
+        NO_INTENT = "no_intent", "Belongs to none of the intents"
+        LOW_SCORE = "low_score", "Below the run's threshold"
+
+    judge_verdict = models.CharField(max_length=16, choices=JudgeVerdict.choices, blank=True, default="")
+    # True when the judge chose another intent or none: what "judge disagrees first" sorts on.
+    judge_disagrees = models.BooleanField(null=True, blank=True)
+    judge_intent = models.ForeignKey(
+        IntentNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="judged_questions",
+        help_text="The intent the judge chose (blank: none of the candidates).")
+    judge_score = models.FloatField(null=True, blank=True, help_text="0-1: naturalness, 0 when another intent.")
+    judge_reason = models.TextField(blank=True)
+    judge_model = models.CharField(max_length=200, blank=True)
+    judge_prompt_version = models.CharField(max_length=50, blank=True)
 
     # Review.
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -245,17 +273,24 @@ class Question(models.Model):
             # The split's "which near-duplicate groups span intents" (an index-only GROUP BY),
             # and "which questions still lack a key" (empty in practice).
             models.Index(fields=["topic", "near_key"], include=["intent", "status"], name="question_near_key_idx"),
+            # The review queue's "judge disagrees first" and the list's verdict filter.
+            models.Index(fields=["topic", "status", "judge_disagrees", "id"], name="question_judge_queue_idx"),
             models.Index(fields=["topic"], condition=Q(near_key__isnull=True), name="question_near_key_missing_idx"),
+            # Paraphrase candidates of a question: `paraphrase_keys && its keys` (the keys mix in the topic).
+            GinIndex(fields=["paraphrase_keys"], name="question_paraphrase_idx"),
         ]
 
     def __str__(self):
         return self.text[:80]
 
     def save(self, *args, **kwargs):
+        from datasets.health.paraphrase import paraphrase_keys
+
         self.text_hash, self.near_key = text_hash(self.text), near_duplicate_key(self.text)
+        self.paraphrase_keys = paraphrase_keys(self.text, topic_id=self.topic_id) if self.topic_id else None
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "text" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "text_hash", "near_key"}
+            kwargs["update_fields"] = {*update_fields, "text_hash", "near_key", "paraphrase_keys"}
         super().save(*args, **kwargs)
 
     def clean(self):
