@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from datasets.formats.readers import READERS, ImportProblem
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
+from datasets.health.index import paraphrase_index_write_by_hash
 from datasets.normalize import near_duplicate_key, text_hash
 from datasets.selectors import intent_infos
 from datasets.services import BulkResult, DatasetError, intent_create, question_bulk_create
@@ -195,6 +196,9 @@ def _questions_copy(*, topic: Topic, rows: Iterable[dict]) -> BulkResult:
                 row["near_key"] = near_duplicate_key(row["text"])
                 copy.write_row([row.get(name, defaults[name]) for name in attnames])
                 created += 1
+        # The paraphrase index, for the rows just copied (found again by their hash).
+        paraphrase_index_write_by_hash(topic_id=topic.pk, texts_by_hash={
+            row["text_hash"]: row["text"] for row in batch if row.get("near_key") is not None})
         result.created += created
         result.duplicates += len(batch) - created
         batch.clear()

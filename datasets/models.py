@@ -1,8 +1,6 @@
 """Topics, their intent taxonomy, questions, the review audit trail and exports."""
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -183,10 +181,6 @@ class Question(models.Model):
     near_key = models.BigIntegerField(
         null=True, editable=False,
         help_text="Near-duplicate key (bag of words without numbers and filler): what the split keeps together.")
-    # The paraphrase index (datasets.health.paraphrase): MinHash LSH band keys, written with the row.
-    paraphrase_keys = ArrayField(
-        models.BigIntegerField(), null=True, editable=False,
-        help_text="MinHash band keys of the word shingles: questions sharing one are paraphrase candidates.")
     language = models.CharField(max_length=8, choices=LANGUAGE_CHOICES, default="en")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     split = models.CharField(
@@ -276,22 +270,22 @@ class Question(models.Model):
             # The review queue's "judge disagrees first" and the list's verdict filter.
             models.Index(fields=["topic", "status", "judge_disagrees", "id"], name="question_judge_queue_idx"),
             models.Index(fields=["topic"], condition=Q(near_key__isnull=True), name="question_near_key_missing_idx"),
-            # Paraphrase candidates of a question: `paraphrase_keys && its keys` (the keys mix in the topic).
-            GinIndex(fields=["paraphrase_keys"], name="question_paraphrase_idx"),
         ]
 
     def __str__(self):
         return self.text[:80]
 
     def save(self, *args, **kwargs):
-        from datasets.health.paraphrase import paraphrase_keys
-
         self.text_hash, self.near_key = text_hash(self.text), near_duplicate_key(self.text)
-        self.paraphrase_keys = paraphrase_keys(self.text, topic_id=self.topic_id) if self.topic_id else None
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "text" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "text_hash", "near_key", "paraphrase_keys"}
+            kwargs["update_fields"] = {*update_fields, "text_hash", "near_key"}
+        text_written = update_fields is None or "text" in update_fields
         super().save(*args, **kwargs)
+        if text_written:  # the paraphrase index follows the text, in the same transaction
+            from datasets.health.index import paraphrase_index_write
+
+            paraphrase_index_write(questions=[(self.pk, self.topic_id, self.text)], replace=True)
 
     def clean(self):
         if self.intent_id and self.topic_id and self.intent.topic_id != self.topic_id:
@@ -301,6 +295,25 @@ class Question(models.Model):
         dupes = Question.objects.filter(topic_id=self.topic_id, text_hash=text_hash(self.text)).exclude(pk=self.pk)
         if self.topic_id and dupes.exists():
             raise ValidationError({"text": "This topic already has this question (ignoring case and punctuation)."})
+
+
+class QuestionBand(models.Model):
+    """One MinHash LSH band key of a question (datasets/health/paraphrase.py): questions sharing a
+    key are paraphrase candidates. A table rather than a process's memory, so every web and worker
+    process sees the same index, written in the transaction that writes the question."""
+
+    pk = models.CompositePrimaryKey("question", "band")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="bands")
+    band = models.PositiveSmallIntegerField()
+    # The band's rows of the signature mixed with the band number and the topic: one lookup by key
+    # finds the candidates of one topic, without a topic column in the index.
+    key = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["key"], include=["question"], name="questionband_key_idx")]
+
+    def __str__(self):
+        return f"band {self.band} of #{self.question_id}"
 
 
 class ReviewEvent(models.Model):

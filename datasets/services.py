@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from datasets.models import IntentNode, Question, Topic
+from datasets.health.index import paraphrase_index_write_by_hash
 from datasets.normalize import near_duplicate_key, text_hash
 
 
@@ -144,6 +145,7 @@ def question_bulk_create(*, topic: Topic, rows: Iterable[dict], batch_size: int 
         existing = set(Question.objects.filter(topic=topic, text_hash__in=hashes).values_list("text_hash", flat=True))
         fresh = [q for q in batch if q.text_hash not in existing]
         Question.objects.bulk_create(fresh, batch_size=batch_size, ignore_conflicts=True)
+        paraphrase_index_write_by_hash(topic_id=topic.pk, texts_by_hash={q.text_hash: q.text for q in fresh})
         result.created += len(fresh)
         result.duplicates += len(batch) - len(fresh)
         batch.clear()
