@@ -88,7 +88,7 @@ def intent_names_from_fields(data: dict, topic_name: str) -> tuple[list[str], li
         return [" -> ".join(path)], path
     if isinstance(data.get("intent_path"), str) and data["intent_path"].strip():
         path = [p.strip() for p in data["intent_path"].split("->")]
-        if len(path) > 1 and path[0].casefold() == topic_name.casefold():
+        if len(path) > 1 and _path_starts_with_topic(path, data.get("intent_number"), topic_name):
             path = path[1:]
         return [" -> ".join(path)], path
     names = [data[key].strip() for key in ("intent_full_name", "intent_number", "intent", "label")
@@ -99,6 +99,20 @@ def intent_names_from_fields(data: dict, topic_name: str) -> tuple[list[str], li
                   if isinstance(data.get(key), str) and data[key].strip()), None)
     path = [_NUMBERED.sub("", plain)] if plain else []
     return names, path
+
+
+def _path_starts_with_topic(path: list[str], number, topic_name: str) -> bool:
+    """Whether an intent_path's first element names a topic rather than a root intent.
+
+    Our exports (CSV and JSONL alike) write the path with the source topic first, and the number
+    beside it: "Customer Care -> Billing -> Refunds" with "1.1" has one element more than the
+    number has levels, so the first is the topic, whatever it is called; imported into another
+    topic, it must not become a root intent. Without a number, only a first element that names
+    this topic is taken for it.
+    """
+    if isinstance(number, str) and re.fullmatch(r"\d+(\.\d+)*", number.strip()):
+        return len(path) == number.strip().count(".") + 2
+    return path[0].casefold() == topic_name.casefold()
 
 
 def _fields_found(data: dict) -> str:
