@@ -7,6 +7,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from datasets import api
+from datasets.health import api as health_api
 
 router = SimpleRouter()
 router.register("topics", api.TopicViewSet, basename="api-topic")
@@ -17,6 +18,8 @@ urlpatterns = [
     path("topics/<int:topic_id>/intents/", api.IntentTreeView.as_view(), name="api-intent-tree"),
     path("exports/<int:pk>/files/<str:name>", api.ExportFileView.as_view(), name="api-export-file"),
     path("imports/", api.ImportView.as_view(), name="api-import"),
+    path("topics/<int:topic_id>/health/", health_api.TopicHealthView.as_view(), name="api-topic-health"),
+    path("health/", health_api.FileHealthView.as_view(), name="api-file-health"),
     path("labeling/export", api.LabelingExportView.as_view(), name="api-labeling-export"),
     *router.urls,
 ]

@@ -21,8 +21,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from datasets.formats.readers import READERS, ImportProblem
-from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 from datasets.health.index import paraphrase_index_write_by_hash
+from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key, text_hash
 from datasets.selectors import intent_infos
 from datasets.services import BulkResult, DatasetError, intent_create, question_bulk_create

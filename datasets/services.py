@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from datasets.models import IntentNode, Question, Topic
 from datasets.health.index import paraphrase_index_write_by_hash
+from datasets.models import IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key, text_hash
 
 
