@@ -8,6 +8,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from config.input import id_parse, number_parse
+from datasets.health.index import question_paraphrases
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key, normalize_text
 from datasets.selectors import intent_infos, intent_subtree_ids
@@ -199,7 +200,8 @@ def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | Non
     First the near duplicates of the whole topic, under any intent: the same words once case,
     punctuation, order, numbers and filler words are folded (the stored `near_key`, an index
     lookup whatever the topic's size). One under another intent is a label conflict the reviewer
-    should see. Then, within the intent, PostgreSQL's trigram similarity (pg_trgm) of at least
+    should see. Then the paraphrases of the whole topic (datasets.health.index: word shingles
+    with a Jaccard similarity of at least 0.7, found by MinHash LSH band keys). Then, within the intent, PostgreSQL's trigram similarity (pg_trgm) of at least
     0.3; elsewhere word overlap (Jaccard) against up to 2,000 questions of the intent. The trigram
     part is limited to the intent so its cost follows the intent's size, not the topic's; see
     docs/benchmarks.md. Returns None when the lookup ran past SIMILAR_TIMEOUT_MS.
@@ -208,11 +210,14 @@ def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | Non
     same_words = [{**row, "score": 1.0} for row in
                   Question.objects.filter(topic_id=question.topic_id, near_key=near_key).exclude(pk=question.pk)
                   .order_by("id").values("id", "text", "status", "intent_id")[:limit]]
+    # Then paraphrases anywhere in the topic (the MinHash LSH index: one lookup by band key).
+    seen = {row["id"] for row in same_words}
+    paraphrases = [row for row in question_paraphrases(question=question, limit=limit) if row["id"] not in seen]
     rows = _similar_in_intent(question=question, limit=limit)
     if rows is None:
         return None
-    seen = {row["id"] for row in same_words}
-    rows = (same_words + [row for row in rows if row["id"] not in seen])[:limit]
+    seen |= {row["id"] for row in paraphrases}
+    rows = (same_words + paraphrases + [row for row in rows if row["id"] not in seen])[:limit]
     names = dict(IntentNode.objects.filter(pk__in={r["intent_id"] for r in rows}).values_list("pk", "number"))
     for row in rows:
         row["intent_number"] = names.get(row["intent_id"], "")

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from datasets.health.views import topic_health_page
 from labeling import views
 
 app_name = "labeling"
@@ -9,6 +10,7 @@ app_name = "labeling"
 urlpatterns = [
     path("", views.home, name="home"),
     path("topics/<int:topic_id>/", views.topic_dashboard, name="dashboard"),
+    path("topics/<int:topic_id>/health/", topic_health_page, name="health"),
     path("topics/<int:topic_id>/review/", views.review_screen, name="review"),
     path("topics/<int:topic_id>/questions/", views.question_list, name="questions"),
     path("topics/<int:topic_id>/questions/<int:question_id>/similar/", views.question_similar, name="similar"),
