@@ -115,7 +115,7 @@ def paraphrase_candidate_pairs(*, questions, max_bucket: int = 64) -> Iterable[t
     ids = questions.order_by().values("pk")
     if connection.vendor == "postgresql":  # only the shared keys leave the database, grouped there
         shared = (QuestionBand.objects.filter(question_id__in=ids).order_by().values("key")
-                  .annotate(n=Count("question_id"), members=ArrayAgg("question_id", ordering="question_id"))
+                  .annotate(n=Count("question_id"), members=ArrayAgg("question_id", order_by="question_id"))
                   .filter(n__gt=1).values_list("members", flat=True))
         for members in shared.iterator(chunk_size=5000):
             for i, a in enumerate(members):
