@@ -101,3 +101,16 @@ def test_the_migration_rekeys_stale_keys_and_indexes_every_row(topic, make_inten
         question.refresh_from_db()
         assert question.near_key == near_duplicate_key(question.text)
         assert _bands(question) == paraphrase_keys(question.text, topic_id=topic.pk)
+
+
+def test_paraphrase_groups_join_the_near_keys_of_paraphrases(topic, make_intent, make_question):
+    from datasets.health.selectors import paraphrase_groups
+
+    balance, savings = make_intent(topic, "Balance"), make_intent(topic, "Savings")
+    a = make_question(balance, "how much money is left in my checking account this month")
+    b = make_question(savings, "how much money is left in my savings account this month")
+    c = make_question(savings, "how much money is left in my savings account this month 2")  # b's near duplicate
+    make_question(savings, "open a new savings account for my daughter")
+    groups = paraphrase_groups(questions=Question.objects.filter(topic=topic))
+    assert b.near_key == c.near_key
+    assert groups == {a.near_key: min(a.near_key, b.near_key), b.near_key: min(a.near_key, b.near_key)}

@@ -1,0 +1,39 @@
+"""Reads of the paraphrase index for other features: the groups an export's split keeps together."""
+
+from datasets.health.index import paraphrase_candidate_pairs, paraphrase_index_fill
+from datasets.health.paraphrase import PARAPHRASE_THRESHOLD, paraphrase_shingles, paraphrase_similarity
+
+
+def paraphrase_groups(*, questions) -> dict[int, int]:
+    """Near-duplicate keys joined by paraphrases: {near key: the group's key} for every near key
+    that has a paraphrase (Jaccard of word shingles >= PARAPHRASE_THRESHOLD) with another near key
+    among `questions`, groups closed transitively; the group's key is its smallest near key.
+
+    A split that groups questions by `groups.get(near_key, near_key)` instead of `near_key` puts
+    no paraphrase pair the index finds on both sides. Indexes unindexed questions first."""
+    paraphrase_index_fill(questions=questions)
+    pairs = list(paraphrase_candidate_pairs(questions=questions))
+    ids = {pk for pair in pairs for pk in pair}
+    rows = {pk: (text, near_key) for pk, text, near_key in
+            questions.filter(pk__in=ids).values_list("pk", "text", "near_key").iterator(chunk_size=20000)} if ids else {}
+    parent: dict[int, int] = {}
+
+    def find(key: int) -> int:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    shingles: dict[int, frozenset] = {}
+    for a, b in pairs:
+        if a not in rows or b not in rows or rows[a][1] == rows[b][1]:
+            continue
+        for pk in (a, b):
+            if pk not in shingles:
+                shingles[pk] = paraphrase_shingles(rows[pk][0])
+        if paraphrase_similarity(shingles[a], shingles[b]) >= PARAPHRASE_THRESHOLD:
+            root_a, root_b = find(rows[a][1]), find(rows[b][1])
+            if root_a != root_b:
+                parent[max(root_a, root_b)] = min(root_a, root_b)
+    return {key: find(key) for key in parent}
