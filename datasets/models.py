@@ -60,6 +60,10 @@ class Topic(models.Model):
         default=0.85, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Score (F1) every intent must reach to pass.",
     )
+    # Lifecycle (datasets/lifecycle.py): an archived topic is read-only and out of queues and lists;
+    # a topic being deleted is hidden and frozen until its deletion job removes it.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deletion_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -68,6 +72,14 @@ class Topic(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def is_deleting(self) -> bool:
+        return self.deletion_started_at is not None
 
 
 class IntentNode(models.Model):
@@ -245,6 +257,9 @@ class Question(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leased_questions"
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Removed by a dataset admin (datasets/lifecycle.py): hidden from queues, lists and exports, its
+    # review events kept; restoring clears it. Purged (really deleted) once old enough.
+    removed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -270,6 +285,8 @@ class Question(models.Model):
             # The review queue's "judge disagrees first" and the list's verdict filter.
             models.Index(fields=["topic", "status", "judge_disagrees", "id"], name="question_judge_queue_idx"),
             models.Index(fields=["topic"], condition=Q(near_key__isnull=True), name="question_near_key_missing_idx"),
+            # The purge's "removed before": only removed questions are in it.
+            models.Index(fields=["removed_at"], condition=Q(removed_at__isnull=False), name="question_removed_idx"),
         ]
 
     def __str__(self):
@@ -328,8 +345,12 @@ class ReviewEvent(models.Model):
         RESET = "reset", "Reset to pending"
         UNDO = "undo", "Undo"
         UPDATE = "update", "Update other fields"
+        REMOVE = "remove", "Remove"
+        RESTORE = "restore", "Restore"
 
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="events")
+    # PROTECT: deleting a question must not erase its history by accident. Questions are removed
+    # (Question.removed_at), not deleted; only a purge or a topic deletion deletes events, and says so.
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     action = models.CharField(max_length=16, choices=Action.choices)
     from_status = models.CharField(max_length=16, blank=True)
@@ -420,3 +441,43 @@ class Export(models.Model):
 
     def __str__(self):
         return f"{self.get_format_display()} export of {self.topic} ({self.status})"
+
+
+class DataDeletion(models.Model):
+    """What a topic deletion or a purge of removed questions deleted: a status row for the job and
+    the record that stays once the topic is gone (so it names the topic rather than pointing at it)."""
+
+    class Kind(models.TextChoices):
+        TOPIC = "topic", "Topic deletion"
+        PURGE = "purge", "Purge of removed questions"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    topic_id = models.BigIntegerField(null=True, blank=True, help_text="The topic's id (no foreign key: it goes).")
+    topic_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    planned = models.JSONField(default=dict, blank=True, help_text="What the confirmation said would go.")
+    deleted = models.JSONField(default=dict, blank=True, help_text="Rows deleted per kind, and files.")
+    batches = models.PositiveIntegerField(default=0)
+    longest_batch_ms = models.PositiveIntegerField(default=0, help_text="The longest single batch transaction.")
+    error = models.TextField(blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["topic_id"], condition=Q(kind="topic", status__in=["queued", "running"]),
+                                    name="data_deletion_one_active_per_topic"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.topic_name or 'every topic'} ({self.status})"
