@@ -61,6 +61,10 @@ class LLMOutputError(LLMError):
     """The model answered, but not with valid output, even after the bounded retries."""
 
 
+class LLMTruncatedError(LLMOutputError):
+    """The answer was cut off at max_tokens: asking the same again would be cut off again."""
+
+
 class LLMUnavailableError(LLMError):
     """Timeouts, 429s or 5xx outlasted the retries."""
 
@@ -182,6 +186,12 @@ def fit_schema(value, schema: type[BaseModel]):
     if len(lists) != 1:
         raise ValueError("a bare JSON list, but the answer must be an object")
     return {lists[0]: value}
+
+
+def _echoes_schema(value) -> bool:
+    """Whether a model sent back a JSON schema (as some do in json_object mode) instead of an answer."""
+    return isinstance(value, dict) and ("properties" in value or "$defs" in value
+                                        or value.get("type") == "object" or "json_schema" in value)
 
 
 def strict_schema(model: type[BaseModel]) -> dict:
@@ -366,11 +376,15 @@ class LLMClient:
             attempt += 1
 
     def complete_json(self, *, messages: list[dict], schema: type[BaseModel], schema_name: str,
-                      temperature: float = 0.8, max_tokens: int | None = None, usage: Usage | None = None):
+                      temperature: float = 0.8, max_tokens: int | None = None, usage: Usage | None = None,
+                      example: dict | None = None, split_truncated: bool = False):
         """Ask for one JSON object matching `schema`; return it validated.
 
-        Invalid or truncated output is asked again up to `invalid_retries` times, then raises
-        LLMOutputError. Raises LLMFatalError and LLMUnavailableError as documented on them.
+        Invalid output is asked again up to `invalid_retries` times, then raises LLMOutputError
+        saying what the model did wrong and what to change. `example` (an answer of the right
+        shape) is shown in json_object mode. With `split_truncated`, an answer cut off at
+        max_tokens raises LLMTruncatedError at once (the caller asks for less); otherwise it is
+        retried like invalid output. Raises LLMFatalError and LLMUnavailableError as documented on them.
         """
         messages = [dict(m) for m in messages]
         request = {"model": self.served_model(), "messages": messages, "temperature": temperature}
@@ -384,8 +398,12 @@ class LLMClient:
             # json_object mode needs the word JSON and the shape in the prompt (DeepSeek, older servers).
             messages[0]["content"] += ("\n\nAnswer with one JSON object only, no prose, matching this JSON schema:\n"
                                        + json.dumps(json_schema, ensure_ascii=False))
+            if example is not None:
+                # Without one, some models answer with the schema itself.
+                messages[0]["content"] += ("\nFill it with your own answer; an example of the shape (not of the "
+                                           "content):\n" + json.dumps(example, ensure_ascii=False))
             request["response_format"] = {"type": "json_object"}
-        problem = ""
+        problem, codes = "", []
         for _ in range(self.invalid_retries + 1):
             response, started = self._create(usage, schema_name, **request)
             tokens_in = getattr(response.usage, "prompt_tokens", 0) or 0
@@ -398,13 +416,34 @@ class LLMClient:
                     raise ValueError("the answer was cut off (finish_reason=length)")
                 code = "invalid_json"
                 value = fit_schema(extract_json(content), schema)
-                code = "schema_mismatch"
+                code = "schema_echo" if _echoes_schema(value) else "schema_mismatch"
                 parsed = schema.model_validate(value)
             except (ValueError, ValidationError) as exc:
                 problem = str(exc).splitlines()[0][:200]
                 self._record(usage, schema_name, started, "invalid", code, tokens_in, tokens_out)
+                if code == "truncated" and split_truncated:
+                    raise LLMTruncatedError(f"{self.endpoint.name}: the answer was cut off at {max_tokens} "
+                                            "tokens.") from None
+                codes.append((code, value if code != "invalid_json" and code != "truncated" else None))
                 continue
             self._record(usage, schema_name, started, "ok", "", tokens_in, tokens_out)
             return parsed
-        raise LLMOutputError(f"{self.endpoint.name}: invalid output {self.invalid_retries + 1} times "
-                             f"(last: {problem}).")
+        raise LLMOutputError(self._output_advice(codes, problem, schema))
+
+    def _output_advice(self, codes: list[tuple[str, object]], problem: str, schema: type[BaseModel]) -> str:
+        """Why the answers were unusable, and what to change."""
+        name, times = self.endpoint.name, self.invalid_retries + 1
+        mode = "json_schema" if self.endpoint.supports_json_schema else "json_object"
+        last, value = codes[-1] if codes else ("", None)
+        if last == "schema_echo":
+            return (f"{name}: invalid output {times} times: model {self._model or self.endpoint.model!r} answered "
+                    f"with the JSON schema itself instead of an answer ({mode} mode). Choose a model that follows "
+                    "instructions (a chat model, not a reasoning or base model), or tick 'supports json_schema' "
+                    "on the provider if its server supports it.")
+        if last == "schema_mismatch":
+            got = sorted(value)[:6] if isinstance(value, dict) else type(value).__name__
+            want = sorted(schema.model_fields)
+            return (f"{name}: invalid output {times} times: the answers had the wrong shape (keys {got}, "
+                    f"expected {want}; last: {problem}) in {mode} mode. Choose a model that follows the "
+                    "example answer, or tick 'supports json_schema' on the provider if its server supports it.")
+        return f"{name}: invalid output {times} times (last: {problem})."

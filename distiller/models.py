@@ -101,6 +101,7 @@ class DistillationRun(models.Model):
         AUTO = "auto", "Taxonomy and questions"
         TAXONOMY = "taxonomy", "Taxonomy only"
         QUESTIONS = "questions", "Questions only"
+        JUDGE = "judge", "Judge existing questions"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -115,6 +116,8 @@ class DistillationRun(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.AUTO)
     parameters = models.JSONField(default=dict, blank=True)
     provider = models.ForeignKey(LLMProvider, on_delete=models.PROTECT, related_name="runs")
+    judge_provider = models.ForeignKey(LLMProvider, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                       help_text="The LLM judge (blank: no judge).")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
 
     units_total = models.PositiveIntegerField(default=0)
@@ -126,6 +129,15 @@ class DistillationRun(models.Model):
     duplicates_dropped = models.PositiveIntegerField(default=0)
     near_duplicates_dropped = models.PositiveIntegerField(default=0)
     invalid_dropped = models.PositiveIntegerField(default=0)
+    hard_negatives_created = models.PositiveIntegerField(default=0)
+    out_of_scope_created = models.PositiveIntegerField(default=0)
+    # The judge: questions judged for the first time, what that first verdict said, and what the
+    # run's judge_action then did (refinements written, questions rejected).
+    questions_judged = models.PositiveIntegerField(default=0)
+    judge_disagreed = models.PositiveIntegerField(default=0, help_text="First verdict: another intent or none.")
+    judge_low_score = models.PositiveIntegerField(default=0, help_text="First verdict: right intent, below threshold.")
+    questions_refined = models.PositiveIntegerField(default=0, help_text="Rewrites written (a question may take several).")
+    questions_rejected = models.PositiveIntegerField(default=0)
     calls = models.PositiveIntegerField(default=0)
     tokens_in = models.PositiveBigIntegerField(default=0)
     tokens_out = models.PositiveBigIntegerField(default=0)
@@ -176,6 +188,9 @@ class DistillationUnit(models.Model):
     class Kind(models.TextChoices):
         TAXONOMY = "taxonomy", "Children of a node"
         QUESTIONS = "questions", "Questions of an intent"
+        OUT_OF_SCOPE = "out_of_scope", "Out-of-scope questions"
+        JUDGE = "judge", "Judge (and refine) an intent's questions"
+        CONTRAST = "contrast", "Hard negatives of an intent against a neighbour"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -186,9 +201,13 @@ class DistillationUnit(models.Model):
     run = models.ForeignKey(DistillationRun, on_delete=models.CASCADE, related_name="units")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     stage = models.CharField(max_length=32)
-    # "taxonomy:root", "taxonomy:<node id>" or "questions:<node id>": one unit per run and node.
+    # "taxonomy:root", "taxonomy:<node id>", "questions:<node id>", "judge:<node id>",
+    # "contrast:<node id>:<neighbour id>" or "out_of_scope": one unit per run and key.
     key = models.CharField(max_length=64)
     node = models.ForeignKey("datasets.IntentNode", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # Contrast units: the neighbouring intent the hard negatives are written against.
+    neighbour = models.ForeignKey("datasets.IntentNode", null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     target = models.PositiveIntegerField(default=0)
     produced = models.PositiveIntegerField(default=0)
@@ -229,7 +248,7 @@ class LLMCall(models.Model):
     unit = models.ForeignKey(DistillationUnit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     provider = models.ForeignKey(LLMProvider, null=True, on_delete=models.SET_NULL, related_name="+")
     model = models.CharField(max_length=200, blank=True)
-    kind = models.CharField(max_length=16, help_text="taxonomy or questions")
+    kind = models.CharField(max_length=16, help_text="taxonomy, questions, judge or refine")
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
     cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal("0"))

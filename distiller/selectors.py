@@ -147,3 +147,59 @@ def run_unit_problems(*, run: DistillationRun, limit: int = 50) -> list[dict]:
     return [{"key": u.key, "kind": u.kind, "intent": u.node.intent_full_name if u.node else None,
              "status": u.status, "target": u.target, "produced": u.produced, "attempts": u.attempts,
              "error": u.error} for u in units[:limit]]
+
+
+# --- Neighbouring intents (the judge's candidates, hard negatives) ---------------------------
+
+CONFUSED_NEIGHBOURS = 3  # most confused pairs of the latest evaluation added to the siblings
+
+
+def intent_neighbours(*, intent) -> list:
+    """The intents a question of `intent` is most easily confused with: its siblings in the taxonomy
+    (out-of-scope intents left out), then the intents the topic's latest succeeded evaluation
+    most confused it with (either way round). In that order, each once."""
+    from datasets.models import IntentNode
+
+    siblings = list(IntentNode.objects.filter(topic_id=intent.topic_id, parent_id=intent.parent_id,
+                                              out_of_scope=False).exclude(pk=intent.pk).order_by("sort_key"))
+    seen = {node.pk for node in siblings} | {intent.pk}
+    confused = [pk for pk in _confused_with(intent) if pk not in seen][:CONFUSED_NEIGHBOURS]
+    by_id = IntentNode.objects.in_bulk(confused)
+    return siblings + [by_id[pk] for pk in confused if pk in by_id and not by_id[pk].out_of_scope]
+
+
+def _confused_with(intent) -> list[int]:
+    from evaluation.models import Evaluation
+
+    latest = (Evaluation.objects.filter(topic_id=intent.topic_id, status=Evaluation.Status.SUCCEEDED)
+              .order_by("-finished_at", "-id").values_list("metrics", flat=True).first()) or {}
+    found = []
+    for pair in latest.get("confusion_pairs") or []:
+        ids = [(pair.get("intent") or {}).get("id"), (pair.get("predicted") or {}).get("id")]
+        if intent.pk in ids:
+            other = ids[1] if ids[0] == intent.pk else ids[0]
+            if isinstance(other, int) and other not in found:
+                found.append(other)
+    return found
+
+
+def intent_brief(node) -> dict:
+    """An intent as prompts show it: its full path and its description."""
+    from datasets.models import PATH_SEPARATOR
+
+    return {"name": PATH_SEPARATOR.join(n.name for n in node.ancestors()), "description": node.description}
+
+
+def judge_summary(run) -> str:
+    """The judge's figures on a run, in one line: first verdicts, then what the run's judge_action did."""
+    p = run.parameters
+    share = f" ({100 * run.judge_disagreed / run.questions_judged:.1f}%)" if run.questions_judged else ""
+    text = (f"{run.questions_judged} questions judged by {run.judge_provider.name if run.judge_provider_id else '-'}: "
+            f"{run.judge_disagreed} under another intent or none{share}, {run.judge_low_score} below the threshold "
+            f"{p.get('judge_threshold', 0.5)}")
+    action = p.get("judge_action", "mark")
+    if action == "refine":
+        text += f"; {run.questions_refined} rewrites"
+    elif action == "reject":
+        text += f"; {run.questions_rejected} rejected"
+    return text + "."

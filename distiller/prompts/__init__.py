@@ -5,10 +5,12 @@ A new wording is a new module (taxonomy_v2.py), never an edit of a released one,
 question can be traced to the exact prompt that produced it.
 """
 
-from distiller.prompts import questions_v2, taxonomy_v1
+from distiller.prompts import judge_v1, questions_v3, refine_v1, taxonomy_v2
 
-TAXONOMY = taxonomy_v1
-QUESTIONS = questions_v2
+TAXONOMY = taxonomy_v2
+QUESTIONS = questions_v3
+JUDGE = judge_v1
+REFINE = refine_v1
 
 # Every prompt ends with its parameters as one JSON line after this marker: models read it as
 # a precise restatement, and the test teacher reads it instead of parsing prose.

@@ -53,6 +53,7 @@ class RunContext:
 
     def __init__(self, run: DistillationRun, concurrency: int, owner: str = ""):
         self.run_id = run.pk
+        self.run_kind = run.kind
         self.topic = run.topic
         self.parameters = run.parameters
         self.provider = run.provider
@@ -61,6 +62,15 @@ class RunContext:
         # Backoff sleeps wake on a cancel instead of holding the job for up to a Retry-After.
         self.client = LLMClient(self.endpoint, limiter=ProviderLimiter.for_endpoint(self.endpoint, run_id=run.pk),
                                 sleep=self.stop.wait)
+        # The judge: the teacher's own client when it is the same provider (one set of limits).
+        self.judge_provider = run.judge_provider or run.provider
+        if self.judge_provider.pk == run.provider_id:
+            self.judge_endpoint, self.judge_client = self.endpoint, self.client
+        else:
+            self.judge_endpoint = Endpoint.from_provider(self.judge_provider)
+            self.judge_client = LLMClient(
+                self.judge_endpoint, limiter=ProviderLimiter.for_endpoint(self.judge_endpoint, run_id=run.pk),
+                sleep=self.stop.wait)
         self.call_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run.pk}-call")
         self.concurrency = concurrency
         # The RQ job id when there is one, so the job's failure callback can find the units it held.
@@ -96,18 +106,21 @@ class RunContext:
         """The model the questions are stored with: the configured one, or the one the server reported."""
         return self.client.served_model()
 
-    def record(self, usage: Usage, unit_id: int | None = None, **counters) -> None:
-        """Add calls, tokens, cost and the given counters to the run, and one LLMCall row per call.
+    def record(self, usage: Usage, unit_id: int | None = None, provider=None, **counters) -> None:
+        """Add calls, tokens, cost and the given counters to the run, and one LLMCall row per call
+        (made at `provider`, the run's own by default).
 
         Call inside the write transaction: the rows and the counters they add to commit together.
         """
+        provider = provider or self.provider
+        client = self.judge_client if provider.pk != self.provider.pk else self.client
         calls, tokens_in, tokens_out, invalid, records = usage.take()
         counters["invalid_dropped"] = counters.get("invalid_dropped", 0) + invalid
         updates = {name: F(name) + value for name, value in counters.items() if value}
-        rows = [LLMCall(run_id=self.run_id, unit_id=unit_id, provider_id=self.provider.pk, model=r.model, kind=r.kind,
+        rows = [LLMCall(run_id=self.run_id, unit_id=unit_id, provider_id=provider.pk, model=r.model, kind=r.kind,
                         tokens_in=r.tokens_in, tokens_out=r.tokens_out, latency_ms=r.latency_ms, outcome=r.outcome,
                         error_code=r.error_code, created_at=r.started_at,
-                        cost=self.provider.cost_for(r.tokens_in, r.tokens_out).quantize(Decimal("0.000001")))
+                        cost=provider.cost_for(r.tokens_in, r.tokens_out).quantize(Decimal("0.000001")))
                 for r in records]
         if calls:
             # The run's cost is the sum of its calls' rounded costs, so the two agree to the cent.
@@ -119,7 +132,7 @@ class RunContext:
             # Until this commits, a SIGKILL would lose these calls: the limiter keeps them listed
             # (llm_calls_lost_record records them as interrupted when this process has died).
             tokens = [r.token for r in records if r.token]
-            transaction.on_commit(lambda: self.client.limiter.calls_recorded(tokens))
+            transaction.on_commit(lambda: client.limiter.calls_recorded(tokens))
         if updates:
             DistillationRun.objects.filter(pk=self.run_id).update(**updates)
 
@@ -178,8 +191,10 @@ def unit_finish(ctx: RunContext, unit_id: int, *, failed: bool, error: str = "")
         if not done:
             return
         unit = DistillationUnit.objects.get(pk=unit_id)
-        run = DistillationRun.objects.get(pk=ctx.run_id)
-        if not failed and unit.kind == DistillationUnit.Kind.TAXONOMY:
+        # Locked: two units finishing at once must not both think the other still open (the judge of
+        # an intent is planned once its questions and hard negatives are all written).
+        run = DistillationRun.objects.select_for_update().get(pk=ctx.run_id)
+        if not failed:
             units_plan_after(run=run, unit=unit)
         frontier = units_frontier(run_id=ctx.run_id)
         field = "units_failed" if failed else "units_done"
@@ -198,10 +213,12 @@ def unit_release(ctx: RunContext, unit_id: int, *, error: str = "") -> None:
 
 
 def _unit_process(ctx: RunContext, unit: DistillationUnit) -> None:
+    from distiller.services.judge import judge_unit_run
     from distiller.services.questions import question_unit_run
     from distiller.services.taxonomy import taxonomy_unit_run
 
-    run_unit = taxonomy_unit_run if unit.kind == DistillationUnit.Kind.TAXONOMY else question_unit_run
+    run_unit = {DistillationUnit.Kind.TAXONOMY: taxonomy_unit_run,
+                DistillationUnit.Kind.JUDGE: judge_unit_run}.get(unit.kind, question_unit_run)
     try:
         failed, error = run_unit(ctx, unit)
         unit_finish(ctx, unit.pk, failed=failed, error=error)
@@ -274,13 +291,14 @@ def run_work(*, run_id: int, owner: str = "") -> None:
         status=DistillationRun.Status.RUNNING, started_at=timezone.now())
     DistillationRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=timezone.now())
     DistillationRun.objects.filter(pk=run_id, status=DistillationRun.Status.RUNNING).update(heartbeat_at=Now())
-    run = DistillationRun.objects.select_related("topic", "provider").get(pk=run_id)
+    run = DistillationRun.objects.select_related("topic", "provider", "judge_provider").get(pk=run_id)
     if run.status != DistillationRun.Status.RUNNING:
         return
     concurrency = max(1, min(settings.DISTILL_WORKER_CONCURRENCY, run.provider.max_concurrency))
     try:
         ctx = RunContext(run, concurrency, owner)
         ctx.endpoint.check()
+        ctx.judge_endpoint.check()
     except LLMFatalError as exc:
         run_fail(run_id=run_id, error=exc.message)
         return

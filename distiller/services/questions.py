@@ -17,7 +17,7 @@ from datasets.normalize import text_hash
 from datasets.services import question_bulk_create
 from distiller import prompts
 from distiller.dedup import NearDuplicateIndex
-from distiller.llm import LLMError, LLMFatalError, Usage
+from distiller.llm import LLMError, LLMFatalError, LLMTruncatedError, Usage
 from distiller.mix import mix_draw
 from distiller.models import DistillationUnit
 from distiller.services.runs import ASK_MARGIN
@@ -25,20 +25,63 @@ from distiller.services.runs import ASK_MARGIN
 MAX_ROUNDS = 4
 MAX_TEXT_LENGTH = 2000
 EXISTING_IN_PROMPT = 30  # enough to steer away from repeats without bloating every call
+NEIGHBOURS_IN_PROMPT = 30
+OUT_OF_SCOPE_NAME = "Out of scope"
 
 
 def _rng(*parts) -> random.Random:
     return random.Random(int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big"))
 
 
+def unit_questions(ctx, unit: DistillationUnit):
+    """The questions a unit has written: its intent's plain ones, its hard negatives against its neighbour,
+    or the run's out-of-scope ones."""
+    mine = Question.objects.filter(run_id=ctx.run_id, intent_id=unit.node_id)
+    if unit.kind == DistillationUnit.Kind.CONTRAST:
+        return mine.filter(contrastive_of_id=unit.neighbour_id)
+    return mine.filter(contrastive_of__isnull=True)
+
+
+def _out_of_scope_intent(ctx, unit: DistillationUnit):
+    """The topic's out-of-scope intent (created, as "Out of scope", when it has none), set as the unit's node."""
+    from datasets.models import IntentNode
+    from datasets.services import DatasetError, intent_create
+
+    intent = IntentNode.objects.filter(topic=ctx.topic, out_of_scope=True).order_by("sort_key").first()
+    if intent is None:
+        try:
+            intent = intent_create(topic=ctx.topic, name=OUT_OF_SCOPE_NAME, run_id=ctx.run_id,
+                                   description="Questions near the topic that belong to none of its intents.")
+        except DatasetError:  # a root of that name exists, not marked: mark it
+            intent = IntentNode.objects.get(topic=ctx.topic, parent=None, name__iexact=OUT_OF_SCOPE_NAME)
+        IntentNode.objects.filter(pk=intent.pk).update(out_of_scope=True)
+    DistillationUnit.objects.filter(pk=unit.pk).update(node=intent)
+    unit.node, unit.node_id = intent, intent.pk
+    return intent
+
+
 def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
-    """Bring the run's questions for `unit.node` up to `unit.target`. Returns (failed, error)."""
-    p, intent = ctx.parameters, unit.node
-    path = [n.name for n in intent.ancestors()]
+    """Bring the unit's questions (plain, hard negatives or out-of-scope) up to `unit.target`. Returns (failed, error)."""
+    from datasets.models import IntentNode
+    from distiller.selectors import intent_brief, intent_neighbours
+
+    p = ctx.parameters
+    if unit.kind == DistillationUnit.Kind.OUT_OF_SCOPE:
+        intent = _out_of_scope_intent(ctx, unit)
+        neighbours = [intent_brief(node) for node in IntentNode.objects.filter(
+            topic=ctx.topic, out_of_scope=False, children__isnull=True).order_by("sort_key")[:NEIGHBOURS_IN_PROMPT]]
+        contrast = None
+    else:
+        intent = unit.node
+        neighbours = [intent_brief(node) for node in intent_neighbours(intent=intent)][:NEIGHBOURS_IN_PROMPT]
+        contrast = intent_brief(unit.neighbour) if unit.kind == DistillationUnit.Kind.CONTRAST else None
+    prompt = {"path": [n.name for n in intent.ancestors()], "description": intent.description,
+              "neighbours": neighbours, "contrast": contrast,
+              "out_of_scope": unit.kind == DistillationUnit.Kind.OUT_OF_SCOPE}
     usage, errors = Usage(unit_id=unit.pk), []
     for round_number in range(MAX_ROUNDS):
         ctx.check()
-        have = Question.objects.filter(run_id=ctx.run_id, intent=intent).count()
+        have = unit_questions(ctx, unit).count()
         need = unit.target - have
         if need <= 0:
             break
@@ -51,8 +94,8 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
         ask = need + math.ceil(need * ASK_MARGIN)
         specs = [{"n": n, **mix_draw(p["mix"], rng)} for n in range(1, ask + 1)]
         batches = [specs[i:i + p["questions_per_call"]] for i in range(0, ask, p["questions_per_call"])]
-        futures = {ctx.call_pool.submit(_ask, ctx, path, intent.description, batch, existing[-EXISTING_IN_PROMPT:],
-                                        usage): batch for batch in batches}
+        futures = {ctx.call_pool.submit(_ask, ctx, prompt, batch, existing[-EXISTING_IN_PROMPT:], usage): batch
+                   for batch in batches}
         round_created, round_errors, fatal = 0, [], None
         try:
             for future in as_completed(futures):
@@ -67,7 +110,8 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
                     round_errors.append(exc.message)
                     _write(ctx, unit, [], usage)
                     continue
-                rows, counts = _screen(ctx, intent.pk, answer, futures[future], seen_hashes, similar)
+                rows, counts = _screen(ctx, intent.pk, answer, futures[future], seen_hashes, similar,
+                                       contrastive_of=unit.neighbour_id)
                 round_created += _write(ctx, unit, rows, usage, **counts)
         finally:
             for future in futures:
@@ -78,23 +122,41 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
         errors = round_errors
         if round_created == 0 and round_errors:
             break  # every call of the round failed: more rounds would fail the same way
-    have = Question.objects.filter(run_id=ctx.run_id, intent=intent).count()
+    have = unit_questions(ctx, unit).count()
     if have < unit.target and errors:
         return True, errors[-1]
     return False, ""
 
 
-def _ask(ctx, path, description, batch, existing, usage):
+def max_tokens_for(batch_size: int) -> int:
+    """Room for `batch_size` questions: twice the usual length each, and the JSON around them."""
+    return 200 + 2 * prompts.QUESTIONS.EST_TOKENS_OUT_PER_ITEM * batch_size * 2
+
+
+def _ask(ctx, prompt: dict, batch, existing, usage):
+    """One batch's answer; a batch cut off at max_tokens is asked again in two halves (one answer back)."""
     if ctx.stop.is_set():
         return None
     p = ctx.parameters
-    messages = prompts.QUESTIONS.messages(topic=ctx.topic.name, intent_path=path, description=description,
-                                         language=p["language"], items=batch, existing=existing)
-    return ctx.client.complete_json(messages=messages, schema=prompts.QUESTIONS.Answer, schema_name="questions",
-                                    temperature=p["temperature"], usage=usage)
+    messages = prompts.QUESTIONS.messages(
+        topic=ctx.topic.name, topic_description=ctx.topic.description, intent_path=prompt["path"],
+        description=prompt["description"], language=p["language"], items=batch, existing=existing,
+        neighbours=prompt["neighbours"], contrast=prompt["contrast"], out_of_scope=prompt["out_of_scope"])
+    try:
+        return ctx.client.complete_json(messages=messages, schema=prompts.QUESTIONS.Answer, schema_name="questions",
+                                        temperature=p["temperature"], usage=usage, example=prompts.QUESTIONS.EXAMPLE,
+                                        max_tokens=max_tokens_for(len(batch)), split_truncated=len(batch) > 1)
+    except LLMTruncatedError:
+        half = len(batch) // 2
+        parts = [_ask(ctx, prompt, batch[:half], existing, usage), _ask(ctx, prompt, batch[half:], existing, usage)]
+        if any(part is None for part in parts):
+            return None
+        # The halves' numbers are the batch's own, or restart at 1: _pair matches either (by position).
+        return prompts.QUESTIONS.Answer(questions=[item for part in parts for item in part.questions])
 
 
-def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearDuplicateIndex) -> tuple[list[dict], dict]:
+def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearDuplicateIndex,
+            contrastive_of: int | None = None) -> tuple[list[dict], dict]:
     """Rows worth inserting from one answer, and what was dropped and why."""
     counts = {"duplicates_dropped": 0, "near_duplicates_dropped": 0, "invalid_dropped": 0}
     if answer is None:
@@ -120,27 +182,29 @@ def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearD
             "model": model, "temperature": p["temperature"], "prompt_version": prompts.QUESTIONS.VERSION,
             "style": spec["style"], "complexity": spec["complexity"], "audience": spec["audience"],
             "edge_case": "" if spec["edge_case"] == "none" else spec["edge_case"],
+            "contrastive_of_id": contrastive_of,
         })
     return rows, counts
 
 
 def _pair(batch: list[dict], items: list) -> list[tuple[dict | None, object]]:
-    """Each answered item with the requested spec it answers (None: not asked for, or answered twice).
+    """Each answered item with the requested spec it answers (None: an item beyond the batch).
 
-    By `n`; but some models number every batch from 1 whatever we asked, so when the numbers
-    are not the ones requested, by position.
+    By `n`; but some models number every batch from 1 whatever we asked, or repeat a number, so
+    when the numbers are not each a requested one, once, by position.
     """
     specs = {spec["n"]: spec for spec in batch}
-    if not {item.n for item in items} <= set(specs):
+    numbers = [item.n for item in items]
+    if not set(numbers) <= set(specs) or len(set(numbers)) != len(numbers):
         return [(batch[i] if i < len(batch) else None, item) for i, item in enumerate(items)]
-    return [(specs.pop(item.n, None), item) for item in items]
+    return [(specs[item.n], item) for item in items]
 
 
 def _write(ctx, unit: DistillationUnit, rows: list[dict], usage: Usage, **counts) -> int:
     """Insert up to the unit's remaining room, record counters and usage; returns how many were created."""
     with transaction.atomic():
         ctx.locked_unit(unit.pk)  # the lock also serializes this unit's concurrent batches
-        mine = Question.objects.filter(run_id=ctx.run_id, intent_id=unit.node_id)
+        mine = unit_questions(ctx, unit)
         before = after = mine.count()
         rest = rows
         while rest and after < unit.target:
@@ -150,5 +214,9 @@ def _write(ctx, unit: DistillationUnit, rows: list[dict], usage: Usage, **counts
             after = mine.count()
         created = after - before
         DistillationUnit.objects.filter(pk=unit.pk).update(produced=after)
+        subset = {DistillationUnit.Kind.CONTRAST: "hard_negatives_created",
+                  DistillationUnit.Kind.OUT_OF_SCOPE: "out_of_scope_created"}.get(unit.kind)
+        if subset:
+            counts[subset] = created
         ctx.record(usage, unit.pk, questions_created=created, **counts)
     return created

@@ -26,6 +26,9 @@ from distiller.models import DistillationRun, DistillationUnit, LLMProvider, key
 from distiller.selectors import QUEUE, distill_worker_count, run_has_live_lease  # noqa: F401 (re-exported)
 
 QUESTIONS_STAGE = "questions"
+CONTRAST_STAGE = "hard_negatives"
+OUT_OF_SCOPE_STAGE = "out_of_scope"
+JUDGE_STAGE = "judge"
 DONE_STAGE = "done"
 # An ended run's stage says how it ended, not the level it was at (resume puts the frontier back).
 FAILED_STAGE = "failed"
@@ -84,13 +87,17 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
         "questions_per_intent": topic.questions_per_intent, "language": topic.language,
         "leaf_only": topic.leaf_only, "questions_per_call": 10, "temperature": 0.9, "seed": 0,
         "near_duplicate_threshold": DEFAULT_THRESHOLD, "parent_id": None, "intent_id": None, "mix": None,
+        # The judge (blank: none): a provider's id, name or kind; what to do below judge_threshold.
+        "judge": "", "judge_threshold": 0.5, "judge_action": "mark", "judge_refine_rounds": 2, "judge_batch": 10,
+        "hard_negatives": 0, "out_of_scope": 0,
     }
     unknown = set(given) - set(p)
     if unknown:
         raise RunError(f"Unknown parameters: {', '.join(sorted(unknown))}.")
     p.update({k: v for k, v in given.items() if v is not None})
     limits = {"levels": (1, 6), "tags_per_level": (1, 50), "questions_per_intent": (1, 10000),
-              "questions_per_call": (1, 50), "seed": (0, 2**31)}
+              "questions_per_call": (1, 50), "seed": (0, 2**31), "judge_refine_rounds": (1, 5),
+              "judge_batch": (1, 50), "hard_negatives": (0, 1000), "out_of_scope": (0, 10000)}
     for name, (low, high) in limits.items():
         try:
             p[name] = int(p[name])
@@ -98,7 +105,8 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
             raise RunError(f"{name} must be a whole number.") from None
         if not low <= p[name] <= high:
             raise RunError(f"{name} must be between {low} and {high}.")
-    for name, (low, high) in {"temperature": (0.0, 2.0), "near_duplicate_threshold": (0.3, 1.0)}.items():
+    for name, (low, high) in {"temperature": (0.0, 2.0), "near_duplicate_threshold": (0.3, 1.0),
+                              "judge_threshold": (0.0, 1.0)}.items():
         try:
             p[name] = float(p[name])
         except (TypeError, ValueError):
@@ -107,7 +115,15 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
             raise RunError(f"{name} must be between {low} and {high}.")
     if p["language"] not in prompts.LANGUAGE_NAMES:
         raise RunError(f"Unsupported language {p['language']!r}; use one of {', '.join(prompts.LANGUAGE_NAMES)}.")
-    p["leaf_only"] = bool(p["leaf_only"])
+    # A judge run judges the questions of every intent, wherever they sit in the tree.
+    p["leaf_only"] = bool(p["leaf_only"]) and kind != DistillationRun.Kind.JUDGE
+    if p["judge_action"] not in JUDGE_ACTIONS:
+        raise RunError(f"judge_action must be one of {', '.join(JUDGE_ACTIONS)}, not {p['judge_action']!r}.")
+    p["judge"] = provider_resolve(p["judge"]).name if p["judge"] else ""  # RunError naming the providers
+    if kind == DistillationRun.Kind.JUDGE and not p["judge"]:
+        raise RunError("A judge run needs a judge: name a provider (--judge).")
+    if kind in (DistillationRun.Kind.TAXONOMY, DistillationRun.Kind.JUDGE) and (p["hard_negatives"] or p["out_of_scope"]):
+        raise RunError(f"hard_negatives and out_of_scope are for runs that write questions, not {kind} runs.")
     try:
         p["mix"] = mix_validate(p["mix"])
     except ValueError as exc:
@@ -117,7 +133,31 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
             raise RunError(f"{name} {p[name]} is not an intent of {topic.name}.", code="not_found")
     if kind == DistillationRun.Kind.QUESTIONS and not _question_targets(topic, p, created=None):
         raise RunError(f"{topic.name} has no intents to write questions for; distil a taxonomy first.")
+    if kind == DistillationRun.Kind.JUDGE and topic.pk and not _questions_to_judge(topic, p):
+        raise RunError(f"{topic.name} has no questions without a verdict to judge"
+                       + (" under that intent." if p["intent_id"] else "."))
+    if p["hard_negatives"]:
+        _hard_negatives_check(topic, kind, p)
     return p
+
+
+JUDGE_ACTIONS = ("mark", "reject", "refine")
+
+
+def _hard_negatives_check(topic: Topic, kind: str, p: dict) -> None:
+    """Hard negatives need neighbours: refuse a run whose intents would have none."""
+    from distiller.selectors import intent_neighbours
+
+    if kind == DistillationRun.Kind.AUTO:
+        if p["tags_per_level"] < 2:
+            raise RunError("hard_negatives need neighbouring intents: with 1 tag per level no intent has a sibling; "
+                           "ask for at least 2 tags per level.")
+        return
+    targets = IntentNode.objects.filter(pk__in=_question_targets(topic, p, created=None))
+    if not any(intent_neighbours(intent=node) for node in targets[:200]):
+        names = ", ".join(node.name for node in targets[:3])
+        raise RunError(f"hard_negatives need neighbouring intents, and {names} ha{'s' if len(targets) == 1 else 've'} "
+                       "none (no siblings, no confusions in an evaluation); write questions without hard negatives.")
 
 
 # --- Stages and their units --------------------------------------------------------------------
@@ -147,10 +187,56 @@ def _question_units(run, intent_ids: list[int]) -> list[DistillationUnit]:
             for pk in intent_ids]
 
 
+def _judge_unit(run, intent_id: int) -> DistillationUnit:
+    # target: the refinement rounds allowed; produced: those done (see distiller.services.judge).
+    return DistillationUnit(run=run, kind=DistillationUnit.Kind.JUDGE, stage=JUDGE_STAGE, node_id=intent_id,
+                            key=f"judge:{intent_id}", target=run.parameters["judge_refine_rounds"]
+                            if run.parameters["judge_action"] == "refine" else 0)
+
+
+def _contrast_units(run, intent_id: int) -> list[DistillationUnit]:
+    from distiller.selectors import intent_neighbours
+
+    intent = IntentNode.objects.get(pk=intent_id)
+    return [DistillationUnit(run=run, kind=DistillationUnit.Kind.CONTRAST, stage=CONTRAST_STAGE, node_id=intent_id,
+                             neighbour_id=other.pk, key=f"contrast:{intent_id}:{other.pk}",
+                             target=run.parameters["hard_negatives"])
+            for other in intent_neighbours(intent=intent)]
+
+
+def _out_of_scope_unit(run) -> DistillationUnit:
+    return DistillationUnit(run=run, kind=DistillationUnit.Kind.OUT_OF_SCOPE, stage=OUT_OF_SCOPE_STAGE,
+                            key="out_of_scope", target=run.parameters["out_of_scope"])
+
+
 def _plan_first(run: DistillationRun) -> list[DistillationUnit]:
+    p = run.parameters
+    if run.kind == DistillationRun.Kind.JUDGE:
+        return [_judge_unit(run, pk) for pk in sorted(_questions_to_judge(run.topic, p))]
     if run.kind == DistillationRun.Kind.QUESTIONS:
-        return _question_units(run, _question_targets(run.topic, run.parameters, created=None))
-    return [_taxonomy_unit(run, run.parameters["parent_id"], 1)]
+        units = _question_units(run, _question_targets(run.topic, p, created=None))
+        return units + ([_out_of_scope_unit(run)] if p["out_of_scope"] else [])
+    return [_taxonomy_unit(run, p["parent_id"], 1)]
+
+
+def _plan_after_questions(run: DistillationRun, unit: DistillationUnit) -> list[DistillationUnit]:
+    """An intent's questions are written: its hard negatives next; once those are too, its judge."""
+    p = run.parameters
+    planned = []
+    if unit.kind == DistillationUnit.Kind.OUT_OF_SCOPE:
+        return []  # no intent's neighbours to judge them against
+    if unit.kind == DistillationUnit.Kind.QUESTIONS and p["hard_negatives"]:
+        planned = _contrast_units(run, unit.node_id)
+        DistillationUnit.objects.bulk_create(planned, ignore_conflicts=True)
+    if p["judge"]:
+        still_open = DistillationUnit.objects.filter(
+            run=run, node_id=unit.node_id, kind__in=[DistillationUnit.Kind.QUESTIONS, DistillationUnit.Kind.CONTRAST],
+            status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).exists()
+        if not still_open:
+            judge = [_judge_unit(run, unit.node_id)]
+            DistillationUnit.objects.bulk_create(judge, ignore_conflicts=True)
+            planned += judge
+    return planned
 
 
 def units_frontier(*, run_id: int) -> str:
@@ -168,6 +254,11 @@ def units_plan_after(*, run: DistillationRun, unit: DistillationUnit) -> int:
     Idempotent (one unit per run and key).
     """
     p = run.parameters
+    if unit.kind in (DistillationUnit.Kind.QUESTIONS, DistillationUnit.Kind.CONTRAST,
+                     DistillationUnit.Kind.OUT_OF_SCOPE):
+        return len(_plan_after_questions(run, unit))
+    if unit.kind != DistillationUnit.Kind.TAXONOMY:
+        return 0
     level = int(unit.stage.split(":")[1])
     created = list(unit.created_ids)
     planned = [_taxonomy_unit(run, pk, level + 1) for pk in created] if level < p["levels"] else []
@@ -181,6 +272,13 @@ def units_plan_after(*, run: DistillationRun, unit: DistillationUnit) -> int:
         if p["leaf_only"] and not created and unit.node_id:
             targets = [unit.node_id]  # it got no children after all: it is a leaf
         planned += _question_units(run, targets)
+        taxonomy_open = DistillationUnit.objects.filter(
+            run=run, kind=DistillationUnit.Kind.TAXONOMY,
+            status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING]).exists()
+        if p["out_of_scope"] and not taxonomy_open and not any(
+                u.kind == DistillationUnit.Kind.TAXONOMY for u in planned):
+            # The taxonomy is complete: out-of-scope questions can be told from all of it.
+            planned.append(_out_of_scope_unit(run))
     DistillationUnit.objects.bulk_create(planned, ignore_conflicts=True)
     return len(planned)
 
@@ -301,20 +399,70 @@ def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: 
             else len(_question_targets(topic, p, created=None))
     else:
         intents = 0
-    q = p["questions_per_intent"]
+    q = p["questions_per_intent"] if kind != DistillationRun.Kind.JUDGE else 0
     ask = q + math.ceil(q * ASK_MARGIN)
     question_calls = intents * math.ceil(ask / p["questions_per_call"])
-    tax, que = prompts.TAXONOMY, prompts.QUESTIONS
+    # Hard negatives: siblings per intent (taxonomy runs: the other tags of its level).
+    pairs = _neighbour_pairs(topic, p, kind, intents) if p["hard_negatives"] else 0
+    h = p["hard_negatives"]
+    h_ask = h + math.ceil(h * ASK_MARGIN)
+    contrast_calls = pairs * math.ceil(h_ask / p["questions_per_call"]) if h else 0
+    o = p["out_of_scope"]
+    o_ask = o + math.ceil(o * ASK_MARGIN)
+    oos_calls = math.ceil(o_ask / p["questions_per_call"]) if o else 0
+    tax, que, jud = prompts.TAXONOMY, prompts.QUESTIONS, prompts.JUDGE
+    # The judge sees each question once (refinements come on top: judged again, bounded by the rounds).
+    if kind == DistillationRun.Kind.JUDGE:
+        per_intent = list(_questions_to_judge(topic, p).values())
+    elif p["judge"] and intents:
+        per_intent = [q + (pairs // intents) * h] * intents
+    else:
+        per_intent = []
+    judged = sum(per_intent)
+    judge_calls = sum(math.ceil(n / p["judge_batch"]) for n in per_intent)
     tokens_in = taxonomy_calls * (tax.EST_TOKENS_IN + 10 * t) + question_calls * que.EST_TOKENS_IN \
-        + intents * ask * 25  # the questions already written, shown to later calls
-    tokens_out = intents_made * tax.EST_TOKENS_OUT_PER_ITEM + intents * ask * que.EST_TOKENS_OUT_PER_ITEM
+        + intents * ask * 25 + (contrast_calls + oos_calls) * que.EST_TOKENS_IN \
+        + judge_calls * jud.EST_TOKENS_IN + judged * jud.EST_TOKENS_IN_PER_ITEM
+    tokens_out = intents_made * tax.EST_TOKENS_OUT_PER_ITEM + intents * ask * que.EST_TOKENS_OUT_PER_ITEM \
+        + (pairs * h_ask + o_ask) * que.EST_TOKENS_OUT_PER_ITEM + judged * jud.EST_TOKENS_OUT_PER_ITEM
+    judge_provider = provider_resolve(p["judge"]) if p["judge"] else provider
+    cost = provider.cost_for(tokens_in, tokens_out)
+    if judge_provider.pk != provider.pk and judge_calls:
+        judge_in = judge_calls * jud.EST_TOKENS_IN + judged * jud.EST_TOKENS_IN_PER_ITEM
+        judge_out = judged * jud.EST_TOKENS_OUT_PER_ITEM
+        cost += judge_provider.cost_for(judge_in, judge_out) - provider.cost_for(judge_in, judge_out)
     return {
-        "calls": taxonomy_calls + question_calls, "taxonomy_calls": taxonomy_calls, "question_calls": question_calls,
-        "intents": intents_made, "question_intents": intents, "questions": intents * q,
+        "calls": taxonomy_calls + question_calls + contrast_calls + oos_calls + judge_calls,
+        "taxonomy_calls": taxonomy_calls, "question_calls": question_calls, "contrast_calls": contrast_calls,
+        "out_of_scope_calls": oos_calls, "judge_calls": judge_calls,
+        "intents": intents_made, "question_intents": intents if kind != DistillationRun.Kind.JUDGE else 0,
+        "questions": intents * q, "hard_negatives": pairs * h, "out_of_scope": o, "judged": judged,
+        "judge_intents": len(per_intent),
         "tokens_in": tokens_in, "tokens_out": tokens_out,
-        "cost": str(provider.cost_for(tokens_in, tokens_out).quantize(Decimal("0.0001"))),
+        "cost": str(cost.quantize(Decimal("0.0001"))),
         "provider": provider.name, "model": provider.resolved_model or "the server's first model",
+        "judge": judge_provider.name if p["judge"] else "",
     }
+
+
+def _neighbour_pairs(topic: Topic, p: dict, kind: str, intents: int) -> int:
+    """(intent, neighbour) pairs hard negatives are written for."""
+    if kind == DistillationRun.Kind.AUTO:
+        return intents * (p["tags_per_level"] - 1)
+    from distiller.selectors import intent_neighbours
+
+    nodes = IntentNode.objects.filter(pk__in=_question_targets(topic, p, created=None))
+    return sum(len(intent_neighbours(intent=node)) for node in nodes)
+
+
+def _questions_to_judge(topic: Topic, p: dict) -> dict:
+    """A judge run: per intent, its questions without a verdict (rejected ones left out)."""
+    from datasets.models import Question
+
+    rows = (Question.objects.filter(intent_id__in=_question_targets(topic, p, created=None), judge_verdict="")
+            .exclude(status=Question.Status.REJECTED).values("intent_id").annotate(n=Count("id"))
+            .values_list("intent_id", "n"))
+    return dict(rows)
 
 
 def _enqueue_work(run: DistillationRun, workers: int | None) -> list[str]:
@@ -346,15 +494,22 @@ def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = 
         run = DistillationRun.objects.create(
             topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate, created_by=user,
             status=DistillationRun.Status.QUEUED, questions_target=estimate["questions"],
+            judge_provider=provider_resolve(p["judge"]) if p["judge"] else None,
         )
         planned = _plan_first(run)
         DistillationUnit.objects.bulk_create(planned)
         run.stage = planned[0].stage if planned else DONE_STAGE
         # Projected from the estimate; made exact when the run ends.
-        run.units_total = estimate["taxonomy_calls"] + estimate["question_intents"]
+        run.units_total = (estimate["taxonomy_calls"] + estimate["question_intents"] + estimate["judge_intents"]
+                           + int(bool(estimate["out_of_scope"])) + _contrast_units_estimate(run, estimate))
         run.save(update_fields=["stage", "units_total"])
         _enqueue_work(run, workers)
     return run
+
+
+def _contrast_units_estimate(run: DistillationRun, estimate: dict) -> int:
+    h = run.parameters["hard_negatives"]
+    return estimate["hard_negatives"] // h if h else 0
 
 
 def run_check(*, topic: Topic, provider: LLMProvider, kind: str = "auto", **parameters) -> tuple[dict, dict]:

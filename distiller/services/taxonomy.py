@@ -4,7 +4,7 @@ Idempotent: the intents a unit created are recorded on the unit in the same tran
 creates them, so a unit that runs again (its worker died) only tops up to its target.
 """
 
-from datasets.models import IntentNode
+from datasets.models import PATH_SEPARATOR, IntentNode
 from datasets.normalize import normalize_text
 from datasets.services import DatasetError, intent_create
 from distiller import prompts
@@ -14,6 +14,7 @@ from distiller.models import DistillationUnit
 
 MAX_ROUNDS = 3
 MAX_NAME_LENGTH = 200
+TREE_IN_PROMPT = 300  # intents of the rest of the taxonomy shown when proposing children
 
 
 def taxonomy_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
@@ -21,6 +22,7 @@ def taxonomy_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     p = ctx.parameters
     parent = unit.node
     parent_path = [n.name for n in parent.ancestors()] if parent else []
+    tree = [PATH_SEPARATOR.join(path) for path in _topic_paths(ctx.topic)][:TREE_IN_PROMPT]
     usage, errors = Usage(unit_id=unit.pk), []
     for _ in range(MAX_ROUNDS):
         ctx.check()
@@ -29,11 +31,20 @@ def taxonomy_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
         if need <= 0:
             break
         existing = list(IntentNode.objects.filter(topic=ctx.topic, parent=parent).values_list("name", flat=True))
+        prefix = PATH_SEPARATOR.join(parent_path)
+        others = [path for path in tree if not (prefix and path.startswith(prefix + PATH_SEPARATOR)
+                                                and path.count(PATH_SEPARATOR) == len(parent_path))
+                  and not (not prefix and PATH_SEPARATOR not in path)]
         messages = prompts.TAXONOMY.messages(topic=ctx.topic.name, parent_path=parent_path, count=need + 1,
-                                            language=p["language"], existing=existing)
+                                            language=p["language"], existing=existing,
+                                            topic_description=ctx.topic.description,
+                                            parent_description=parent.description if parent else "",
+                                            tree=others)
         try:
             answer = ctx.client.complete_json(messages=messages, schema=prompts.TAXONOMY.Answer,
-                                              schema_name="taxonomy", temperature=p["temperature"], usage=usage)
+                                              schema_name="taxonomy", temperature=p["temperature"], usage=usage,
+                                              example=prompts.TAXONOMY.EXAMPLE,
+                                              max_tokens=200 + 2 * prompts.TAXONOMY.EST_TOKENS_OUT_PER_ITEM * (need + 1))
         except LLMFatalError:
             _write(ctx, unit, [], usage)  # the refused call (and any invalid ones) still count
             raise
@@ -63,6 +74,15 @@ def taxonomy_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     if unit.produced < unit.target and errors:
         return True, errors[-1]
     return False, ""
+
+
+def _topic_paths(topic) -> list[list[str]]:
+    """Every intent of the topic as its path of names, in tree order (one query)."""
+    nodes = list(IntentNode.objects.filter(topic=topic).order_by("sort_key").values_list("pk", "parent_id", "name"))
+    paths: dict[int, list[str]] = {}
+    for pk, parent_id, name in nodes:  # sort_key order: a parent comes before its children
+        paths[pk] = [*paths.get(parent_id, []), name]
+    return list(paths.values())
 
 
 def _write(ctx, unit: DistillationUnit, fresh: list[tuple[str, str]], usage: Usage, **counts) -> None:

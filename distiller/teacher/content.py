@@ -106,12 +106,56 @@ def questions_answer(request: dict, seed: int) -> dict:
     return {"questions": questions}
 
 
-def answer_payload(messages: list[dict], seed: int) -> dict:
+def judge_disagrees(text: str, seed: int, rate: float) -> bool:
+    """Whether the teacher's judge puts `text` under another intent (a fixed share `rate` of texts, by their hash)."""
+    return bool(rate) and stable_rng(seed, "judge", normalize_text(text)).random() < rate
+
+
+def judge_answer(request: dict, seed: int, disagree_rate: float) -> dict:
+    """The intent each question was written for, except a `disagree_rate` share put under a neighbour (or none)."""
+    candidates = [c.get("name", "") for c in request.get("candidates") or []]
+    own = request.get("intent") or (candidates[0] if candidates else "none")
+    verdicts = []
+    for item in request.get("questions") or []:
+        text = item.get("text", "")
+        if judge_disagrees(text, seed, disagree_rate):
+            other = next((name for name in candidates if name != own), "none")
+            verdicts.append({"n": item.get("n"), "intent": other, "naturalness": 4,
+                             "reason": f"It asks about {other}, not {own}."})
+        else:
+            verdicts.append({"n": item.get("n"), "intent": own, "naturalness": 4, "reason": "Clearly this intent."})
+    return {"verdicts": verdicts}
+
+
+def refine_answer(request: dict) -> dict:
+    path = request.get("intent_path") or ["it"]
+    return {"questions": [{"n": item.get("n"), "text": f"{item.get('text', '').rstrip()} I mean {path[-1].lower()}, "
+                                                     "to be clear."}
+                          for item in request.get("items") or []]}
+
+
+def answer_payload(messages: list[dict], seed: int, judge_disagree_rate: float = 0.0) -> dict:
     request = request_of(messages)
     if request is None:
         return {"answer": "I am the test teacher; I only understand the distiller's prompts."}
-    if request.get("task") == "taxonomy":
+    task = request.get("task")
+    if task == "taxonomy":
         return taxonomy_answer(request, seed)
+    if task == "judge":
+        return judge_answer(request, seed, judge_disagree_rate)
+    if task == "refine":
+        return refine_answer(request)
+    if task == "out_of_scope":
+        topic = request.get("topic") or "this service"
+        return questions_answer({**request, "intent_path": [f"something unrelated to {topic}"]}, seed)
+    contrast = request.get("contrast")
+    if contrast:
+        # Hard negatives: the neighbour's words, this intent's request.
+        other = str(contrast.get("name", "")).split(" -> ")[-1].lower()
+        answer = questions_answer(request, seed)
+        for item in answer["questions"]:
+            item["text"] = f"{item['text']} Not {other}, though."
+        return answer
     return questions_answer(request, seed)
 
 

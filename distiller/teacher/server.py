@@ -40,6 +40,15 @@ class TeacherConfig:
     # Answer every questions request with the same few sentences, whatever was asked or already
     # exists: a unit can then never reach its target (the shortfall path).
     repeat_questions: bool = False
+    # The judge puts this share of questions (chosen by a hash of their text, see
+    # content.judge_disagrees) under a neighbouring intent.
+    judge_disagree_rate: float = 0.0
+    # A model that answers json_object requests with the JSON schema itself: "always", or
+    # "without_example" (it follows an example answer when the prompt has one).
+    echo_schema: str = ""
+    # Answer every request with finish_reason "length" when it asks for more than this many items
+    # (0: never): a batch too large for max_tokens, which only smaller batches get through.
+    truncate_above_items: int = 0
 
 
 @dataclass
@@ -183,13 +192,22 @@ class TeacherHandler(BaseHTTPRequestHandler):
             headers = {"Retry-After": f"{config.retry_after:g}"} if status == 429 else {}
             return self._send(status, {"error": {"message": message, "type": code, "code": code}}, headers)
         response_format = (request.get("response_format") or {}).get("type")
-        payload = answer_payload(messages, config.seed)
+        payload = answer_payload(messages, config.seed, config.judge_disagree_rate)
         if config.repeat_questions and "questions" in payload:
             payload["questions"] = [{"n": item["n"], "text": f"The same question number {i % 3} again?"}
                                     for i, item in enumerate(payload["questions"])]
         content = render(payload, strict_json=response_format == "json_schema",
                          seed=config.seed, body_key=body_key)
         finish = "stop"
+        system = str(messages[0].get("content", "")) if messages else ""
+        if response_format == "json_object" and (
+                config.echo_schema == "always"
+                or (config.echo_schema == "without_example" and "an example of the shape" not in system)):
+            at = system.find("matching this JSON schema:")
+            content = system[at:].split("\n", 1)[1].split("\n", 1)[0] if at >= 0 else '{"type": "object"}'
+        items = len(payload.get("questions") or payload.get("verdicts") or [])
+        if config.truncate_above_items and items > config.truncate_above_items:
+            content, finish = content[: max(1, len(content) // 2)], "length"
         if fault == "malformed":
             content = "{'questions': [oops, this is not JSON" if "questions" in content else "{intents: nope"
         elif fault == "truncated":

@@ -232,4 +232,4 @@ def test_the_mixed_language_hint_names_another_language():
 
     assert "mixing in a few Spanish words" in prompt("en")
     assert "mixing in a few English words" in prompt("de")
-    assert QUESTIONS.VERSION == "questions-v2"
+    assert QUESTIONS.VERSION == "questions-v3"

@@ -74,7 +74,7 @@ def test_a_run_under_ten_percent_faults_ends_with_exact_counts_and_numbering(top
     assert not calls.filter(unit__isnull=True).exists()
     assert set(calls.values_list("kind", flat=True)) == {"taxonomy", "questions"}
     assert set(IntentNode.objects.filter(topic=topic).values_list("run_id", "prompt_version")) == {
-        (run.pk, "taxonomy-v1")}
+        (run.pk, "taxonomy-v2")}
 
 
 def test_a_worker_killed_mid_run_shows_stalled_then_resumed_ends_exact_without_duplicates(

@@ -30,12 +30,23 @@ def test_answers_numbered_from_one_in_a_later_batch_are_matched_by_position():
 def test_answers_with_the_requested_numbers_are_matched_by_number():
     batch = [spec(11, "simple"), spec(12, "complex")]
     answer = QUESTIONS.Answer.model_validate({"questions": [{"n": 12, "text": "Explain the refund policy in depth"},
-                                                            {"n": 12, "text": "Twice the same number, dropped"},
                                                             {"n": 11, "text": "How do I get my money back?"}]})
     rows, counts = _screen(ctx(), 7, answer, batch, set(), NearDuplicateIndex(0.85))
     assert [(r["text"], r["complexity"]) for r in rows] == [("Explain the refund policy in depth", "complex"),
                                                             ("How do I get my money back?", "simple")]
-    assert counts["invalid_dropped"] == 1
+    assert counts["invalid_dropped"] == 0
+
+
+def test_answers_that_repeat_a_number_are_matched_by_position_not_dropped():
+    batch = [spec(11, "simple"), spec(12, "complex"), spec(13, "simple")]
+    answer = QUESTIONS.Answer.model_validate({"questions": [{"n": 11, "text": "How do I get my money back?"},
+                                                            {"n": 11, "text": "Explain the refund policy in depth"},
+                                                            {"n": 11, "text": "refund pls"}]})
+    rows, counts = _screen(ctx(), 7, answer, batch, set(), NearDuplicateIndex(0.85))
+    assert [(r["text"], r["complexity"]) for r in rows] == [("How do I get my money back?", "simple"),
+                                                            ("Explain the refund policy in depth", "complex"),
+                                                            ("refund pls", "simple")]
+    assert counts["invalid_dropped"] == 0
 
 
 def test_extra_items_beyond_the_batch_are_invalid_when_matched_by_position():

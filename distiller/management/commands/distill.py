@@ -4,6 +4,8 @@
     manage.py distill auto --topic "Customer Support" ... --estimate      (prints calls, tokens, cost; starts nothing)
     manage.py distill tags --parent "Billing" --count 10 [--existing "Refunds,Invoices"] [--topic T --save]
     manage.py distill questions --intent "Refunds" --intent-path "Billing -> Refunds" --count 50 [--topic T --save]
+    manage.py distill auto ... --judge deepseek --judge-action refine --hard-negatives 5 --out-of-scope 50
+    manage.py distill judge --topic "Customer Support" [--intent "Billing -> Refunds"] --judge deepseek [--wait]
     manage.py distill status|cancel|resume RUN_ID [--wait] [--output FILE]
 """
 
@@ -25,7 +27,13 @@ from distiller.mix import DEFAULT_MIX, mix_draw
 from distiller.models import DistillationRun
 from distiller.ratelimit import ProviderLimiter
 from distiller.seed_files import run_write_jsonl, taxonomy_write_json
-from distiller.selectors import distill_worker_count, run_progress, run_stall_hint, run_unit_problems
+from distiller.selectors import (
+    distill_worker_count,
+    judge_summary,
+    run_progress,
+    run_stall_hint,
+    run_unit_problems,
+)
 from distiller.services import (
     provider_resolve,
     run_cancel,
@@ -67,6 +75,21 @@ class Command(BaseCommand):
                           help="print the estimated calls, tokens and cost, and exit without starting a run")
         auto.add_argument("--extend", action="store_true",
                           help="the topic already has intents: add a taxonomy beside them anyway (refused without)")
+        _quality_arguments(auto)
+        auto.add_argument("--out-of-scope", type=int, metavar="N",
+                          help="also write N questions near the topic but outside every intent, into an "
+                               "out-of-scope intent")
+        judge = sub.add_parser("judge", help="judge a topic's existing questions (those without a verdict)")
+        judge.add_argument("--topic", required=True)
+        judge.add_argument("--intent", default="", help="only this intent's subtree (a name or a path A -> B)")
+        judge.add_argument("--judge", required=True, help="the judge: a provider's name or kind")
+        judge.add_argument("--judge-threshold", type=float)
+        judge.add_argument("--judge-action", choices=["mark", "reject", "refine"],
+                           help="below the threshold: mark (default), reject, or refine with --provider")
+        judge.add_argument("--refine-rounds", type=int)
+        judge.add_argument("--provider", help="the teacher that rewrites questions (--judge-action refine)")
+        judge.add_argument("--workers", type=int)
+        judge.add_argument("--wait", action="store_true")
         for name, helptext in (("tags", "propose child intents of one node once"),
                                ("questions", "write questions for one intent once")):
             one = sub.add_parser(name, help=helptext)
@@ -83,6 +106,7 @@ class Command(BaseCommand):
             else:
                 one.add_argument("--intent", required=True)
                 one.add_argument("--intent-path", default="", help='e.g. "Support -> Billing -> Refunds"')
+                _quality_arguments(one, note=" (with --save)")
 
         for name, helptext in (("status", "show a run's progress and problems"), ("cancel", "stop a run"),
                                ("resume", "continue a failed, cancelled or stalled run")):
@@ -107,7 +131,8 @@ class Command(BaseCommand):
     def handle_auto(self, o):
         parameters = {"levels": o["levels"], "tags_per_level": o["tags_per_level"],
                       "questions_per_intent": o["questions_per_tag"], "questions_per_call": o["questions_per_call"],
-                      "language": o["language"], "leaf_only": o["leaf_only"], "seed": o["seed"]}
+                      "language": o["language"], "leaf_only": o["leaf_only"], "seed": o["seed"],
+                      "out_of_scope": o["out_of_scope"], **_quality_parameters(o)}
         # Everything is checked before anything is created: a refused run leaves no empty topic.
         name = topic_name_clean(o["topic"])
         provider = provider_resolve(o["provider"])
@@ -121,8 +146,12 @@ class Command(BaseCommand):
         if o["estimate"]:
             # An unsaved topic for a new name: estimating must not create anything.
             e = run_estimate_for(topic=topic or Topic(name=name), provider=provider, kind="auto", **parameters)
+            extra = "".join(f", {e[key]} {label}" for key, label in (
+                ("contrast_calls", "hard-negative"), ("out_of_scope_calls", "out-of-scope"),
+                ("judge_calls", f"judge ({e['judge']})")) if e[key])
             self.stdout.write(f"Estimate on {e['provider']} ({e['model']}): {e['calls']} calls ({e['taxonomy_calls']} "
-                              f"taxonomy, {e['question_calls']} questions), {e['intents']} intents, {e['questions']} "
+                              f"taxonomy, {e['question_calls']} questions{extra}), {e['intents']} intents, "
+                              f"{e['questions']} "
                               f"questions, {e['tokens_in']:,} tokens in, {e['tokens_out']:,} tokens out, ${e['cost']}. "
                               "Nothing was started.")
             return
@@ -174,7 +203,33 @@ class Command(BaseCommand):
             self.stdout.write(f"  short: {warning}")
         self.stdout.write(f"Run #{run.pk} succeeded: {run.intents_created} intents, {run.questions_created} "
                           f"questions, {run.calls} calls, {run.tokens_in + run.tokens_out:,} tokens, ${run.cost}.")
+        if run.hard_negatives_created or run.out_of_scope_created:
+            self.stdout.write(f"  of the questions: {run.hard_negatives_created} hard negatives, "
+                              f"{run.out_of_scope_created} out of scope.")
+        if run.judge_provider_id:
+            self.stdout.write(f"  judge: {judge_summary(run)}")
         return run
+
+    # --- judge --------------------------------------------------------------------------------
+
+    def handle_judge(self, o):
+        topic = Topic.objects.filter(name=o["topic"]).first()
+        if topic is None:
+            raise CommandError(f"No topic named {o['topic']!r}.")
+        node = None
+        if o["intent"]:
+            path = [part.strip() for part in o["intent"].split("->") if part.strip()]
+            node = self._node_at(topic, path) if len(path) > 1 else (
+                IntentNode.objects.filter(topic=topic, name__iexact=path[0]).order_by("sort_key").first())
+            if node is None:
+                raise CommandError(f"No intent {o['intent']!r} in {topic.name!r}.")
+        parameters = {"judge": o["judge"], "judge_threshold": o["judge_threshold"], "judge_action": o["judge_action"],
+                      "judge_refine_rounds": o["refine_rounds"], "intent_id": node.pk if node else None}
+        # Only a refining run calls the teacher: without --provider the judge is the run's provider too.
+        provider = provider_resolve(o["provider"] or o["judge"])
+        run_check(topic=topic, provider=provider, kind="judge", **parameters)
+        self._start_and_follow(topic=topic, kind="judge", provider=provider, wait=o["wait"], workers=o["workers"],
+                               **parameters)
 
     # --- status, cancel, resume ---------------------------------------------------------------
 
@@ -331,8 +386,10 @@ class Command(BaseCommand):
             # The leaves under the intent (the intent itself when it is a leaf) get --count each.
             self._start_and_follow(topic=topic, kind="questions", provider=o["provider"], wait=True,
                                    questions_per_intent=o["count"], language=o["language"], intent_id=node.pk,
-                                   leaf_only=True)
+                                   leaf_only=True, **_quality_parameters(o))
             return
+        if any(value for value in _quality_parameters(o).values()):
+            raise CommandError("--judge and --hard-negatives work on saved questions: add --topic and --save.")
         # The intent's questions in --topic, when it is there: the model must avoid them too.
         topic = Topic.objects.filter(name=o["topic"]).first() if o["topic"] else None
         node = self._node_at(topic, path) if topic else None
@@ -349,3 +406,19 @@ class Command(BaseCommand):
             texts += [q.text for q in answer.questions]
         for text in texts:
             self.stdout.write(text)
+
+
+def _quality_arguments(parser, note: str = "") -> None:
+    parser.add_argument("--judge", help=f"an LLM judge (a provider's name or kind; also the teacher's own){note}")
+    parser.add_argument("--judge-threshold", type=float, help="0-1: the score a question must reach (default 0.5)")
+    parser.add_argument("--judge-action", choices=["mark", "reject", "refine"],
+                        help="below the threshold: mark (default), reject, or refine (the teacher rewrites it)")
+    parser.add_argument("--refine-rounds", type=int, help="refine: rewrites per question at most (default 2)")
+    parser.add_argument("--hard-negatives", type=int, metavar="N",
+                        help=f"N near-boundary questions per pair of neighbouring intents{note}")
+
+
+def _quality_parameters(o) -> dict:
+    return {"judge": o.get("judge"), "judge_threshold": o.get("judge_threshold"),
+            "judge_action": o.get("judge_action"), "judge_refine_rounds": o.get("refine_rounds"),
+            "hard_negatives": o.get("hard_negatives")}
