@@ -24,6 +24,7 @@ from django.db.models.functions import Cast
 from config.input import id_parse
 from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
 from datasets.models import Export, IntentNode, Question, Topic
+from datasets.normalize import near_duplicate_key
 from datasets.selectors import (
     DEFAULT_EXPORT_STATUSES,
     export_generation_settings,
@@ -315,15 +316,32 @@ def _placed(planner: SplitPlanner | None, intent_id: int, rows: Iterator[ExportR
     if planner is None:
         return zip(rows, itertools.repeat(0))
     own = own_part or {}
+    own_counts, own_keys = [0] * len(planner.names), set()
+
+    def unassigned_keys(rows) -> list[int]:
+        if not own:
+            return [_near_key(planner, row) for row in rows]
+        keys = []
+        for row in rows:
+            part = own.get(row.split)
+            if part is None:
+                keys.append(_near_key(planner, row))
+            else:  # counted, so an intent is not called too small for a part its own rows fill
+                own_counts[part] += 1
+                own_keys.add(row.near_key if row.near_key is not None else near_duplicate_key(row.text))
+        return keys
+
+    def placed(keys: list[int]) -> list[int]:
+        return planner.place(intent_id, keys, own_counts=own_counts, own_keys=own_keys) if keys else []
+
     buffer = list(itertools.islice(rows, INTENT_BUFFER_ROWS))
     if len(buffer) < INTENT_BUFFER_ROWS:
-        keys = [_near_key(planner, row) for row in buffer if row.split not in own]
-        return _with_parts(buffer, planner.place(intent_id, keys) if keys else [], own)
-    keys = [_near_key(planner, row) for row in buffer if row.split not in own]
+        return _with_parts(buffer, placed(unassigned_keys(buffer)), own)
+    keys = unassigned_keys(buffer)
     del buffer
-    keys.extend(_near_key(planner, row) for row in rows if row.split not in own)
+    keys.extend(unassigned_keys(rows))
     again = cleanup.enter_context(closing(_rows(questions.filter(intent_id=intent_id))))
-    return _with_parts(again, planner.place(intent_id, keys) if keys else [], own)
+    return _with_parts(again, placed(keys), own)
 
 
 def _with_parts(rows, placed: list[int], own: dict[str, int]):

@@ -6,8 +6,11 @@ question), so "Reset my password!" and "please reset my password" are one group;
 duplicates share it too. A group is placed whole in one split, so no near duplicate straddles
 train and test. Within each intent the groups are shuffled (sorted by the key mixed with the
 seed) and handed out in that order, the first ones to train up to its share of the intent, then
-validation, then test, which gives each intent the ratios as closely as whole groups allow. A
-group met again under another intent keeps the split it was first given.
+validation, then test, which gives each intent the ratios as closely as whole groups allow. The
+shares are rounded fairly across intents (what one intent's rounding gave a part is owed back by
+the next ones), so the whole export's parts stay within a question of n * ratio. A group met
+again under another intent keeps the split it was first given. An intent that a group kept whole
+pulls more than one question off its shares is named in `warnings`, with the group's size.
 
 Memory: the planner remembers the split of a group only when the group is `shared` (it occurs
 under more than one intent; an export asks the database which ones do), so it holds one intent
@@ -19,6 +22,8 @@ import bisect
 import functools
 import itertools
 import json
+import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -160,6 +165,8 @@ class SplitPlanner:
         self.shared = shared
         self.assignment: dict[int, int] = {}
         self.warnings: list[str] = []
+        # What each part is owed (or owes) from rounding earlier intents, within one question.
+        self.carry = [0.0] * len(self.names)
 
     def key(self, text: str) -> int:
         """The near-duplicate key of a text whose stored key is missing; it is remembered as shared,
@@ -169,8 +176,33 @@ class SplitPlanner:
             self.shared.add(key)
         return key
 
-    def place(self, intent_id: int, keys: list[int]) -> list[int]:
+    def targets(self, n: int) -> list[int]:
+        """Whole numbers of questions per part for an intent of n, adding up to n.
+
+        Each part's ideal is its share of n plus what earlier intents' rounding left it owed (the
+        carry), and the n questions go out by largest remainder over those ideals. Rounding each
+        intent on its own would favour the first parts every time (13 questions at 80/10/10 are
+        11/1/1, never 10/2/1), and a whole export's test part would run short by a fraction of a
+        question per intent; carried over, the totals stay within one question of n * ratio.
+        """
+        active = [i for i, share in enumerate(self.shares) if share > 0]
+        ideal = [n * share + carry for share, carry in zip(self.shares, self.carry, strict=True)]
+        targets = [max(math.floor(ideal[i]), 0) if i in active else 0 for i in range(len(ideal))]
+        while sum(targets) > n:  # a part owed less than nothing was raised to 0: take it back elsewhere
+            i = min((i for i in active if targets[i] > 0), key=lambda i: (ideal[i] - targets[i], -i))
+            targets[i] -= 1
+        while sum(targets) < n:
+            i = max(active, key=lambda i: (ideal[i] - targets[i], -i))
+            targets[i] += 1
+        return targets
+
+    def place(self, intent_id: int, keys: list[int], *, own_counts: list[int] | None = None,
+              own_keys: Iterable[int] = ()) -> list[int]:
         """The part index of each of an intent's questions, given their near-duplicate keys.
+
+        `own_counts` (questions per part) and `own_keys` are the intent's questions that already
+        have a part (the assigned mode): they are not placed, but an intent is not called too
+        small for a part they fill.
 
         Written with C-level building blocks (Counter, map, sorted, bisect) rather than a Python
         loop per group: a split export places every exported row.
@@ -187,36 +219,64 @@ class SplitPlanner:
             free = [key for key in groups if key not in placed] if placed else list(groups)
         else:
             free = list(groups)
+        pinned = sum(filled)
         # Mixed with the seed, the keys' order is a seeded shuffle of the groups (the mix is a
         # bijection, so orders are distinct). Hand the groups out in that order: the first ones up
-        # to the first part's remaining room to it, and so on; a group goes to the part where it
-        # starts, so it is never cut in two.
+        # to the first part's remaining room to it, and so on; a group is never cut in two and goes
+        # to the part that holds its middle (the part where it starts would give the earlier parts
+        # every group that straddles a bound, and leave the last part short).
         salt = self.salt
         order = [((key ^ salt) * _GOLDEN) & _M64 for key in free]
         by_order = dict(zip(order, free, strict=True))
         free = list(map(by_order.__getitem__, sorted(order)))
         starts = list(itertools.accumulate(map(groups.__getitem__, free), initial=0))
-        room = [max(target - got, 0) for target, got in zip(split_targets(n, self.shares), filled, strict=True)]
+        targets = self.targets(n)
+        room = [max(target - got, 0) for target, got in zip(targets, filled, strict=True)]
         bounds = list(itertools.accumulate(room))
         bounds[last] = float("inf")  # whatever is left goes to the last part
-        parts = list(map(functools.partial(bisect.bisect_right, bounds), starts[:-1]))
+        doubled_bounds = [2 * bound for bound in bounds]  # middles in whole numbers: 2 * start + size
+        middles = list(map(operator.add, starts[:-1], starts[1:]))
+        parts = list(map(functools.partial(bisect.bisect_right, doubled_bounds), middles))
         placed.update(zip(free, parts, strict=True))
         for part in range(last + 1):  # parts are in order along `free`: one run of groups each
             first, end = bisect.bisect_left(parts, part), bisect.bisect_left(parts, part + 1)
             filled[part] += starts[end] - starts[first]
+        self.carry = [min(max(n * share + carry - got, -1.0), 1.0) if share > 0 else 0.0
+                      for share, carry, got in zip(self.shares, self.carry, filled, strict=True)]
         if self.shared is None:
             remembered.update(placed)
         elif self.shared:
             remembered.update((key, placed[key]) for key in self.shared.intersection(free))
+        if max(abs(got - target) for got, target in zip(filled, targets, strict=True)) > 1:
+            self._skew_warn(intent_id, filled, targets, pinned, groups, free, starts, bounds)
+        own_counts = own_counts or [0] * len(self.names)
         # A part given no share (the assigned mode's parts that take no unassigned rows) is not short.
-        empty = [self.names[i] for i in range(len(self.names)) if filled[i] == 0 and self.shares[i] > 0]
+        empty = [self.names[i] for i in range(len(self.names))
+                 if filled[i] + own_counts[i] == 0 and self.shares[i] > 0]
         if empty:
+            total, distinct = n + sum(own_counts), len(groups.keys() | set(own_keys))
             self.warnings.append(
-                f"Intent {self.intent_label(intent_id)} has {n} question{'s' if n != 1 else ''} "
-                f"({len(groups)} distinct), too few for this split: {', '.join(empty)} "
+                f"Intent {self.intent_label(intent_id)} has {total} question{'s' if total != 1 else ''} "
+                f"({distinct} distinct), too few for this split: {', '.join(empty)} "
                 f"get{'s' if len(empty) == 1 else ''} none of it."
             )
         return list(map(placed.__getitem__, keys))
+
+    def _skew_warn(self, intent_id, filled, targets, pinned, groups, free, starts, bounds):
+        """Say which near-duplicate groups, kept whole, pulled an intent off its ratios."""
+        straddling = [groups[key] for key, begin, end in zip(free, starts, starts[1:], strict=False)
+                      if any(begin < bound < end for bound in bounds)]
+        causes = []
+        if straddling:
+            biggest = max(straddling)
+            causes.append(f"a group of {biggest} near-duplicate questions is kept in one part")
+        if pinned:
+            causes.append(f"{pinned} of its questions follow their near duplicates under other intents")
+        names = "/".join(self.names)
+        self.warnings.append(
+            f"Intent {self.intent_label(intent_id)} is split {'/'.join(map(str, filled))} ({names}) instead of "
+            f"{'/'.join(map(str, targets))}: {'; '.join(causes) or 'near duplicates are kept together'}."
+        )
 
     def split_of(self, text: str) -> str:
         """The part a text went to (for texts already placed by a planner that remembers all)."""

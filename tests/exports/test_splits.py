@@ -116,3 +116,59 @@ def test_a_planner_told_which_groups_span_intents_remembers_only_those():
     assert parts[1][shared_text] == parts[2]["Where is my parcel 987?"]
     assert list(planner.assignment) == [near_duplicate_key(shared_text)]
     assert [sum(1 for p in parts[i].values() if p == 0) for i in (1, 2)] == [10, 10]
+
+
+def distinct_rows(intent_sizes: dict[int, int]) -> list[tuple[int, str]]:
+    """Questions that are all distinct near-duplicate groups (no word of them is a filler word)."""
+    return [(intent, f"topic{word(intent)} sample{word(i)}") for intent, n in intent_sizes.items() for i in range(n)]
+
+
+def test_rounding_is_fair_across_intents_so_every_part_gets_its_share_of_the_whole_export():
+    # 13 questions at 80/10/10 rounded on their own are 11/1/1 every time: 1100/100/100 of 1300.
+    sizes = {intent: 13 for intent in range(1, 101)}
+    rows = distinct_rows(sizes)
+    assert len({near_duplicate_key(text) for _, text in rows}) == 1300
+    plan = split_plan(rows=rows, ratios=RATIOS, seed=1)
+    totals = Counter(plan.split_of(text) for _, text in rows)
+    assert [totals[s] for s in ("train", "validation", "test")] == [1040, 130, 130]
+    for intent in sizes:  # and each intent stays within one question of its own share
+        counts = Counter(plan.split_of(text) for i, text in rows if i == intent)
+        assert abs(counts["train"] - 10.4) < 1 and abs(counts["test"] - 1.3) < 1, counts
+
+
+def test_uneven_intents_still_hit_the_totals_within_one_question():
+    sizes = {intent: 7 + (intent * 37) % 41 for intent in range(1, 151)}
+    rows = distinct_rows(sizes)
+    plan = split_plan(rows=rows, ratios=RATIOS, seed=4)
+    totals = Counter(plan.split_of(text) for _, text in rows)
+    n = len(rows)
+    for part, ratio in RATIOS.items():
+        assert abs(totals[part] - round(n * ratio)) <= 1, (part, totals[part], n * ratio)
+
+
+def test_a_near_duplicate_group_that_skews_an_intent_is_reported_with_its_size_and_counts():
+    # Alarm: 135 distinct questions and 15 that are one question with another number (one group).
+    rows = distinct_rows({1: 135}) + [(1, f"wake me up at {hour} please") for hour in range(15)]
+    skewed = 0
+    for seed in range(30):
+        plan = split_plan(rows=rows, ratios=RATIOS, seed=seed, intent_label=lambda i: "'1 Alarm'")
+        counts = Counter(plan.split_of(text) for _, text in rows)
+        got = [counts[s] for s in ("train", "validation", "test")]
+        if max(abs(g - t) for g, t in zip(got, [120, 15, 15], strict=True)) > 1:
+            skewed += 1
+            assert plan.warnings == [
+                f"Intent '1 Alarm' is split {'/'.join(map(str, got))} (train/validation/test) instead of "
+                "120/15/15: a group of 15 near-duplicate questions is kept in one part."]
+        else:
+            assert plan.warnings == []
+    assert skewed  # some seeds put the group across a bound
+
+
+def test_an_intents_own_assigned_questions_count_before_it_is_called_too_small():
+    planner = SplitPlanner(ratios=RATIOS, seed=1, intent_label=lambda i: f"#{i}")
+    keys = [near_duplicate_key(f"question about {word(i)}") for i in range(3)]
+    planner.place(7, keys, own_counts=[0, 0, 4], own_keys=[near_duplicate_key("own test question")])
+    assert planner.warnings == ["Intent #7 has 7 questions (4 distinct), too few for this split: validation gets "
+                                "none of it."]
+    planner.place(8, keys[:1], own_counts=[2, 1, 1])
+    assert len(planner.warnings) == 1
