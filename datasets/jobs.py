@@ -51,3 +51,38 @@ def export_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
         status=Export.Status.FAILED, error=f"The export job failed: {exc_type.__name__}: {exc_value}",
         finished_at=timezone.now(),
     )
+
+
+def topic_delete_run(deletion_id: int) -> None:
+    """Delete the topic of DataDeletion `deletion_id` in batches (datasets.lifecycle.topic_delete_in_batches):
+    queued -> running -> succeeded or failed, with the rows deleted, the batches and the longest one
+    recorded. Claimed by a conditional UPDATE, so a job delivered twice runs once; a failed deletion
+    can be run again (the topic stays hidden and frozen, and what is gone stays gone)."""
+    from datasets.lifecycle import topic_delete_in_batches
+    from datasets.models import DataDeletion
+
+    claimed = DataDeletion.objects.filter(pk=deletion_id, kind=DataDeletion.Kind.TOPIC,
+                                          status__in=[DataDeletion.Status.QUEUED, DataDeletion.Status.FAILED]).update(
+        status=DataDeletion.Status.RUNNING, started_at=timezone.now(), error="")
+    if not claimed:
+        log.info("topic deletion %s is not queued any more; nothing to do", deletion_id)
+        return
+    deletion = DataDeletion.objects.get(pk=deletion_id)
+    try:
+        outcome = topic_delete_in_batches(deletion=deletion)
+    except Exception as exc:
+        DataDeletion.objects.filter(pk=deletion_id).update(
+            status=DataDeletion.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+        raise
+    DataDeletion.objects.filter(pk=deletion_id).update(
+        status=DataDeletion.Status.SUCCEEDED, deleted=dict(outcome.deleted), batches=outcome.batches,
+        longest_batch_ms=outcome.longest_batch_ms, finished_at=timezone.now())
+
+
+def topic_delete_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: a worker killed by the timeout never reached topic_delete_run's handler."""
+    from datasets.models import DataDeletion
+
+    DataDeletion.objects.filter(pk=job.args[0], status=DataDeletion.Status.RUNNING).update(
+        status=DataDeletion.Status.FAILED, error=f"The deletion job failed: {exc_type.__name__}: {exc_value}",
+        finished_at=timezone.now())
