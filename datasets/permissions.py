@@ -23,13 +23,20 @@ def is_reviewer(user) -> bool:
     return bool(user and user.is_authenticated and user.groups.filter(name=REVIEWER).exists())
 
 
-def topics_for_reviewer(user):
-    """The topics a user may review: all for dataset admins, the assigned ones for reviewers."""
+def topics_for_reviewer(user, *, include_archived: bool = False):
+    """The topics a user may review: all for dataset admins, the assigned ones for reviewers.
+
+    Never a topic being deleted; archived topics (read-only) only with `include_archived`, so
+    queues and lists leave them out by default.
+    """
     if is_dataset_admin(user):
-        return Topic.objects.all()
-    if is_reviewer(user):
-        return Topic.objects.filter(reviewers=user)
-    return Topic.objects.none()
+        topics = Topic.objects.all()
+    elif is_reviewer(user):
+        topics = Topic.objects.filter(reviewers=user)
+    else:
+        return Topic.objects.none()
+    topics = topics.filter(deletion_started_at__isnull=True)
+    return topics if include_archived else topics.filter(archived_at__isnull=True)
 
 
 def can_review_topic(user, topic_id: int) -> bool:

@@ -52,7 +52,8 @@ def intent_infos(*, topic: Topic) -> dict[int, IntentInfo]:
 def taxonomy_with_counts(*, topic: Topic) -> list[IntentInfo]:
     """The taxonomy in tree order, each node with question counts by status, own and for its subtree."""
     infos = intent_infos(topic=topic)
-    rows = Question.objects.filter(topic=topic).values("intent_id", "status").annotate(n=Count("id")).order_by()
+    rows = (Question.objects.filter(topic=topic, removed_at__isnull=True).values("intent_id", "status")
+            .annotate(n=Count("id")).order_by())
     for row in rows:
         info = infos.get(row["intent_id"])
         if info:
@@ -76,7 +77,8 @@ def intent_subtree_ids(*, node: IntentNode) -> list[int]:
 
 def topic_status_counts(*, topic: Topic) -> dict[str, int]:
     counts = defaultdict(int)
-    for row in Question.objects.filter(topic=topic).values("status").annotate(n=Count("id")).order_by():
+    for row in Question.objects.filter(topic=topic, removed_at__isnull=True).values("status").annotate(
+            n=Count("id")).order_by():
         counts[row["status"]] = row["n"]
     return dict(counts)
 
@@ -88,8 +90,8 @@ DEFAULT_EXPORT_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
 def export_questions(*, topic: Topic, statuses=DEFAULT_EXPORT_STATUSES, intent: IntentNode | None = None,
                      include_out_of_scope: bool = False):
     """The questions an export of `topic` takes: these statuses, optionally one intent's subtree;
-    those of out-of-scope intents (IntentNode.out_of_scope) only when asked for."""
-    questions = Question.objects.filter(topic=topic, status__in=list(statuses))
+    those of out-of-scope intents (IntentNode.out_of_scope) only when asked for; never removed ones."""
+    questions = Question.objects.filter(topic=topic, status__in=list(statuses), removed_at__isnull=True)
     if not include_out_of_scope:
         questions = questions.exclude(intent__out_of_scope=True)
     if intent is not None:
@@ -123,7 +125,8 @@ def export_generation_settings(*, questions) -> list[dict]:
 
 def questions_visible_to(user):
     """Questions a user may read through the API: every topic's for dataset admins, their
-    assigned topics' for reviewers."""
+    assigned topics' for reviewers; archived topics' too (read-only), removed ones too (lists
+    leave those out)."""
     from datasets.permissions import topics_for_reviewer
 
-    return Question.objects.filter(topic__in=topics_for_reviewer(user))
+    return Question.objects.filter(topic__in=topics_for_reviewer(user, include_archived=True))

@@ -71,7 +71,7 @@ class QuestionFilter:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in (None, "")}
 
     def apply(self, queryset: QuerySet, *, topic: Topic) -> QuerySet:
-        queryset = queryset.filter(topic=topic)
+        queryset = queryset.filter(topic=topic, removed_at__isnull=True)  # removed questions: in no list or queue
         if self.status:
             queryset = queryset.filter(status=self.status)
         if self.intent is not None:
@@ -151,7 +151,8 @@ def topic_progress(*, topic: Topic) -> list[IntentProgress]:
     """
     infos = intent_infos(topic=topic)
     counts: dict[int, dict[str, int]] = {}
-    for row in Question.objects.filter(topic=topic).values("intent_id", "status").annotate(n=Count("id")).order_by():
+    for row in Question.objects.filter(topic=topic, removed_at__isnull=True).values("intent_id", "status").annotate(
+            n=Count("id")).order_by():
         counts.setdefault(row["intent_id"], {})[row["status"]] = row["n"]
     rows = []
     for info in infos.values():
@@ -172,10 +173,13 @@ def topics_overview(*, topics: QuerySet) -> list[dict]:
     """Each topic with its question counts by status, for the home page."""
     totals = {
         row["id"]: row for row in topics.values("id").annotate(
-            total=Count("questions"),
-            pending=Count("questions", filter=Q(questions__status=Question.Status.PENDING)),
-            approved=Count("questions", filter=Q(questions__status__in=APPROVED_STATUSES)),
-            flagged=Count("questions", filter=Q(questions__status=Question.Status.FLAGGED)),
+            total=Count("questions", filter=Q(questions__removed_at__isnull=True)),
+            pending=Count("questions", filter=Q(questions__status=Question.Status.PENDING,
+                                                questions__removed_at__isnull=True)),
+            approved=Count("questions", filter=Q(questions__status__in=APPROVED_STATUSES,
+                                                 questions__removed_at__isnull=True)),
+            flagged=Count("questions", filter=Q(questions__status=Question.Status.FLAGGED,
+                                                questions__removed_at__isnull=True)),
         ).order_by()
     }
     return [{"topic": topic, **totals.get(topic.pk, {})} for topic in topics.order_by("name")]

@@ -38,9 +38,15 @@ def lease_seconds() -> int:
 
 def _lock_question(question_id: int) -> Question:
     try:
-        return Question.objects.select_for_update().get(pk=question_id)
+        question = Question.objects.select_for_update().get(pk=question_id)
     except Question.DoesNotExist:
         raise DatasetError(f"Question {question_id} does not exist.", code="not_found") from None
+    if question.removed_at is not None:
+        raise DatasetError(f"Question {question_id} was removed: restore it first.", code="removed")
+    from datasets.lifecycle import topic_check_writable
+
+    topic_check_writable(question.topic_id)  # archived or being deleted: read-only
+    return question
 
 
 def _check_version(question: Question, version: int | None) -> None:
@@ -162,6 +168,11 @@ def question_fields_update(*, question_id: int, actor, changes: dict, version: i
     return question
 
 
+# Not review decisions: an admin's update of other fields, a removal or restore, and the relabels of
+# an intent merge or deletion (datasets/lifecycle.py) are not undone by a reviewer's undo.
+NOT_UNDONE = (ReviewEvent.Action.UPDATE, ReviewEvent.Action.REMOVE, ReviewEvent.Action.RESTORE)
+
+
 def _undo_stack(question: Question) -> list[ReviewEvent]:
     """The question's events still in effect, oldest first: each undo cancels the latest one before it.
     An admin's `update` of other fields (language, split) is not a review decision to undo."""
@@ -170,7 +181,8 @@ def _undo_stack(question: Question) -> list[ReviewEvent]:
         if event.action == ReviewEvent.Action.UNDO:
             if stack:
                 stack.pop()
-        elif event.action != ReviewEvent.Action.UPDATE:
+        elif event.action not in NOT_UNDONE and not (event.changes or {}).get("merged") \
+                and not (event.changes or {}).get("intent_deleted"):
             stack.append(event)
     return stack
 
@@ -259,6 +271,11 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
         relabel_target(intent_id=intent_id, topic_id=target.topic_id)  # the leaf-only rule
     new_status = STATUS_FOR_ACTION[action]
     now = timezone.now()
+    queryset = queryset.filter(removed_at__isnull=True)
+    from datasets.lifecycle import topic_check_writable
+
+    for topic_id in queryset.order_by().values_list("topic_id", flat=True).distinct():
+        topic_check_writable(topic_id)
     listed = dict(queryset.order_by("pk").values_list("pk", "version"))
     ids = list(listed)
     changed = 0
@@ -313,8 +330,10 @@ def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None
     every other question, so they come back (in that order) only once nothing else is left.
     """
     now = timezone.now()
+    if topic.archived_at is not None or topic.deletion_started_at is not None:
+        return None  # archived or being deleted: out of every queue
     pending = (queryset if queryset is not None else Question.objects.all()).filter(
-        topic=topic, status=Question.Status.PENDING)
+        topic=topic, status=Question.Status.PENDING, removed_at__isnull=True)
     with transaction.atomic():
         if skip_ids:
             Question.objects.filter(pk__in=skip_ids, leased_by=actor).update(leased_by=None, lease_expires_at=None)
@@ -422,6 +441,9 @@ def capture_record(*, topic: Topic, text: str, predicted_intent: IntentNode, con
         raise DatasetError("The captured text is empty.")
     if predicted_intent.topic_id != topic.pk:
         raise DatasetError("The predicted intent belongs to another topic.")
+    from datasets.lifecycle import topic_check_writable
+
+    topic_check_writable(topic)
     with transaction.atomic():
         existing = Question.objects.filter(topic=topic, text_hash=digest).first()
         if existing is None and confidence >= topic.confidence_threshold:
