@@ -49,6 +49,7 @@ def messages(*, topic: str, intent_path: list[str], description: str, language: 
     from distiller.prompts import REQUEST_MARKER, language_name
 
     lang = language_name(language)
+    neighbours = [n for n in neighbours if contrast is None or n["name"] != contrast["name"]]  # said once
     system = (
         "You write realistic messages that users send to a customer-facing assistant, to train an intent "
         f"classifier. Write in natural, idiomatic {lang}, as native speakers really type: no translations, "

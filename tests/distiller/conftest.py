@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from rq import Worker
 
+from distiller import ratelimit
 from distiller.models import DistillationRun, LLMProvider
 from distiller.ratelimit import redis_connection
 from distiller.teacher.server import TeacherConfig, start_in_thread
@@ -32,6 +33,9 @@ def teacher():
 @pytest.fixture
 def provider(db, teacher):
     redis_connection().flushdb()  # provider limits and queues of earlier tests
+    # The flush took this process's liveness key too: without a new owner, the limiter would take
+    # this process for dead until its keeper's next beat and list its calls in flight as lost.
+    ratelimit._owner = None
     return LLMProvider.objects.create(
         name="Teacher", kind=LLMProvider.Kind.CUSTOM, base_url=teacher.url, model="teacher-1", api_key_env="",
         supports_json_schema=True, max_concurrency=8, requests_per_minute=0, timeout_seconds=1.0,
