@@ -23,6 +23,11 @@ PROVIDER_BY_VARIABLE = [
     ("OPENAI_API_KEY", "OpenAI"),
 ]
 SAMPLE_TOPIC = "Customer Support"
+# The Procfile's worker listens on the same queues (docs/deploy.md).
+WORKER_QUEUES = ["default", "distill", "exports", "evaluation"]
+# How long Ctrl-C lets a worker finish its current job before it is stopped (its run is resumed later).
+WORKER_GRACE_SECONDS = 3
+INTERRUPTED = "interrupted: `make demo` was stopped (Ctrl-C); the next `make demo` resumes it"
 
 
 def free_port() -> int:
@@ -49,14 +54,22 @@ class Command(BaseCommand):
         parser.add_argument("--no-sample-run", action="store_true",
                             help=f"Do not start the small sample distillation of {SAMPLE_TOPIC!r}")
 
-    def handle(self, *args, addr, setup_only, no_sample_run, **options):
-        self.children: list[subprocess.Popen] = []
-        self.names: dict[int, str] = {}  # pid -> what it is, for the message when one dies
+    def handle(self, *args, **options):
+        # Started in the background by a non-interactive shell, SIGINT arrives ignored: take Ctrl-C back.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.demo(**options)
+        except KeyboardInterrupt:  # Ctrl-C during the set-up steps: nothing runs yet
+            self.stdout.write("stopped")
+
+    def demo(self, *, addr, setup_only, no_sample_run, **options):
+        self.children: dict[str, subprocess.Popen] = {}  # what it is -> its process, in start order
         var = Path(settings.VAR_DIR)
         var.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         username, password = self.demo_admin(var)
+        self.admin_username = username
         call_command("load_clinc150", if_missing=True)
         if setup_only:
             return
@@ -65,12 +78,15 @@ class Command(BaseCommand):
             if not os.environ.get("REDIS_URL"):
                 self.start_embedded_redis(var)
             provider = self.choose_provider(env)
-            self.spawn("worker", [sys.executable, "manage.py", "rqworker", "default", "distill", "exports",
-                                  "--with-scheduler"], env)
+            # No --with-scheduler: nothing in the project schedules jobs for later.
+            self.spawn("worker", [sys.executable, "manage.py", "rqworker", *WORKER_QUEUES], env)
             self.spawn("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"], env)
+            self.resume_interrupted_runs()
             run = None if no_sample_run else self.sample_run(provider)
             self.banner(addr, username, password, provider, run)
             self.wait()
+        except KeyboardInterrupt:  # Ctrl-C while starting: stop what started, no traceback
+            pass
         finally:
             self.stop_children()
 
@@ -120,19 +136,34 @@ class Command(BaseCommand):
 
         if Topic.objects.filter(name=SAMPLE_TOPIC).exists():
             return None
+        owner = get_user_model().objects.filter(username=self.admin_username).first()
         topic = Topic.objects.create(name=SAMPLE_TOPIC, levels=2, tags_per_level=4, questions_per_intent=10,
-                                     description="Sample topic distilled by `make demo`.")
+                                     owner=owner, description="Sample topic distilled by `make demo`.")
         try:
             return run_start(topic=topic, provider=provider_resolve(provider_name), workers=1)
         except RunError as exc:
             self.stderr.write(f"Sample run not started: {exc.message}")
             return None
 
+    def resume_interrupted_runs(self):
+        """Resume the runs the last Ctrl-C interrupted (or any run left active with no worker on it)."""
+        from distiller.models import DistillationRun
+        from distiller.services import run_resume
+        from distiller.services.runs import RunError
+
+        for run in DistillationRun.objects.filter(status__in=DistillationRun.ACTIVE_STATUSES).order_by("pk"):
+            try:
+                run_resume(run=run)
+            except RunError as exc:  # a worker elsewhere (a shared REDIS_URL) still holds it
+                self.stdout.write(f"Run #{run.pk} not resumed: {exc.message}")
+            else:
+                self.stdout.write(f"Resumed run #{run.pk} ({run.topic.name}), interrupted when the demo last stopped.")
+
     def spawn(self, name: str, command: list[str], env):
         self.stdout.write(f"starting {name}")
-        child = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)
-        self.names[child.pid] = name
-        self.children.append(child)
+        # A session of its own: Ctrl-C in the terminal reaches this command only, which then stops
+        # the children in order (stop_children) instead of all at once.
+        self.children[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True)
 
     def banner(self, addr: str, username: str, password: str, provider: str, run):
         base = f"http://{addr}"
@@ -158,20 +189,58 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         try:
             while not stop:
-                for child in self.children:
+                for name, child in self.children.items():
                     if child.poll() is not None:
-                        raise CommandError(f"{self.names.get(child.pid, child.args[0])} exited "
-                                           f"with code {child.returncode}")
+                        raise CommandError(f"{name} exited with code {child.returncode}")
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
 
     def stop_children(self):
-        for child in reversed(self.children):
-            if child.poll() is None:
-                child.terminate()
-        for child in self.children:
+        """Stop the web server (no new work), then the worker, then the teacher and Redis last.
+
+        The worker gets a moment to finish its job; a distillation job is then stopped and its
+        units given back, so the run stays resumable and the next `make demo` resumes it. Redis
+        goes last: nothing is still talking to it, so nothing fails on a lost connection.
+        """
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        self.stdout.write("stopping the web server, then the worker, then Redis")
+        self.stop("web")
+        worker = self.children.get("worker")
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)  # RQ's warm shutdown: finish the current job
             try:
-                child.wait(timeout=10)
+                worker.wait(timeout=WORKER_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
-                child.kill()
+                worker.send_signal(signal.SIGTERM)  # the second one stops the job (RQ's cold shutdown)
+        self.stop("worker")
+        self.runs_interrupted_release()
+        self.stop("test teacher")
+        self.stop("redis")  # saves the queues to var/redis.rdb on the way out
+
+    def stop(self, name: str, timeout: float = 15):
+        child = self.children.get(name)
+        if child is None:
+            return
+        if child.poll() is None:
+            child.terminate()
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+    def runs_interrupted_release(self):
+        """Give back the units the stopped worker held, so the next start resumes the runs at once."""
+        from django.db import DatabaseError
+
+        from distiller.models import DistillationRun
+        from distiller.services.runs import run_job_failed
+
+        try:
+            for run in DistillationRun.objects.filter(status=DistillationRun.Status.RUNNING):
+                for job_id in run.job_ids or []:
+                    run_job_failed(run_id=run.pk, job_id=job_id, error=INTERRUPTED)
+                self.stdout.write(f"Run #{run.pk} ({run.topic.name}) interrupted; the next `make demo` resumes it.")
+        except DatabaseError as exc:  # the database went away first: the lease expiry frees the units
+            self.stderr.write(f"Could not mark interrupted runs: {exc}")
