@@ -7,9 +7,10 @@ from django.core.management.base import CommandError
 from datasets.models import IntentNode, Question
 from distiller.jobs import run_work
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider
-from distiller.services import RunError, run_start
+from distiller.services import RunError, run_resume, run_start
 from distiller.teacher.content import judge_disagrees
-from tests.distiller.conftest import WORKERS
+from tests.distiller.conftest import WORKERS, wait_for
+from tests.distiller.test_runs_on_workers import is_stalled, teacher_stats
 
 pytestmark = [WORKERS]
 
@@ -172,3 +173,34 @@ def test_hard_negatives_on_an_intent_without_neighbours_are_refused(topic, provi
         call_command("distill", "auto", "--topic", "Another", "--tags-per-level", "1", "--hard-negatives", "2",
                      "--provider", "Teacher")
     assert not DistillationRun.objects.exists()
+
+
+@pytest.mark.workers
+def test_a_judged_refined_run_with_hard_negatives_survives_a_sigkill_mid_judging(topic, provider, teacher, workers,
+                                                                                 three_siblings, settings):
+    settings.DISTILL_UNIT_LEASE_SECONDS = 3  # as the workers' (conftest)
+    teacher.teacher.configure(judge_disagree_rate=RATE, seed=SEED, latency=0.4)
+    (victim,) = workers.start(1)
+    run = run_start(topic=topic, provider=provider, kind="questions", questions_per_intent=10, questions_per_call=5,
+                    hard_negatives=2, judge="Teacher", judge_action="refine", judge_refine_rounds=1)
+    wait_for(lambda: DistillationUnit.objects.filter(run=run, kind="judge", status="running").exists()
+             and teacher_stats(teacher)["in_flight"] > 0, what="a judge call in flight")
+
+    workers.kill(victim)
+    wait_for(lambda: is_stalled(run), timeout=30, what="the run to stall")
+    teacher.teacher.configure(latency=0)
+    run_work(run_resume(run=run, workers=0).pk)
+
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    questions = list(Question.objects.filter(run=run))
+    refined = [q for q in questions if q.text.endswith(", to be clear.")]
+    assert len(questions) == run.questions_created == 3 * 10 + 6 * 2 and run.hard_negatives_created == 12
+    # Every question judged, each counted once, whatever the kill interrupted.
+    assert run.questions_judged == 42 and all(q.judge_verdict for q in questions)
+    assert run.judge_disagreed == run.questions_refined == len(refined) > 0
+    assert not any(judge_disagrees(q.text, SEED, RATE) for q in questions if q not in refined)
+    assert all(q.judge_verdict == ("other_intent" if judge_disagrees(q.text, SEED, RATE) else "pass")
+               for q in refined)
+    assert run.calls == LLMCall.objects.filter(run=run).count()
+    assert run.units_done == run.units_total == 3 + 6 + 3
