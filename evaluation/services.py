@@ -91,8 +91,15 @@ def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", te
     return evaluation
 
 
+# Who follows an evaluation running in this process (the CLI's --wait without a worker): id -> callback.
+progress_listeners: dict = {}
+
+
 def _progress(evaluation_id: int, stage: str, percent: int) -> None:
     Evaluation.objects.filter(pk=evaluation_id).update(stage=stage, percent=percent)
+    listener = progress_listeners.get(evaluation_id)
+    if listener is not None:
+        listener(stage, percent)
 
 
 def evaluation_run(*, evaluation_id: int) -> bool:

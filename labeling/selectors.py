@@ -29,6 +29,7 @@ class QuestionFilter:
     confidence_max: float | None = None
     reviewer: int | None = None
     search: str = ""
+    label_issues: bool = False  # only the current likely label errors (evaluation app), most likely first
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -57,6 +58,7 @@ class QuestionFilter:
             language=(params.get("language") or "").strip(),
             confidence_min=number("confidence_min", number_parse),
             confidence_max=number("confidence_max", number_parse), reviewer=number("reviewer", id_parse), search=(params.get("search") or "").strip(),
+            label_issues=str(params.get("label_issues") or "").strip().lower() in ("1", "true", "yes", "on"),
         )
 
     @classmethod
@@ -68,7 +70,7 @@ class QuestionFilter:
 
     def as_params(self) -> dict:
         """The non-empty filters, to put back in links and hidden form fields."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in (None, "")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in (None, "", False)}
 
     def apply(self, queryset: QuerySet, *, topic: Topic) -> QuerySet:
         queryset = queryset.filter(topic=topic, removed_at__isnull=True)  # removed questions: in no list or queue
@@ -91,6 +93,14 @@ class QuestionFilter:
             queryset = queryset.filter(reviewed_by_id=self.reviewer)
         if self.search:
             queryset = queryset.filter(text__icontains=self.search)
+        if self.label_issues:
+            from django.db.models import OuterRef, Subquery
+
+            from evaluation.selectors import label_issues_current
+
+            issues = label_issues_current(topic_id=topic.pk)
+            queryset = queryset.filter(pk__in=issues.values("question_id")).annotate(
+                label_issue_rank=Subquery(issues.filter(question_id=OuterRef("pk")).values("rank")[:1]))
         return queryset
 
 
@@ -302,4 +312,12 @@ def review_question(*, question_id: int, with_similar: bool = True) -> Question:
     question.original_intent_ref = ref(question.original_intent_id)
     question.predicted_intent_ref = ref(question.predicted_intent_id)
     question.similar = (questions_similar(question=question) or []) if with_similar else []
+    from evaluation.selectors import label_issue_for_question
+
+    issue = label_issue_for_question(question=question)
+    question.label_issue = issue and {
+        "evaluation": issue.evaluation_id, "rank": issue.rank, "confidence": issue.confidence,
+        "given_confidence": issue.given_confidence,
+        "suggested_intent": {"id": issue.suggested_intent_id, "name": issue.suggested_intent.name,
+                             "full_name": issue.suggested_intent.intent_full_name}}
     return question

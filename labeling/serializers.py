@@ -38,6 +38,10 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
     similar = SimilarQuestionSerializer(many=True, read_only=True,
                                         help_text="Nearest existing questions (possible duplicates); "
                                                   "only when asked for (?similar=1).")
+    label_issue = serializers.JSONField(
+        read_only=True, allow_null=True,
+        help_text="A likely label error found by the topic's latest evaluation: the suggested intent and its "
+                  "confidence, the given intent's confidence, the rank; null when there is none.")
 
     class Meta:
         model = Question
@@ -45,7 +49,7 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
             "id", "topic", "text", "language", "source", "status", "version", "intent", "original_intent",
             "original_text", "predicted_intent", "confidence", "occurrences", "run", "provider", "model",
             "temperature", "prompt_version", "style", "complexity", "audience", "edge_case", "reviewed_by",
-            "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar",
+            "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar", "label_issue",
         ]
         read_only_fields = fields
 

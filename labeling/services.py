@@ -310,10 +310,12 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
 
 # The review queue ---------------------------------------------------------------------------
 
-def _queue_order():
+def _queue_order(queryset: QuerySet | None = None):
     # Captured low-confidence queries first, lowest confidence first; everything else (no
-    # confidence) after them, oldest first. Matches the question_queue_idx index.
-    return [F("confidence").asc(nulls_last=True), "id"]
+    # confidence) after them, oldest first. Matches the question_queue_idx index. A queue of
+    # likely label errors (QuestionFilter.label_issues) serves the most likely first.
+    first = ["label_issue_rank"] if queryset is not None and "label_issue_rank" in queryset.query.annotations else []
+    return [*first, F("confidence").asc(nulls_last=True), "id"]
 
 
 def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None,
@@ -338,7 +340,7 @@ def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None
         if skip_ids:
             Question.objects.filter(pk__in=skip_ids, leased_by=actor).update(leased_by=None, lease_expires_at=None)
         mine = (pending.filter(leased_by=actor, lease_expires_at__gt=now).exclude(pk__in=skip_ids)
-                .order_by(*_queue_order()).first())
+                .order_by(*_queue_order(pending)).first())
         if mine is not None:
             return _renew_lease(mine, actor=actor, now=now)
     free = pending.filter(Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now))
@@ -355,12 +357,12 @@ def _claim_first(free: QuerySet, *, actor, now) -> Question | None:
     """Lease the first question of `free` in queue order to `actor`, or None if there is none to take."""
     if connection.features.has_select_for_update_skip_locked:
         with transaction.atomic():
-            candidate = free.order_by(*_queue_order()).select_for_update(skip_locked=True, of=("self",)).first()
+            candidate = free.order_by(*_queue_order(free)).select_for_update(skip_locked=True, of=("self",)).first()
             return _renew_lease(candidate, actor=actor, now=now) if candidate else None
     # Without SKIP LOCKED: try the first few free candidates, each claimed by a conditional UPDATE
     # that only succeeds if nobody claimed it in between.
     for _ in range(20):
-        candidates = list(free.order_by(*_queue_order()).values_list("pk", flat=True)[:10])
+        candidates = list(free.order_by(*_queue_order(free)).values_list("pk", flat=True)[:10])
         if not candidates:
             return None
         for pk in candidates:

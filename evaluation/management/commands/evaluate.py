@@ -19,7 +19,7 @@ from datasets.services import DatasetError
 from evaluation.documents import evaluation_document
 from evaluation.models import Evaluation
 from evaluation.selectors import evaluation_worker_count
-from evaluation.services import evaluation_create, evaluation_run
+from evaluation.services import evaluation_create, evaluation_run, progress_listeners
 
 ENDED = (Evaluation.Status.SUCCEEDED, Evaluation.Status.FAILED)
 
@@ -61,11 +61,9 @@ class Command(BaseCommand):
             return
         if inline:
             log.write(f"Evaluation #{evaluation.pk}: no evaluation worker is running; working in this process.")
-            import threading
-
-            worker = threading.Thread(target=self._run_here, args=(evaluation.pk,), daemon=True)
-            worker.start()
-        evaluation = self._follow(evaluation.pk, quiet=o["json"])
+            evaluation = self._run_here(evaluation.pk, quiet=o["json"])
+        else:
+            evaluation = self._follow(evaluation.pk, quiet=o["json"])
         if o["json"]:
             self.stdout.write(json.dumps(evaluation_document(evaluation), indent=2, ensure_ascii=False))
         if evaluation.status != Evaluation.Status.SUCCEEDED:
@@ -73,16 +71,23 @@ class Command(BaseCommand):
         if not o["json"]:
             self._summary(evaluation)
 
-    @staticmethod
-    def _run_here(evaluation_id: int) -> None:
-        from django.db import connection
+    def _run_here(self, evaluation_id: int, *, quiet: bool) -> Evaluation:
+        """Run it in this process, in this thread (its transaction, if any, is the caller's), with a progress bar."""
+        bar = tqdm(total=100, unit="%", disable=quiet, file=self.stderr._out)
 
+        def show(stage, percent):
+            bar.n = percent
+            bar.set_description(stage)
+
+        progress_listeners[evaluation_id] = show
         try:
             evaluation_run(evaluation_id=evaluation_id)
-        except Exception:  # stored on the evaluation by evaluation_run; the follower reports it
+        except Exception:  # a bug: evaluation_run stored it on the evaluation, reported below
             pass
         finally:
-            connection.close()
+            progress_listeners.pop(evaluation_id, None)
+            bar.close()
+        return Evaluation.objects.select_related("topic", "created_by").get(pk=evaluation_id)
 
     def _follow(self, evaluation_id: int, *, quiet: bool) -> Evaluation:
         bar = tqdm(total=100, unit="%", disable=quiet, file=self.stderr._out)

@@ -85,6 +85,11 @@
     );
     if (q.confidence !== null) badges.append(text("span", "confidence " + q.confidence.toFixed(2), "chip warn"));
     if (q.occurrences > 1) badges.append(text("span", "seen ×" + q.occurrences, "chip"));
+    if (q.label_issue) {
+      badges.append(text("span", "likely label error: suggested " + q.label_issue.suggested_intent.full_name +
+        " (" + q.label_issue.confidence.toFixed(2) + "; given " + q.label_issue.given_confidence.toFixed(2) + ")",
+        "chip warn"));
+    }
     const meta = $("q-meta");
     meta.replaceChildren();
     const rows = [

@@ -1,0 +1,121 @@
+"""Evaluations over the API, pages and CLI: who may do what (one line per persona), and exact answers."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+
+from evaluation.models import Evaluation
+from evaluation.services import evaluation_create, evaluation_run
+from tests.api.clients import api_as
+
+
+@pytest.fixture
+def finished(topic, small_topic):
+    evaluation = evaluation_create(topic=topic, enqueue=False)
+    evaluation_run(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == "succeeded"
+    return evaluation
+
+
+@pytest.fixture
+def personas(reviewer, other_reviewer, dataset_admin):
+    return {"anonymous": None, "other_reviewer": other_reviewer, "reviewer": reviewer, "dataset_admin": dataset_admin}
+
+
+READ = [("anonymous", 401), ("other_reviewer", 404), ("reviewer", 200), ("dataset_admin", 200)]
+
+
+@pytest.mark.parametrize("persona, expected", READ)
+@pytest.mark.parametrize("route", ["detail", "label-issues", "files"])
+def test_reading_an_evaluation(finished, personas, persona, expected, route):
+    args = [finished.pk, "model.json"] if route == "files" else [finished.pk]
+    response = api_as(personas[persona]).get(reverse(f"api-evaluation-{route}", args=args))
+    assert response.status_code == expected
+
+
+@pytest.mark.parametrize("persona, expected", READ)
+def test_predicting(finished, personas, persona, expected):
+    response = api_as(personas[persona]).post(reverse("api-evaluation-predict", args=[finished.pk]),
+                                              {"texts": ["I forgot my password"]}, format="json")
+    assert response.status_code == expected
+
+
+@pytest.mark.parametrize("persona, expected, created", [
+    ("anonymous", 401, 0), ("other_reviewer", 403, 0), ("reviewer", 403, 0), ("dataset_admin", 202, 1)])
+def test_starting_an_evaluation(topic, small_topic, personas, persona, expected, created):
+    response = api_as(personas[persona]).post(reverse("api-evaluation-list"), {"topic": topic.pk}, format="json")
+    assert response.status_code == expected
+    assert Evaluation.objects.count() == created
+
+
+@pytest.mark.parametrize("persona, expected", [("anonymous", "login"), ("other_reviewer", 404), ("reviewer", 200),
+                                               ("dataset_admin", 200)])
+@pytest.mark.parametrize("name", ["page", "list", "compare"])
+def test_pages(finished, personas, persona, expected, name):
+    client = Client()
+    if personas[persona] is not None:
+        client.force_login(personas[persona])
+    url = {"page": reverse("evaluation:page", args=[finished.pk]),
+           "list": reverse("evaluation:list", args=[finished.topic_id]),
+           "compare": reverse("evaluation:compare") + f"?a={finished.pk}&b={finished.pk}"}[name]
+    response = client.get(url)
+    status = "login" if response.status_code == 302 and "/accounts/login/" in response["Location"] else response.status_code
+    assert status == expected
+
+
+def test_the_page_draws_the_figures(finished, reviewer):
+    client = Client()
+    client.force_login(reviewer)
+    html = client.get(reverse("evaluation:page", args=[finished.pk])).content.decode()
+    assert "Accuracy 1.0" in html and "F1 per intent, worst first (gate 0.85)" in html
+    assert html.count('class="f1-row"') == 5 and "<svg" in html
+
+
+def test_the_document_is_the_same_over_the_api_and_the_cli(finished, dataset_admin, capsys, topic):
+    document = api_as(dataset_admin).get(reverse("api-evaluation-detail", args=[finished.pk])).json()
+    assert document["metrics"] == finished.metrics and document["status"] == "succeeded"
+    assert document["train_count"] + document["test_count"] == 120
+    call_command("evaluate", "--topic", topic.name, "--json", "--no-learning-curve", "--no-label-issues")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["status"] == "succeeded" and printed["train_spec"] == "default"
+    assert printed["metrics"]["accuracy"] == 1.0 and printed["id"] == Evaluation.objects.latest("id").pk
+
+
+def test_predict_answers_the_top_three(finished, reviewer):
+    response = api_as(reviewer).post(reverse("api-evaluation-predict", args=[finished.pk]),
+                                     {"texts": ["I need a refund", "delete account"]}, format="json")
+    predictions = response.json()["predictions"]
+    assert [p["intents"][0]["name"] for p in predictions] == ["Refunds", "Delete Account"]
+    assert all(len(p["intents"]) == 3 for p in predictions)
+
+
+@pytest.mark.parametrize("texts, code, message", [
+    (["x"] * 10000, "too_many_texts", "At most 1,000 texts per request; got 10,000."),
+    (["fine", 3], "invalid_texts", "texts[1] is not a string."),
+    ("one text", "invalid_texts", 'Send {"texts": ["...", ...]}: a non-empty list of strings.'),
+    ([], "invalid_texts", 'Send {"texts": ["...", ...]}: a non-empty list of strings.'),
+])
+def test_predict_refuses_bad_input(finished, reviewer, texts, code, message):
+    response = api_as(reviewer).post(reverse("api-evaluation-predict", args=[finished.pk]), {"texts": texts},
+                                     format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code and response.json()["error"]["message"] == message
+
+
+def test_a_bad_spec_over_the_api_is_a_400_in_the_error_shape(topic, small_topic, dataset_admin):
+    response = api_as(dataset_admin).post(reverse("api-evaluation-list"),
+                                          {"topic": topic.pk, "train": "split=dev", "test": "split=test"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "invalid_spec", "details": None, "message":
+                                        "Unknown split 'dev' in the train SPEC: use train, validation, test, none."}
+    assert Evaluation.objects.count() == 0
+
+
+def test_label_issues_are_listed_most_likely_first(finished, reviewer):
+    body = api_as(reviewer).get(reverse("api-evaluation-label-issues", args=[finished.pk])).json()
+    assert body["count"] == finished.label_issues.count()
+    assert [row["rank"] for row in body["results"]] == list(range(1, body["count"] + 1))[:100]
