@@ -4,6 +4,7 @@ calls a service or selector, and renders; every one declares its permission."""
 from django.db.models import Q
 from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -25,11 +26,19 @@ from datasets.exports import (
 )
 from datasets.formats import WRITERS
 from datasets.imports import questions_import
+from datasets.lifecycle import (
+    questions_remove,
+    questions_restore,
+    topic_archive,
+    topic_deletion_start,
+    topic_unarchive,
+)
 from datasets.models import Export, IntentNode, Question, Topic
 from datasets.permissions import IsDatasetAdmin, IsReviewerOrDatasetAdmin, topics_for_reviewer
 from datasets.selectors import intent_subtree_ids, questions_visible_to, taxonomy_with_counts
 from datasets.serializers import (
     BulkResultSerializer,
+    DataDeletionSerializer,
     ExportCreateSerializer,
     ExportSerializer,
     ImportResultSerializer,
@@ -38,6 +47,8 @@ from datasets.serializers import (
     IntentNodeSerializer,
     QuestionBulkSerializer,
     QuestionCreateSerializer,
+    QuestionIdsSerializer,
+    QuestionsChangedSerializer,
     QuestionSerializer,
     TopicSerializer,
 )
@@ -53,21 +64,48 @@ def _topic_for_admin(topic_id) -> Topic:
     return topic
 
 
+@extend_schema(parameters=[OpenApiParameter("archived", bool, description="List archived topics too.")])
 class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                    viewsets.GenericViewSet):
-    """Topics: dataset admins see and create all; reviewers see the topics assigned to them."""
+    """Topics: dataset admins see, create, archive and delete all; reviewers see the topics assigned
+    to them. Lists leave archived topics out unless `archived=true`; a topic being deleted is gone."""
 
     serializer_class = TopicSerializer
     lookup_value_regex = r"\d+"
 
     def get_permissions(self):
-        return [IsDatasetAdmin()] if self.action == "create" else [IsReviewerOrDatasetAdmin()]
+        if self.action in ("create", "destroy", "archive", "unarchive"):
+            return [IsDatasetAdmin()]
+        return [IsReviewerOrDatasetAdmin()]
 
     def get_queryset(self):
-        return topics_for_reviewer(self.request.user).order_by("name")
+        archived = self.action != "list" or self.request.query_params.get("archived", "").lower() in ("true", "1")
+        return topics_for_reviewer(self.request.user, include_archived=archived).order_by("name")
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
+
+    @extend_schema(request=None, responses={202: DataDeletionSerializer, 404: ERROR, 409: ERROR})
+    def destroy(self, request, pk=None):
+        """Delete the topic with everything it owns (intents, questions, review events, runs, exports,
+        evaluations and their files): it is hidden and frozen now, and a job deletes it in batches.
+        The answer is the deletion record to follow (GET /api/v1/deletions/{id}/)."""
+        deletion = topic_deletion_start(topic=self.get_object(), actor=request.user)
+        body = DataDeletionSerializer(deletion).data
+        return Response({**body, "url": reverse("api-data-deletion", args=[deletion.pk])},
+                        status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: TopicSerializer, 404: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def archive(self, request, pk=None):
+        """Make the topic read-only and take it out of queues and lists (exports still work)."""
+        return Response(TopicSerializer(topic_archive(topic=self.get_object())).data)
+
+    @extend_schema(request=None, responses={200: TopicSerializer, 404: ERROR})
+    @action(detail=True, methods=["post"])
+    def unarchive(self, request, pk=None):
+        """Make an archived topic writable and listed again."""
+        return Response(TopicSerializer(topic_unarchive(topic=self.get_object())).data)
 
 
 class IntentTreeView(APIView):
@@ -116,6 +154,7 @@ class IntentTreeView(APIView):
     OpenApiParameter("status", str, description="A status, or several separated by commas."),
     OpenApiParameter("intent", int, description="Only this intent and the intents below it."),
     OpenApiParameter("search", str, description="Questions whose text contains this (case-insensitive)."),
+    OpenApiParameter("removed", bool, description="Only removed questions (default: only those not removed)."),
 ])
 class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Questions: reviewers read their topics' questions; dataset admins read all and create."""
@@ -124,7 +163,7 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     lookup_value_regex = r"\d+"
 
     def get_permissions(self):
-        if self.action in ("create", "bulk"):
+        if self.action in ("create", "bulk", "remove", "restore"):
             return [IsDatasetAdmin()]
         return [IsReviewerOrDatasetAdmin()]
 
@@ -133,6 +172,10 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if self.action != "list":
             return questions
         params = self.request.query_params
+        removed = params.get("removed", "").lower() in ("true", "1")
+        questions = questions.filter(removed_at__isnull=not removed)
+        if not params.get("topic"):  # archived topics' questions only when asked for by topic
+            questions = questions.filter(topic__archived_at__isnull=True)
         if params.get("topic"):
             questions = questions.filter(topic_id=id_parse(params["topic"], "topic"))
         if params.get("status"):
@@ -185,6 +228,24 @@ class QuestionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         data.is_valid(raise_exception=True)
         _, result = self._create(data.validated_data["topic"], data.validated_data["questions"])
         return Response({"created": result.created, "duplicates": result.duplicates}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=QuestionIdsSerializer, responses={200: QuestionsChangedSerializer, 400: ERROR, 409: ERROR})
+    @action(detail=False, methods=["post"])
+    def remove(self, request):
+        """Remove questions: out of queues, lists and exports, their history kept, a `remove` event each."""
+        data = QuestionIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        questions = questions_visible_to(request.user).filter(pk__in=data.validated_data["questions"])
+        return Response({"changed": questions_remove(questions=questions, actor=request.user, via="api")})
+
+    @extend_schema(request=QuestionIdsSerializer, responses={200: QuestionsChangedSerializer, 400: ERROR, 409: ERROR})
+    @action(detail=False, methods=["post"])
+    def restore(self, request):
+        """Bring removed questions back as they were, a `restore` event each."""
+        data = QuestionIdsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        questions = questions_visible_to(request.user).filter(pk__in=data.validated_data["questions"])
+        return Response({"changed": questions_restore(questions=questions, actor=request.user, via="api")})
 
 
 class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
@@ -260,7 +321,7 @@ class FormatParameterNegotiation(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-STREAM_FORMATS = [name for name, writer in WRITERS.items() if writer.single_file]
+STREAM_FORMATS = [name for name, writer in WRITERS.items() if writer.streamable()]
 
 
 class LabelingExportView(APIView):
@@ -283,13 +344,13 @@ class LabelingExportView(APIView):
     )
     def get(self, request):
         format = request.query_params.get("format") or "jsonl"
-        topics = Topic.objects.all()
+        topics = Topic.objects.filter(deletion_started_at__isnull=True)
         if request.query_params.get("topic"):
             topics = topics.filter(pk=id_parse(request.query_params["topic"], "topic"))
             if not topics.exists():
                 raise DatasetError(f"Topic {request.query_params['topic']} does not exist.", code="not_found")
         statuses = export_statuses_validate(request.query_params.get("status"))
-        questions = Question.objects.filter(topic__in=topics, status__in=statuses)
+        questions = Question.objects.filter(topic__in=topics, status__in=statuses, removed_at__isnull=True)
         if request.query_params.get("include_out_of_scope", "").lower() not in ("true", "1", "yes"):
             questions = questions.exclude(intent__out_of_scope=True)
         chunks = export_stream(questions=questions, format=format)

@@ -23,14 +23,17 @@ from django.db.models.functions import Cast
 
 from config.input import id_parse
 from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
+from datasets.formats.base import labels_json
 from datasets.models import Export, IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key
 from datasets.selectors import (
     DEFAULT_EXPORT_STATUSES,
+    export_generation_runs,
     export_generation_settings,
     export_intent_counts,
     export_questions,
     export_shared_near_keys,
+    export_source_counts,
     intent_infos,
 )
 from datasets.services import DatasetError, question_near_keys_fill
@@ -60,8 +63,11 @@ def export_statuses_validate(statuses) -> list[str]:
 
 def export_format_validate(name: str, *, single_file: bool = False) -> type[FormatWriter]:
     writer = WRITERS.get(name)
-    if writer is None or (single_file and not writer.single_file):
-        allowed = [n for n, w in WRITERS.items() if w.single_file or not single_file]
+    if writer is not None and single_file and writer.binary and writer.single_file:
+        raise DatasetError(f"The {name} format is written by export jobs only (POST /api/v1/exports/), not "
+                           "streamed: use jsonl, csv or another text format here.", code="invalid_format")
+    if writer is None or (single_file and not writer.streamable()):
+        allowed = [n for n, w in WRITERS.items() if w.streamable() or not single_file]
         raise DatasetError(f"Unknown format {name!r}: use {', '.join(allowed)}.", code="invalid_format")
     return writer
 
@@ -117,6 +123,8 @@ class ExportOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     intent_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Each part's size as one Arrow table, from the writers that count it (Hugging Face).
+    num_bytes: dict[str, int] = field(default_factory=dict)
 
 
 def _rows(questions) -> Iterator[ExportRow]:
@@ -158,6 +166,7 @@ def export_context(*, topics: list[Topic], questions, system_prompt: str = "", i
 
 def _settings_summary(export: Export, questions) -> dict:
     topic = export.topic
+    generation = export_generation_settings(questions=questions)
     return {
         "topic": topic.name,
         "language": topic.language,
@@ -167,13 +176,13 @@ def _settings_summary(export: Export, questions) -> dict:
         "split": split_describe(export.split),
         "out-of-scope questions": "included" if export.filters.get("include_out_of_scope") else "left out",
         "seed": export.seed,
-        "taxonomy levels": topic.levels,
-        "tags per level": topic.tags_per_level,
-        "questions per intent": topic.questions_per_intent,
-        "leaf intents only": topic.leaf_only,
         "system prompt": export.system_prompt or "none",
         "instruction": export.instruction or "default",
-        "generation": export_generation_settings(questions=questions),
+        # What the questions are and how they were made, from the questions and their runs: the
+        # topic's taxonomy defaults say nothing about an imported topic, or about what a run changed.
+        "sources": export_source_counts(questions=questions),
+        "generation": generation,
+        "runs": export_generation_runs(run_ids={g["run_id"] for g in generation}),
     }
 
 
@@ -214,7 +223,10 @@ def export_write(*, export: Export) -> ExportOutcome:
             question_near_keys_fill(questions=export_questions_of(export))
         with _snapshot():
             outcome, context = _export_files_write(export, writer_class, work)
-        for extra, text in writer_class.folder_files(context, outcome.counts, outcome.intent_counts).items():
+        extras = writer_class.folder_files(context, outcome.counts, outcome.intent_counts, outcome.num_bytes)
+        if export.split:  # the class ids of every part's file, named
+            extras.setdefault("labels.json", labels_json(context))
+        for extra, text in extras.items():
             (work / extra).write_text(text, encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         work.rename(final)
@@ -248,8 +260,10 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
     with ExitStack() as cleanup:
         # Files close, and server-side cursors close inside the snapshot's transaction, even when
         # a writer fails half-way (a cursor closed after the rollback would break the connection).
-        files = [cleanup.enter_context(open(work / f"{name}.{writer_class.extension}", "w", encoding="utf-8",
-                                            newline="", buffering=FILE_BUFFER)) for name in names]
+        text_mode = {} if writer_class.binary else {"encoding": "utf-8", "newline": ""}
+        files = [cleanup.enter_context(open(work / f"{name}.{writer_class.extension}",
+                                            "wb" if writer_class.binary else "w", buffering=FILE_BUFFER, **text_mode))
+                 for name in names]
         write = [f.write for f in files]
         render = [w.row for w in writers]
         for split in range(len(names)):
@@ -269,6 +283,7 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
             write[split](writers[split].end())
     outcome = ExportOutcome(file_name="", warnings=warnings + (planner.warnings if planner else []))
     outcome.counts = {name: sum(t[i] for t in tallies.values()) for i, name in enumerate(names)}
+    outcome.num_bytes = {name: w.num_bytes for name, w in zip(names, writers, strict=True) if hasattr(w, "num_bytes")}
     outcome.intent_counts = {
         context.intents[intent_id].intent_full_name: {names[i]: n for i, n in enumerate(t) if n}
         for intent_id, t in tallies.items()

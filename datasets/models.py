@@ -404,10 +404,14 @@ class Export(models.Model):
         JSONL = "jsonl", "JSONL (seed schema)"
         JSON = "json", "JSON"
         CSV = "csv", "CSV"
+        PARQUET = "parquet", "Parquet"
         ALPACA = "alpaca", "Alpaca"
-        SHAREGPT = "sharegpt", "ShareGPT"
+        # LLaMA-Factory's ShareGPT (conversations, from/value); OpenAI's chat messages are `openai`.
+        SHAREGPT = "sharegpt", "ShareGPT (conversations, from/value)"
+        OPENAI = "openai", "OpenAI messages (role/content)"
         RASA = "rasa", "Rasa NLU YAML"
         HUGGINGFACE = "huggingface", "Hugging Face folder"
+        HUGGINGFACE_PARQUET = "huggingface_parquet", "Hugging Face folder (Parquet)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -416,7 +420,7 @@ class Export(models.Model):
         FAILED = "failed", "Failed"
 
     topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="exports")
-    format = models.CharField(max_length=16, choices=Format.choices, default=Format.JSONL)
+    format = models.CharField(max_length=32, choices=Format.choices, default=Format.JSONL)
     filters = models.JSONField(default=dict, blank=True, help_text='e.g. {"statuses": ["approved"], "intent": 12}')
     split = models.JSONField(default=dict, blank=True, help_text='e.g. {"train": 0.8, "test": 0.2}')
     seed = models.IntegerField(default=42)

@@ -88,7 +88,7 @@ class WriterFormat(ProjectFormat):
 QUESTION_EXPORT_FORMATS = [
     type(f"{writer.__name__}Format", (WriterFormat,),
          {"writer_class": writer, "title": writer.name, "extension": writer.extension})
-    for writer in WRITERS.values() if writer.single_file
+    for writer in WRITERS.values() if writer.streamable()
 ]
 QUESTION_IMPORT_FORMATS = [JSONL, CSV, Alpaca]
 

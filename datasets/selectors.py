@@ -116,11 +116,26 @@ def export_intent_counts(*, questions) -> dict[int, int]:
 
 
 def export_generation_settings(*, questions) -> list[dict]:
-    """How the exported questions were generated: one row per provider, model, temperature and
-    prompt version, with how many questions each produced (for the dataset card)."""
-    rows = (questions.values("provider", "model", "temperature", "prompt_version")
-            .annotate(n=Count("id")).order_by("-n", "provider", "model"))
+    """How the exported questions that a model generated were made: one row per run, provider,
+    model, temperature and prompt version, with how many questions each produced (for the dataset
+    card). Imported, captured and hand-written questions have no generation settings and are left
+    out; `run_id` is None for generated questions whose run is gone."""
+    rows = (questions.filter(source=Question.Source.GENERATED)
+            .values("run_id", "provider", "model", "temperature", "prompt_version")
+            .annotate(n=Count("id")).order_by("-n", "run_id", "provider", "model"))
     return list(rows)
+
+
+def export_generation_runs(*, run_ids) -> dict[int, dict]:
+    """The kind and parameters of the distillation runs that generated exported questions, by id."""
+    runs = Question.run.field.related_model.objects.filter(pk__in=[i for i in run_ids if i is not None])
+    return {run["id"]: run for run in runs.order_by("id").values("id", "kind", "parameters")}
+
+
+def export_source_counts(*, questions) -> dict[str, int]:
+    """Exported questions per source (generated, imported, captured, manual), most first."""
+    rows = questions.values_list("source").annotate(n=Count("id")).order_by("-n", "source")
+    return dict(rows)
 
 
 def questions_visible_to(user):

@@ -65,6 +65,9 @@ class FormatWriter:
     title = ""
     # False for formats that are a folder of files (Hugging Face): no single-file download.
     single_file = True
+    # True for formats whose methods return bytes (Parquet): written by export jobs only, never
+    # streamed as text (see `streamable`).
+    binary = False
 
     def __init__(self, context: ExportContext):
         self.context = context
@@ -80,6 +83,19 @@ class FormatWriter:
         return ""
 
     @classmethod
-    def folder_files(cls, context: ExportContext, counts: dict, intent_counts: dict) -> dict[str, str]:
-        """Extra files written beside the split files (name -> text); most formats have none."""
+    def streamable(cls) -> bool:
+        """Whether the format can be sent as one text file while it is read (the streaming API and
+        the admin's Export button)."""
+        return cls.single_file and not cls.binary
+
+    @classmethod
+    def folder_files(cls, context: ExportContext, counts: dict, intent_counts: dict,
+                     num_bytes: dict | None = None) -> dict[str, str]:
+        """Extra files written beside the split files (name -> text); most formats have none.
+        `num_bytes` is each part's size as one Arrow table, from writers that count it."""
         return {}
+
+
+def labels_json(context: ExportContext) -> str:
+    """labels.json: the class ids' intent names, in label order (label 0 first)."""
+    return json.dumps(context.label_names, ensure_ascii=False, indent=2) + "\n"

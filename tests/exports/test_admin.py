@@ -23,7 +23,7 @@ def format_index(formats, name) -> int:
 
 
 def test_the_admin_export_offers_every_single_file_format():
-    assert [f().get_title() for f in QUESTION_EXPORT_FORMATS] == [n for n, w in WRITERS.items() if w.single_file]
+    assert [f().get_title() for f in QUESTION_EXPORT_FORMATS] == [n for n, w in WRITERS.items() if w.streamable()]
 
 
 def test_the_admin_exports_the_filtered_changelist_through_the_writers(client, superuser, known_dataset):

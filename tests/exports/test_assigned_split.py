@@ -6,10 +6,12 @@ import csv
 import io
 import json
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from datasets.exports import export_create
+from datasets.formats import WRITERS
 from datasets.imports import questions_import
 from datasets.jobs import export_run
 from datasets.models import Export, IntentNode, Question
@@ -49,6 +51,8 @@ def texts_of(format: str, raw: str) -> list[str]:
     if format == "csv":
         return [r["text"] for r in csv.DictReader(io.StringIO(raw))]
     if format == "sharegpt":
+        return [json.loads(line)["conversations"][0]["value"] for line in raw.splitlines()]
+    if format == "openai":
         return [json.loads(line)["messages"][0]["content"] for line in raw.splitlines()]
     if format == "rasa":
         return [example[2:] for block in yaml.safe_load(raw)["nlu"] for example in block["examples"].splitlines()]
@@ -58,8 +62,10 @@ def texts_of(format: str, raw: str) -> list[str]:
 def membership(export_root, export) -> dict[str, str]:
     found = {}
     for part in export.counts:
-        extension = {"json": "json", "alpaca": "json", "csv": "csv", "rasa": "yml"}.get(export.format, "jsonl")
-        for text in texts_of(export.format, (export_root / str(export.pk) / f"{part}.{extension}").read_text()):
+        path = export_root / str(export.pk) / f"{part}.{WRITERS[export.format].extension}"
+        texts = (pq.read_table(path).column("text").to_pylist() if WRITERS[export.format].binary
+                 else texts_of(export.format, path.read_text()))
+        for text in texts:
             assert text not in found
             found[text] = part
     return found
@@ -73,7 +79,7 @@ def run_export(topic, format, split, **options) -> Export:
     return export
 
 
-@pytest.mark.parametrize("format", ["jsonl", "json", "csv", "alpaca", "sharegpt", "rasa", "huggingface"])
+@pytest.mark.parametrize("format", list(WRITERS))
 def test_an_imported_split_column_survives_an_assigned_export_in_every_format(topic, export_root, format):
     assert import_rows(topic).splits == {"train": 5, "validation": 3, "test": 3, "none": 15}
     export = run_export(topic, format, "assigned")

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from django.db import connection
@@ -42,6 +43,8 @@ def run_worker(export_root):
 
 def intents_in(format: str, name: str, data: bytes, rasa_names: dict[str, str]) -> Counter:
     """Questions per intent (numbered name) in one downloaded file."""
+    if format in ("parquet", "huggingface_parquet"):
+        return Counter(pq.read_table(io.BytesIO(data), columns=["intent"]).column("intent").to_pylist())
     text = data.decode("utf-8")
     if format in ("jsonl", "json"):
         rows = json.loads(text) if format == "json" else [json.loads(line) for line in text.splitlines()]
@@ -53,6 +56,8 @@ def intents_in(format: str, name: str, data: bytes, rasa_names: dict[str, str]) 
     if format == "alpaca":
         return Counter(r["output"] for r in json.loads(text))
     if format == "sharegpt":
+        return Counter(json.loads(line)["conversations"][-1]["value"] for line in text.splitlines())
+    if format == "openai":
         return Counter(json.loads(line)["messages"][-1]["content"] for line in text.splitlines())
     if format == "rasa":
         return Counter({rasa_names[block["intent"]]: block["examples"].count("\n- ") + 1

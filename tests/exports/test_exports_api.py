@@ -25,8 +25,8 @@ def test_a_dataset_admin_creates_an_export_and_reads_its_counts_and_links(datase
     body = client.get(f"/api/v1/exports/{body['id']}/").json()
     assert body["status"] == "succeeded"
     assert sum(body["counts"].values()) == 9 and set(body["counts"]) == {"train", "test"}
-    assert [f["name"] for f in body["files"]] == ["test.jsonl", "train.jsonl"]
-    download = client.get(body["files"][1]["url"])
+    assert [f["name"] for f in body["files"]] == ["labels.json", "test.jsonl", "train.jsonl"]
+    download = client.get(body["files"][2]["url"])
     assert download.status_code == 200
     assert b"".join(download.streaming_content).count(b"\n") == body["counts"]["train"]
     archive = client.get(body["download_url"])
