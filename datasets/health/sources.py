@@ -185,7 +185,7 @@ def _format_of(name: str) -> str:
     return {"jsonl": "jsonl", "csv": "csv", "json": "alpaca"}.get(suffix, "jsonl")
 
 
-def _file_pairs(data: HealthData, max_bucket: int = 64):
+def _file_pairs(data: HealthData, max_bucket: int = 8):
     """Candidate pairs of a file's rows: those sharing a band key, computed in memory."""
     buckets: dict[int, list[int]] = defaultdict(list)
     batch = 5000
