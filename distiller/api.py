@@ -42,16 +42,27 @@ class RunStartSerializer(InputSerializer):
     parent_id = IdField(required=False, help_text="taxonomy runs: grow under this intent")
     intent_id = IdField(required=False, help_text="questions runs: only this intent's subtree")
     mix = serializers.DictField(required=False, help_text='e.g. {"complexity": {"simple": 1, "complex": 1}}')
+    judge = serializers.CharField(required=False, allow_blank=True,
+                                  help_text="the LLM judge: a provider's id, name or kind (also the teacher's own)")
+    judge_threshold = StrictFloatField(required=False, min_value=0, max_value=1)
+    judge_action = serializers.ChoiceField(choices=["mark", "reject", "refine"], required=False)
+    judge_refine_rounds = StrictIntegerField(required=False, min_value=1, max_value=5)
+    judge_batch = StrictIntegerField(required=False, min_value=1, max_value=50)
+    hard_negatives = StrictIntegerField(required=False, min_value=0, max_value=1000,
+                                        help_text="near-boundary questions per pair of neighbouring intents")
+    out_of_scope = StrictIntegerField(required=False, min_value=0, max_value=10000,
+                                      help_text="questions near the topic but outside every intent")
 
 
 class RunSerializer(serializers.ModelSerializer):
     provider = serializers.CharField(source="provider.name")
+    judge = serializers.CharField(source="judge_provider.name", default="", read_only=True)
     progress = serializers.SerializerMethodField()
     problems = serializers.SerializerMethodField()
 
     class Meta:
         model = DistillationRun
-        fields = ["id", "topic", "kind", "provider", "status", "parameters", "estimate", "progress", "warnings",
+        fields = ["id", "topic", "kind", "provider", "judge", "status", "parameters", "estimate", "progress", "warnings",
                   "error", "problems", "created_at", "started_at", "finished_at"]
 
     @extend_schema_field(OpenApiTypes.OBJECT)

@@ -128,6 +128,10 @@ def run_progress(*, run: DistillationRun) -> dict:
         "tokens_out": run.tokens_out, "cost": str(run.cost), "elapsed_seconds": round(elapsed, 1) if elapsed else None,
         "eta_seconds": eta, "stalled": stalled, "heartbeat_at": run.heartbeat_at,
         "hint": hint, "waiting_for_slots": run.is_active and run_waits_for_slots(run=run),
+        "hard_negatives_created": run.hard_negatives_created, "out_of_scope_created": run.out_of_scope_created,
+        "questions_judged": run.questions_judged, "judge_disagreed": run.judge_disagreed,
+        "judge_low_score": run.judge_low_score, "questions_refined": run.questions_refined,
+        "questions_rejected": run.questions_rejected,
     }
 
 

@@ -172,3 +172,42 @@ def test_status_cancel_and_resume(api, superuser, topic, teacher_provider):
     DistillationRun.objects.filter(pk=run_id).update(status="succeeded")
     assert api.post(f"/api/v1/runs/{run_id}/resume/").status_code == 409
     assert api.get("/api/v1/runs/999/").status_code == 404
+
+
+def test_a_run_with_a_judge_and_hard_negatives_is_started_and_estimated_through_the_api(api, dataset_admin, topic,
+                                                                                         teacher_provider):
+    body = {"judge": "Local", "judge_action": "refine", "judge_threshold": 0.6, "hard_negatives": 2,
+            "out_of_scope": 5}
+    api.force_authenticate(dataset_admin)
+    estimate = api.post("/api/v1/runs/estimate/", {"topic": topic.pk, "provider": "Local", "levels": 2,
+                                                   "tags_per_level": 3, "questions_per_intent": 10, **body},
+                        format="json").data
+    # 9 leaves: 10 questions and 2 neighbours x 2 hard negatives each, judged in batches of 10.
+    assert (estimate["judge_calls"], estimate["contrast_calls"], estimate["out_of_scope_calls"]) == (9 * 2, 9 * 2, 1)
+    assert (estimate["hard_negatives"], estimate["judged"], estimate["judge"]) == (36, 9 * 14, "Local")
+
+    response = start(api, dataset_admin, topic, **body)
+    assert response.status_code == 201, response.data
+    run = DistillationRun.objects.get()
+    assert response.data["judge"] == "Local" and run.judge_provider == teacher_provider
+    assert {k: run.parameters[k] for k in body} == {**body, "judge": "Local"}
+    assert response.data["progress"]["questions_judged"] == 0
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("judge_threshold", 1.5, "Ensure this value is less than or equal to 1."),
+    ("judge_action", "delete", '"delete" is not a valid choice.'),
+    ("hard_negatives", -1, "Ensure this value is greater than or equal to 0."),
+])
+def test_bad_judge_fields_are_400s_naming_the_field(api, dataset_admin, topic, teacher_provider, field, value,
+                                                    message):
+    response = start(api, dataset_admin, topic, judge="Local", **{field: value})
+    assert response.status_code == 400
+    assert str(response.data["error"]["details"][field][0]) == message
+    assert not DistillationRun.objects.exists()
+
+
+def test_a_judge_that_does_not_exist_is_a_404_and_nothing_starts(api, dataset_admin, topic, teacher_provider):
+    response = start(api, dataset_admin, topic, judge="Nobody")
+    assert response.status_code == 404 and "Unknown or inactive provider 'Nobody'" in response.data["error"]["message"]
+    assert not DistillationRun.objects.exists()
