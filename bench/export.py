@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_DB = "bench_export"
 SPLIT = {"train": 0.8, "validation": 0.1, "test": 0.1}
-FORMATS = ["jsonl", "json", "csv", "alpaca", "sharegpt", "rasa", "huggingface"]
+FORMATS = ["jsonl", "json", "csv", "parquet", "alpaca", "sharegpt", "openai", "rasa", "huggingface", "huggingface_parquet"]
 
 
 def bench_database_url() -> str:
