@@ -21,6 +21,8 @@ STATUS_FOR_CODE = {
     "conflict": status.HTTP_409_CONFLICT,
     "duplicate": status.HTTP_409_CONFLICT,
     "exists": status.HTTP_409_CONFLICT,
+    "frozen": status.HTTP_409_CONFLICT,  # an archived topic or one being deleted (datasets/lifecycle.py)
+    "has_questions": status.HTTP_409_CONFLICT,
     "forbidden": status.HTTP_403_FORBIDDEN,
 }
 

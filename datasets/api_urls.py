@@ -6,7 +6,7 @@ Review actions on questions (`questions/<id>/review/`) are routed by labeling/ap
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from datasets import api
+from datasets import api, lifecycle_api
 from datasets.health import api as health_api
 
 router = SimpleRouter()
@@ -21,5 +21,10 @@ urlpatterns = [
     path("topics/<int:topic_id>/health/", health_api.TopicHealthView.as_view(), name="api-topic-health"),
     path("health/", health_api.FileHealthView.as_view(), name="api-file-health"),
     path("labeling/export", api.LabelingExportView.as_view(), name="api-labeling-export"),
+    path("topics/<int:topic_id>/intents/<int:intent_id>/merge/", lifecycle_api.IntentMergeView.as_view(),
+         name="api-intent-merge"),
+    path("topics/<int:topic_id>/intents/<int:intent_id>/delete/", lifecycle_api.IntentDeleteView.as_view(),
+         name="api-intent-delete"),
+    path("deletions/<int:pk>/", lifecycle_api.DataDeletionView.as_view(), name="api-data-deletion"),
     *router.urls,
 ]

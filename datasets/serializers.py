@@ -8,7 +8,7 @@ from config.serializers import IdField, InputModelSerializer, InputSerializer, S
 from datasets.exports import export_files
 from datasets.formats.readers import READERS
 from datasets.imports import ON_CONFLICT_CHOICES
-from datasets.models import QUESTION_TEXT_MAX_CHARS, Export, Question, Topic
+from datasets.models import QUESTION_TEXT_MAX_CHARS, DataDeletion, Export, Question, Topic
 from datasets.splits import SPLIT_ALIASES
 
 MAX_BULK_QUESTIONS = 10_000
@@ -19,8 +19,9 @@ class TopicSerializer(InputModelSerializer):
     class Meta:
         model = Topic
         fields = ["id", "name", "description", "language", "levels", "tags_per_level", "questions_per_intent",
-                  "leaf_only", "target_per_intent", "confidence_threshold", "created_at", "updated_at"]
-        read_only_fields = ["created_at", "updated_at"]
+                  "leaf_only", "target_per_intent", "confidence_threshold", "archived_at", "created_at",
+                  "updated_at"]
+        read_only_fields = ["archived_at", "created_at", "updated_at"]
 
 
 class IntentNodeSerializer(serializers.Serializer):
@@ -50,7 +51,7 @@ class QuestionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Question
         fields = ["id", "topic", "intent", "intent_full_name", "text", "language", "source", "status", "version",
-                  "provider", "model", "prompt_version", "confidence", "created_at", "updated_at"]
+                  "provider", "model", "prompt_version", "confidence", "removed_at", "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -188,3 +189,42 @@ class ImportResultSerializer(serializers.Serializer):
     errors = ImportProblemSerializer(many=True)
     conflict_details = ImportConflictSerializer(many=True, help_text="The first 100 conflicts.")
     intents_to_create = serializers.ListField(child=serializers.CharField(), help_text="Paths, the first 100.")
+
+
+# The data lifecycle (datasets/lifecycle.py) --------------------------------------------------
+
+class DataDeletionSerializer(serializers.ModelSerializer):
+    """A topic deletion or purge: what was to go, what went, and how the job is doing."""
+
+    class Meta:
+        model = DataDeletion
+        fields = ["id", "kind", "topic_id", "topic_name", "status", "planned", "deleted", "batches",
+                  "longest_batch_ms", "error", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class QuestionIdsSerializer(InputSerializer):
+    questions = serializers.ListField(child=IdField(), min_length=1, max_length=MAX_BULK_QUESTIONS,
+                                      help_text="Ids of the questions to remove or restore.")
+
+
+class QuestionsChangedSerializer(serializers.Serializer):
+    changed = serializers.IntegerField(help_text="Questions removed (or restored); those already so are not counted.")
+
+
+class IntentMergeSerializer(InputSerializer):
+    into = IdField(help_text="Id of the intent of the same topic to merge this one into.")
+
+
+class IntentDeleteSerializer(InputSerializer):
+    move_questions_to = IdField(required=False, allow_null=True,
+                                help_text="Id of the intent that takes the questions first; without it an intent "
+                                          "with questions is refused.")
+
+
+class IntentChangeResultSerializer(serializers.Serializer):
+    questions_moved = serializers.IntegerField()
+    intents_moved = serializers.IntegerField()
+    intents_merged = serializers.IntegerField()
+    intents_deleted = serializers.IntegerField()
+    renumbered = serializers.IntegerField()
