@@ -183,7 +183,7 @@ def test_a_chinese_run_writes_chinese_intents_and_questions(topic, provider, wor
     assert all(cjk.search(name) for name in IntentNode.objects.filter(topic=topic).values_list("name", flat=True))
     questions = Question.objects.filter(run=run)
     assert questions.count() == 12
-    assert all(cjk.search(q.text) and q.language == "zh" and q.prompt_version == "questions-v2" for q in questions)
+    assert all(cjk.search(q.text) and q.language == "zh" and q.prompt_version == "questions-v3" for q in questions)
     assert {q.complexity for q in questions} <= {"simple", "moderate", "complex"}
 
 
