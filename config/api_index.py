@@ -18,7 +18,7 @@ def _named_patterns(patterns):
 
 
 def api_entry_points() -> dict[str, str]:
-    """{"topics/": "/api/v1/topics/", ...}: every routed API path that takes no id, in route order."""
+    """{"topics": "/api/v1/topics/", ...}: every routed API path that takes no id, in route order."""
     entries = {}
     for resolver in get_resolver().url_patterns:
         if not (isinstance(resolver, URLResolver) and str(resolver.pattern) == API_PREFIX):
@@ -29,7 +29,7 @@ def api_entry_points() -> dict[str, str]:
             except NoReverseMatch:  # needs an id: reached from an entry point's answers
                 continue
             if path.startswith("/" + API_PREFIX) and path != "/" + API_PREFIX:
-                entries.setdefault(path.removeprefix("/" + API_PREFIX), path)
+                entries.setdefault(path.removeprefix("/" + API_PREFIX).rstrip("/"), path)
     return entries
 
 
