@@ -165,7 +165,7 @@ class SplitPlanner:
         self.shared = shared
         self.assignment: dict[int, int] = {}
         self.warnings: list[str] = []
-        # What each part is owed (or owes) from rounding earlier intents, within one question.
+        # What each part is owed (or owes) by earlier intents: n * share minus what it got, summed.
         self.carry = [0.0] * len(self.names)
 
     def key(self, text: str) -> int:
@@ -179,14 +179,16 @@ class SplitPlanner:
     def targets(self, n: int) -> list[int]:
         """Whole numbers of questions per part for an intent of n, adding up to n.
 
-        Each part's ideal is its share of n plus what earlier intents' rounding left it owed (the
-        carry), and the n questions go out by largest remainder over those ideals. Rounding each
+        Each part's ideal is its share of n plus what earlier intents left it owed (the carry, of
+        which one intent pays back at most one question per part, so no intent is bent further for
+        another's sake), and the n questions go out by largest remainder over those ideals. Rounding each
         intent on its own would favour the first parts every time (13 questions at 80/10/10 are
         11/1/1, never 10/2/1), and a whole export's test part would run short by a fraction of a
-        question per intent; carried over, the totals stay within one question of n * ratio.
+        question per intent; carried over, the totals stay within one question of n * ratio (and
+        what groups kept whole took from a part is given back over the following intents).
         """
         active = [i for i, share in enumerate(self.shares) if share > 0]
-        ideal = [n * share + carry for share, carry in zip(self.shares, self.carry, strict=True)]
+        ideal = [n * share + min(max(carry, -1.0), 1.0) for share, carry in zip(self.shares, self.carry, strict=True)]
         targets = [max(math.floor(ideal[i]), 0) if i in active else 0 for i in range(len(ideal))]
         while sum(targets) > n:  # a part owed less than nothing was raised to 0: take it back elsewhere
             i = min((i for i in active if targets[i] > 0), key=lambda i: (ideal[i] - targets[i], -i))
@@ -241,7 +243,7 @@ class SplitPlanner:
         for part in range(last + 1):  # parts are in order along `free`: one run of groups each
             first, end = bisect.bisect_left(parts, part), bisect.bisect_left(parts, part + 1)
             filled[part] += starts[end] - starts[first]
-        self.carry = [min(max(n * share + carry - got, -1.0), 1.0) if share > 0 else 0.0
+        self.carry = [n * share + carry - got if share > 0 else 0.0
                       for share, carry, got in zip(self.shares, self.carry, filled, strict=True)]
         if self.shared is None:
             remembered.update(placed)
