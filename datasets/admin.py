@@ -14,12 +14,19 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.signals import post_export
 
 from datasets.admin_imports import QuestionImportAdminMixin, managed_topics
+from datasets.admin_lifecycle import (
+    QuestionLifecycleAdminMixin,
+    RemovedFilter,
+    TopicLifecycleAdminMixin,
+    TopicStateFilter,
+    intent_change_urls,
+)
 from datasets.exports import export_create, export_delete, export_stream
 from datasets.models import QUESTION_TEXT_MAX_CHARS, Export, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
-from datasets.services import DatasetError, intent_create, intent_move, intent_renumber
+from datasets.services import DatasetError, intent_create, intent_move
 from labeling.services import questions_review_matching
 
 STATUSES = [s for s, _ in Question.Status.choices]
@@ -90,10 +97,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(TopicLifecycleAdminMixin, admin.ModelAdmin):
     list_display = ("name", "language", "owner", "intent_count", "question_count", "approved_count", "taxonomy_link",
                     "created_at")
-    list_filter = ("language", "leaf_only")
+    list_filter = (TopicStateFilter, "language", "leaf_only")
+    actions = ["archive_selected", "unarchive_selected"]
     search_fields = ("name", "description")
     date_hierarchy = "created_at"
     filter_horizontal = ("reviewers",)
@@ -133,6 +141,7 @@ class TopicAdmin(admin.ModelAdmin):
         custom = [
             path("<int:topic_id>/taxonomy/", self.admin_site.admin_view(self.taxonomy_view),
                  name="datasets_topic_taxonomy"),
+            *intent_change_urls(self),
         ]
         return custom + super().get_urls()
 
@@ -161,6 +170,7 @@ class TopicAdmin(admin.ModelAdmin):
             "rows": rows,
             "statuses": STATUSES,
             "totals": [(s, totals.get(s, 0)) for s in STATUSES],
+            "can_change_taxonomy": is_dataset_admin(request.user),
         }
         return TemplateResponse(request, "admin/datasets/topic_taxonomy.html", context)
 
@@ -260,15 +270,31 @@ class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
             raise SaveRefused(exc.message) from exc
 
     def delete_model(self, request, obj):
-        topic = obj.topic
-        super().delete_model(request, obj)
-        intent_renumber(topic=topic)  # the siblings after it move up: 1, 2, 3 stays dense
+        # Through the lifecycle service: refused with the counts when the intent has questions (the
+        # taxonomy tree's delete page moves them first); the siblings after it move up.
+        from datasets.lifecycle import intent_delete
+
+        try:
+            intent_delete(node=obj, actor=request.user, via="admin")
+        except DatasetError as exc:
+            raise SaveRefused(exc.message) from exc
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except SaveRefused as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def delete_queryset(self, request, queryset):
-        topics = list(Topic.objects.filter(pk__in={node.topic_id for node in queryset.only("topic_id")}))
-        super().delete_queryset(request, queryset)
-        for topic in topics:
-            intent_renumber(topic=topic)
+        from datasets.lifecycle import intent_delete
+
+        for node in queryset.order_by("-depth"):
+            if IntentNode.objects.filter(pk=node.pk).exists():  # not already gone with its parent
+                try:
+                    intent_delete(node=node, actor=request.user, via="admin")
+                except DatasetError as exc:
+                    messages.error(request, exc.message)
 
 
 class ReviewEventInline(admin.TabularInline):
@@ -317,14 +343,15 @@ class QuestionAdminForm(forms.ModelForm):
 
 
 @admin.register(Question)
-class QuestionAdmin(QuestionImportAdminMixin, RefusableSaveMixin, ImportExportModelAdmin):
+class QuestionAdmin(QuestionLifecycleAdminMixin, QuestionImportAdminMixin, RefusableSaveMixin, ImportExportModelAdmin):
     form = QuestionAdminForm
     resource_classes = [QuestionResource]
     import_formats = QUESTION_IMPORT_FORMATS
     export_formats = QUESTION_EXPORT_FORMATS
     list_display = ("short_text", "intent_label", "status", "source", "language", "confidence", "reviewed_by",
                     "updated_at")
-    list_filter = ("status", "source", "language", "split", ("topic", VisibleTopicFilter), "complexity", "audience",
+    list_filter = (RemovedFilter, "status", "source", "language", "split", ("topic", VisibleTopicFilter), "complexity",
+                   "audience",
                    "edge_case", ("reviewed_by", VisibleUserFilter))
     search_fields = ("text", "intent__name", "intent__number")
     list_select_related = ("intent", "reviewed_by")
@@ -340,7 +367,8 @@ class QuestionAdmin(QuestionImportAdminMixin, RefusableSaveMixin, ImportExportMo
                                "loaded_version", "text_hash", "created_at", "updated_at")}),
     )
     inlines = [ReviewEventInline]
-    actions = ["approve_selected", "reject_selected", "flag_selected", "reset_selected"]
+    actions = ["approve_selected", "reject_selected", "flag_selected", "reset_selected", "remove_selected",
+               "restore_selected"]
     list_per_page = 100
     show_full_result_count = False
 
