@@ -87,13 +87,13 @@ def export_intent_validate(topic: Topic, intent) -> IntentNode | None:
 
 def export_create(*, topic: Topic, format: str, statuses=None, intent=None, split=None, seed: int = 42,
                   system_prompt: str = "", instruction: str = "", include_out_of_scope: bool = False,
-                  created_by=None) -> Export:
+                  judge_passed: bool = False, created_by=None) -> Export:
     """Record an export request and queue the job that writes its files.
 
     Validates everything first (format, statuses, the intent subtree, the split: ratios or
     "assigned", see datasets.splits.export_split_validate) and raises DatasetError naming what to
     fix; the job is enqueued only once the row is committed. Questions of out-of-scope intents are
-    left out unless `include_out_of_scope`.
+    left out unless `include_out_of_scope`; with `judge_passed`, only questions the LLM judge passed.
     """
     from config.queues import enqueue
     from datasets.jobs import export_job_failed, export_run
@@ -105,6 +105,8 @@ def export_create(*, topic: Topic, format: str, statuses=None, intent=None, spli
         filters["intent"] = node.pk
     if include_out_of_scope:
         filters["include_out_of_scope"] = True
+    if judge_passed:
+        filters["judge_passed"] = True
     split = export_split_validate(split)
     with transaction.atomic():
         export = Export.objects.create(
@@ -188,8 +190,11 @@ def _settings_summary(export: Export, questions) -> dict:
 
 def export_questions_of(export: Export):
     node = IntentNode.objects.filter(pk=export.filters.get("intent")).first() if export.filters.get("intent") else None
-    return export_questions(topic=export.topic, statuses=export.filters.get("statuses") or DEFAULT_EXPORT_STATUSES,
-                            intent=node, include_out_of_scope=bool(export.filters.get("include_out_of_scope")))
+    questions = export_questions(topic=export.topic, statuses=export.filters.get("statuses") or DEFAULT_EXPORT_STATUSES,
+                                 intent=node, include_out_of_scope=bool(export.filters.get("include_out_of_scope")))
+    if export.filters.get("judge_passed"):
+        questions = questions.filter(judge_verdict=Question.JudgeVerdict.PASS)
+    return questions
 
 
 def export_folder(export: Export) -> Path:
@@ -239,7 +244,7 @@ def export_write(*, export: Export) -> ExportOutcome:
 
 
 def _export_files_write(export: Export, writer_class, work: Path) -> tuple[ExportOutcome, ExportContext]:
-    questions = export_questions_of(export)
+    questions = writer_class.select(export_questions_of(export))
     context = export_context(topics=[export.topic], questions=questions, system_prompt=export.system_prompt,
                              instruction=export.instruction, settings_summary=_settings_summary(export, questions))
     planner, own_part, warnings = None, None, []
@@ -446,7 +451,8 @@ def export_stream(*, questions, format: str, system_prompt: str = "", instructio
     is read from the database as the chunks are consumed (for streaming responses and the admin's
     export), in one snapshot."""
     writer_class = export_format_validate(format, single_file=True)
-    return _chunked(_pieces(writer_class, questions, system_prompt=system_prompt, instruction=instruction))
+    return _chunked(_pieces(writer_class, writer_class.select(questions), system_prompt=system_prompt,
+                            instruction=instruction))
 
 
 def _pieces(writer_class: type[FormatWriter], questions, *, system_prompt: str, instruction: str) -> Iterator[str]:

@@ -412,6 +412,9 @@ class Export(models.Model):
         RASA = "rasa", "Rasa NLU YAML"
         HUGGINGFACE = "huggingface", "Hugging Face folder"
         HUGGINGFACE_PARQUET = "huggingface_parquet", "Hugging Face folder (Parquet)"
+        # (query, positive intent, hard-negative intent) of the hard negatives, for retrievers.
+        TRIPLETS = "triplets", "Triplets, JSON Lines (query, positive, hard negative)"
+        TRIPLETS_TSV = "triplets_tsv", "Triplets, TSV (query, positive, hard negative)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -7,11 +7,13 @@ from datasets.formats.parquet import ParquetWriter
 from datasets.formats.rasa import RasaWriter
 from datasets.formats.seed import SeedJsonlWriter, SeedJsonWriter
 from datasets.formats.table import CsvWriter
+from datasets.formats.triplets import TripletsJsonlWriter, TripletsTsvWriter
 
 WRITERS: dict[str, type[FormatWriter]] = {
     writer.name: writer
     for writer in (SeedJsonlWriter, SeedJsonWriter, CsvWriter, ParquetWriter, AlpacaWriter, ShareGptWriter,
-                   OpenAiWriter, RasaWriter, HuggingFaceWriter, HuggingFaceParquetWriter)
+                   OpenAiWriter, RasaWriter, HuggingFaceWriter, HuggingFaceParquetWriter, TripletsJsonlWriter,
+                   TripletsTsvWriter)
 }
 
 __all__ = ["EXPORT_COLUMNS", "WRITERS", "ExportContext", "ExportRow", "FormatWriter"]

@@ -27,6 +27,7 @@ class ExportRow(NamedTuple):
     created_at: str  # as the database prints it: "2026-01-02 03:04:05.678+00" (UTC)
     near_key: int | None  # what the split keeps together (datasets.normalize.near_duplicate_key)
     split: str  # the question's own split (Question.split), "" when it has none
+    contrastive_of_id: int | None = None  # a hard negative's neighbouring intent (Question.contrastive_of)
 
 
 def iso_timestamp(created_at: str) -> str:
@@ -71,6 +72,11 @@ class FormatWriter:
 
     def __init__(self, context: ExportContext):
         self.context = context
+
+    @classmethod
+    def select(cls, questions):
+        """The questions this format writes, of those the export takes (all of them; triplets: hard negatives)."""
+        return questions
 
     def begin(self) -> str:
         return ""

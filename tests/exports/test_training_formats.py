@@ -67,7 +67,8 @@ def test_exports_made_as_sharegpt_before_become_openai_which_is_what_their_files
         "openai", "alpaca"]
 
 
-@pytest.mark.parametrize("format", list(WRITERS))
+# Triplets have no class labels of their own: their labels.json names the intents of their rows.
+@pytest.mark.parametrize("format", [name for name in WRITERS if not name.startswith("triplets")])
 def test_every_split_export_names_its_labels_in_labels_json(known_dataset, export_root, format):
     export = run_export(known_dataset, format=format, split=SPLIT, seed=7)
     assert json.loads((export_root / str(export.pk) / "labels.json").read_text()) == [
