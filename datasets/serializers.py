@@ -99,6 +99,8 @@ class ExportCreateSerializer(InputSerializer):
                                  '(or {"mode": "assigned", "unassigned": {"train": 1}}); none for one file.')
     include_out_of_scope = serializers.BooleanField(
         required=False, default=False, help_text="Also export the questions of out-of-scope intents (CLINC150's oos).")
+    judge_passed = serializers.BooleanField(
+        required=False, default=False, help_text="Only questions the LLM judge passed (see distillation runs' judge).")
     seed = StrictIntegerField(required=False, default=42, **SEED_RANGE)
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     instruction = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
