@@ -5,7 +5,7 @@ Not a test: run it inside tests/services.sh (a throwaway PostgreSQL and Redis):
     DEBUG=1 bash tests/services.sh .venv/bin/python bench/health.py --sizes 10000 1000000
 
 Per size: a CLINC150-shaped topic (150 intents) gets that many questions by COPY (CLINC150
-sentences, each repeat made unique by a number, which the near-duplicate key folds: every
+sentences, each repeat made unique by a token like "n40000", which the near-duplicate key folds: every
 sentence is a near-duplicate group of about size/23,700 questions); the paraphrase index is
 filled (the same code the import runs per batch) and timed; then
 - **lookups**: `question_paraphrases` (the review screen's paraphrase pane) for 300 random
@@ -82,7 +82,7 @@ def topic_load(name: str, size: int) -> Topic:
         for i in range(size):
             text, label = rows[i % len(rows)]
             if i >= len(rows):
-                text = f"{text} {i // len(rows)}"
+                text = f"{text} n{i}"  # a token with a digit: folded away by the near key and the shingles
             copy.write_row((topic.pk, intents[label], text, text_hash(text), near_duplicate_key(text), "en",
                             "generated", "", "approved" if i % 10 else "pending", "", "", "", "", "", "", "", 1, "",
                             1, "", "", "", "", "2026-01-01", "2026-01-01"))
@@ -125,7 +125,7 @@ def import_cost(rows: int = 100_000) -> dict:
     lines = []
     for i in range(rows):
         text, label = data[i % len(data)]
-        lines.append(json.dumps({"question": f"{text} {i // len(data)}" if i >= len(data) else text,
+        lines.append(json.dumps({"question": f"{text} n{i}" if i >= len(data) else text,
                                  "intent": label}))
     payload = ("\n".join(lines) + "\n").encode()
     result = {}
