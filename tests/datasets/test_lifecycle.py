@@ -290,3 +290,23 @@ def test_deleting_an_intent_moves_its_questions_first(full_topic, make_intent, d
     assert list(IntentNode.objects.filter(topic=topic).values_list("number", "name")) == [("1", "Other")]
     assert Question.objects.filter(intent=other).count() == 8
     assert ReviewEvent.objects.filter(action="relabel", to_intent=other).count() == 8
+
+
+def test_the_purge_command_says_what_it_deletes(full_topic, dataset_admin):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    question = full_topic["questions"][0]
+    questions_remove(questions=Question.objects.filter(pk=question.pk), actor=dataset_admin)
+    Question.objects.filter(pk=question.pk).update(removed_at=timezone.now() - timedelta(days=10))
+    out = StringIO()
+    call_command("purge_removed", "--older-than-days", "7", "--dry-run", stdout=out)
+    assert out.getvalue() == ("Would delete from every topic: 1 removed question(s) and 2 review event(s). "
+                              "Nothing deleted.\n")
+    out = StringIO()
+    call_command("purge_removed", "--older-than-days", "7", "--topic", "Customer Support", stdout=out)
+    deletion = DataDeletion.objects.get()
+    assert out.getvalue() == (f"Deleted from Customer Support: 1 removed question(s), 2 review event(s), 0 label "
+                              f"issue(s), 8 paraphrase index row(s) (recorded as deletion #{deletion.pk}).\n")
+    assert not Question.objects.filter(pk=question.pk).exists()
