@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass, fields
 
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from config.input import id_parse, number_parse
@@ -30,6 +30,10 @@ class QuestionFilter:
     reviewer: int | None = None
     search: str = ""
     label_issues: bool = False  # only the current likely label errors (evaluation app), most likely first
+    judge_verdict: str = ""  # the LLM judge's verdict (Question.JudgeVerdict), "unjudged" or "disagrees"
+    judge_score_min: float | None = None
+    judge_score_max: float | None = None
+    judge_disagrees_first: bool = False  # the queue serves questions the judge put elsewhere first
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -53,7 +57,15 @@ class QuestionFilter:
         source = (params.get("source") or "").strip()
         if source and source not in Question.Source.values:
             raise DatasetError(f"Unknown source {source!r}: use one of {', '.join(Question.Source.values)}.")
+        verdict = (params.get("judge_verdict") or "").strip()
+        if verdict and verdict not in [*Question.JudgeVerdict.values, "unjudged", "disagrees"]:
+            raise DatasetError(f"Unknown judge_verdict {verdict!r}: use one of "
+                               f"{', '.join([*Question.JudgeVerdict.values, 'unjudged', 'disagrees'])}.")
         return cls(
+            judge_verdict=verdict, judge_score_min=number("judge_score_min", number_parse),
+            judge_score_max=number("judge_score_max", number_parse),
+            judge_disagrees_first=str(params.get("judge_disagrees_first") or "").strip().lower() in (
+                "1", "true", "yes", "on"),
             status=status, intent=number("intent", id_parse), source=source,
             language=(params.get("language") or "").strip(),
             confidence_min=number("confidence_min", number_parse),
@@ -93,6 +105,19 @@ class QuestionFilter:
             queryset = queryset.filter(reviewed_by_id=self.reviewer)
         if self.search:
             queryset = queryset.filter(text__icontains=self.search)
+        if self.judge_verdict == "unjudged":
+            queryset = queryset.filter(judge_verdict="")
+        elif self.judge_verdict == "disagrees":
+            queryset = queryset.filter(judge_disagrees=True)
+        elif self.judge_verdict:
+            queryset = queryset.filter(judge_verdict=self.judge_verdict)
+        if self.judge_score_min is not None:
+            queryset = queryset.filter(judge_score__gte=self.judge_score_min)
+        if self.judge_score_max is not None:
+            queryset = queryset.filter(judge_score__lte=self.judge_score_max)
+        if self.judge_disagrees_first:
+            # A marker the queue orders by (labeling.services._queue_order), on question_judge_queue_idx.
+            queryset = queryset.annotate(judge_disagrees_first=F("judge_disagrees"))
         if self.label_issues:
             from django.db.models import OuterRef, Subquery
 
@@ -315,6 +340,14 @@ def review_question(*, question_id: int, with_similar: bool = True) -> Question:
     from evaluation.selectors import label_issue_for_question
 
     issue = label_issue_for_question(question=question)
+    question.judge = question.judge_verdict and {
+        "verdict": question.judge_verdict, "verdict_display": question.get_judge_verdict_display(),
+        "score": question.judge_score, "reason": question.judge_reason, "model": question.judge_model,
+        "prompt_version": question.judge_prompt_version,
+        "intent": ({"id": question.judge_intent_id, "name": question.judge_intent.name,
+                    "full_name": question.judge_intent.intent_full_name}
+                   if question.judge_intent_id and question.judge_intent_id != question.intent_id else None),
+        "disagrees": bool(question.judge_disagrees)}
     question.label_issue = issue and {
         "evaluation": issue.evaluation_id, "rank": issue.rank, "confidence": issue.confidence,
         "given_confidence": issue.given_confidence,

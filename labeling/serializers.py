@@ -43,13 +43,21 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
         help_text="A likely label error found by the topic's latest evaluation: the suggested intent and its "
                   "confidence, the given intent's confidence, the rank; null when there is none.")
 
+    judge = serializers.JSONField(
+        read_only=True, allow_null=True,
+        help_text="The LLM judge's verdict, score, reason, model and prompt version, and its intent when it differs "
+                  "from the question's; null when not judged.")
+    contrastive_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                                        help_text="A hard negative: the neighbouring intent.")
+
     class Meta:
         model = Question
         fields = [
             "id", "topic", "text", "language", "source", "status", "version", "intent", "original_intent",
             "original_text", "predicted_intent", "confidence", "occurrences", "run", "provider", "model",
             "temperature", "prompt_version", "style", "complexity", "audience", "edge_case", "reviewed_by",
-            "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar", "label_issue",
+            "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar", "label_issue", "judge",
+            "contrastive_of",
         ]
         read_only_fields = fields
 

@@ -315,6 +315,10 @@ def _queue_order(queryset: QuerySet | None = None):
     # confidence) after them, oldest first. Matches the question_queue_idx index. A queue of
     # likely label errors (QuestionFilter.label_issues) serves the most likely first.
     first = ["label_issue_rank"] if queryset is not None and "label_issue_rank" in queryset.query.annotations else []
+    # "Judge disagrees first" (QuestionFilter.judge_disagrees_first): the LLM judge's disagreements,
+    # then its passes, then the unjudged; on the question_judge_queue_idx index.
+    if queryset is not None and "judge_disagrees_first" in queryset.query.annotations:
+        first.append(F("judge_disagrees").desc(nulls_last=True))
     return [*first, F("confidence").asc(nulls_last=True), "id"]
 
 

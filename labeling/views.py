@@ -155,6 +155,7 @@ def question_list(request, topic_id):
         "topic": topic, "page": page, "filter": question_filter, "filter_params": question_filter.as_params(),
         "filter_query": urlencode(question_filter.as_params()), "statuses": Question.Status.choices,
         "sources": Question.Source.choices, "languages": LANGUAGE_CHOICES,
+        "judge_verdicts": [*Question.JudgeVerdict.choices, ("disagrees", "Judge disagrees"), ("unjudged", "Not judged")],
         "intents": taxonomy_choices(topic=topic), "reviewers": reviewers, "bulk_actions": BULK_ACTIONS,
     })
 

@@ -90,6 +90,13 @@
         " (" + q.label_issue.confidence.toFixed(2) + "; given " + q.label_issue.given_confidence.toFixed(2) + ")",
         "chip warn"));
     }
+    if (q.judge) {
+      // The LLM judge: its verdict, and the intent it chose when that is not the question's.
+      badges.append(text("span", "judge: " + q.judge.verdict_display +
+        (q.judge.intent ? " → " + q.judge.intent.full_name : "") +
+        (q.judge.score !== null ? " (" + q.judge.score.toFixed(2) + ")" : ""),
+        q.judge.verdict === "pass" ? "chip" : "chip warn"));
+    }
     const meta = $("q-meta");
     meta.replaceChildren();
     const rows = [
@@ -99,6 +106,8 @@
       ["Model", [q.provider, q.model].filter(Boolean).join(" / ")],
       ["Style", q.style], ["Complexity", q.complexity], ["Audience", q.audience], ["Edge case", q.edge_case],
       ["Prompt", q.prompt_version], ["Run", q.run], ["Reviewed by", q.reviewed_by],
+      ["Judge's reason", q.judge && q.judge.reason],
+      ["Judge", q.judge && [q.judge.model, q.judge.prompt_version].filter(Boolean).join(" / ")],
     ];
     rows.forEach(([label, value]) => {
       if (value) { meta.append(text("dt", label), text("dd", String(value))); }
