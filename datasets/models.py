@@ -25,6 +25,13 @@ LANGUAGE_CHOICES = [
 PATH_SEPARATOR = " -> "
 # One limit for a question's text wherever it comes from: the API, imports, captures, review edits.
 QUESTION_TEXT_MAX_CHARS = 5000
+# The review screen's one-key reasons for a reject or a flag, until a topic sets its own.
+DEFAULT_REVIEW_REASONS = ["Wrong intent", "Unnatural", "Duplicate", "Ambiguous", "Out of scope", "Offensive"]
+REVIEW_REASON_MAX_CHARS = 500
+
+
+def default_review_reasons() -> list[str]:
+    return list(DEFAULT_REVIEW_REASONS)
 
 
 class Topic(models.Model):
@@ -51,6 +58,18 @@ class Topic(models.Model):
         default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Captured production queries below this confidence enter the review queue.",
     )
+    # Reviewer guidance and oversight (labeling app).
+    guidelines = models.TextField(
+        blank=True, help_text="Labeling guidelines in Markdown, shown on the review screen (key g). "
+                              "HTML in it is shown as text, never run.")
+    review_reasons = models.JSONField(
+        default=default_review_reasons, blank=True,
+        help_text='Common reasons for a reject or a flag, one key each (1-9) on the review screen: '
+                  'a JSON list of words, e.g. ["Wrong intent", "Unnatural"].')
+    leads = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="lead_topics",
+        help_text="Topic leads: reviewers of this topic who also give the second opinion on flagged questions "
+                  "and see every reviewer's figures.")
     # Evaluation gates (evaluation app): what a trained baseline must reach on this topic's data.
     gate_accuracy = models.FloatField(
         default=0.90, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -72,6 +91,15 @@ class Topic(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        reasons = self.review_reasons
+        if not isinstance(reasons, list) or not all(isinstance(r, str) and r.strip() for r in reasons):
+            raise ValidationError({"review_reasons": 'Give a JSON list of words, e.g. ["Wrong intent", "Duplicate"].'})
+        if len(reasons) > 9:
+            raise ValidationError({"review_reasons": f"At most 9 reasons (keys 1-9); this list has {len(reasons)}."})
+        if any(len(r) > REVIEW_REASON_MAX_CHARS for r in reasons):
+            raise ValidationError({"review_reasons": f"A reason holds at most {REVIEW_REASON_MAX_CHARS} characters."})
 
     @property
     def is_archived(self) -> bool:
@@ -362,11 +390,16 @@ class ReviewEvent(models.Model):
     via = models.CharField(max_length=16, default="ui", help_text="ui, api, admin or cli")
     # For `update`: {"field": [old, new]} of the fields a dataset admin changed in the admin.
     changes = models.JSONField(default=dict, blank=True)
+    # Why a reviewer rejected or flagged (one of the topic's review_reasons or their own words),
+    # or a lead's note on a second opinion.
+    reason = models.CharField(max_length=REVIEW_REASON_MAX_CHARS, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["question", "-created_at"], name="reviewevent_question_idx")]
+        indexes = [models.Index(fields=["question", "-created_at"], name="reviewevent_question_idx"),
+                   # A reviewer's own latest actions: the server-side undo stack and reviewer figures.
+                   models.Index(fields=["actor", "-created_at"], name="reviewevent_actor_idx")]
 
     def __str__(self):
         return f"{self.action} #{self.question_id}"

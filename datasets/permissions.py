@@ -2,10 +2,13 @@
 
 Roles are Django groups (created by labeling/migrations/0001_roles.py):
 - `dataset admin`: manages topics, taxonomies, runs and exports of every topic;
-- `reviewer`: reviews the questions of the topics listed in `Topic.reviewers`.
+- `reviewer`: reviews the questions of the topics listed in `Topic.reviewers`;
+  a reviewer listed in `Topic.leads` is that topic's lead: also gives second opinions and sees
+  every reviewer's figures there.
 Superusers can do everything.
 """
 
+from django.db.models import Q
 from rest_framework.permissions import BasePermission
 
 from datasets.models import Topic
@@ -32,11 +35,17 @@ def topics_for_reviewer(user, *, include_archived: bool = False):
     if is_dataset_admin(user):
         topics = Topic.objects.all()
     elif is_reviewer(user):
-        topics = Topic.objects.filter(reviewers=user)
+        topics = Topic.objects.filter(pk__in=Topic.objects.filter(Q(reviewers=user) | Q(leads=user)).values("pk"))
     else:
         return Topic.objects.none()
     topics = topics.filter(deletion_started_at__isnull=True)
     return topics if include_archived else topics.filter(archived_at__isnull=True)
+
+
+def is_topic_lead(user, topic_id: int) -> bool:
+    """A dataset admin, or a reviewer listed among the topic's leads."""
+    return is_dataset_admin(user) or bool(
+        is_reviewer(user) and Topic.objects.filter(pk=topic_id, leads=user).exists())
 
 
 def can_review_topic(user, topic_id: int) -> bool:
