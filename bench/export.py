@@ -73,6 +73,7 @@ def step_setup(rows: int):
     from django.utils import timezone
 
     from datasets.clinc150 import DEFAULT_PATH, _title
+    from datasets.imports import question_copy_defaults
     from datasets.models import Topic
     from datasets.normalize import near_duplicate_key, text_hash
     from datasets.services import intent_create
@@ -89,10 +90,11 @@ def step_setup(rows: int):
             intents[raw] = intent_create(topic=topic, parent=parent, name=_title(raw)).pk
     sentences = [(text, intents[label]) for split in ("train", "val", "test") for text, label in data[split]
                  if label in intents]
-    now = timezone.now()
-    columns = ("topic_id", "intent_id", "text", "text_hash", "near_key", "language", "source", "provider", "model", "temperature",
-               "prompt_version", "style", "complexity", "audience", "edge_case", "occurrences", "status",
-               "original_text", "version", "created_at", "updated_at")
+    columns, defaults = question_copy_defaults(timezone.now())
+    fixed = {**defaults, "topic_id": topic.pk, "language": "en", "source": "generated", "provider": "deepseek",
+             "model": "deepseek-chat", "temperature": 0.8, "prompt_version": "questions-v1", "style": "casual",
+             "complexity": "simple", "audience": "consumer"}
+    attnames = list(defaults)
     with connection.cursor() as cursor:
         raw = cursor.cursor
         with raw.copy(f"COPY datasets_question ({', '.join(columns)}) FROM STDIN") as copy:
@@ -105,8 +107,9 @@ def step_setup(rows: int):
                     text, digest = f"{text} {letters(i)}z", text_hash(f"{text} {letters(i)}z")
                 seen.add(digest)
                 status = "approved" if i % 10 < 8 else "relabeled" if i % 10 == 8 else "pending"
-                copy.write_row((topic.pk, intent_id, text, digest, near_duplicate_key(text), "en", "generated", "deepseek", "deepseek-chat",
-                                0.8, "questions-v1", "casual", "simple", "consumer", "", 1, status, "", 1, now, now))
+                row = {**fixed, "intent_id": intent_id, "text": text, "text_hash": digest,
+                       "near_key": near_duplicate_key(text), "status": status}
+                copy.write_row([row[name] for name in attnames])
         cursor.execute("VACUUM ANALYZE datasets_question")
     report(step="setup", rows=rows, seconds=round(time.perf_counter() - started, 1), topic=topic.pk)
 

@@ -153,9 +153,10 @@ def _intents_create(topic: Topic, paths: list[tuple[str, ...]]) -> int:
     return created
 
 
-def _question_columns(now) -> tuple[list[str], dict[str, object]]:
+def question_copy_defaults(now) -> tuple[list[str], dict[str, object]]:
     """Every column of a question with the value it gets when a row does not set it: the model's
-    defaults, `now` for the auto timestamps."""
+    defaults, `now` for the auto timestamps. For COPY writers (imports, the benchmarks' loaders),
+    so a column added to Question later is filled with its default instead of breaking them."""
     columns, defaults = [], {}
     for model_field in Question._meta.concrete_fields:
         if model_field.primary_key:
@@ -173,7 +174,7 @@ def _questions_copy(*, topic: Topic, rows: Iterable[dict]) -> BulkResult:
     instances, COPY takes plain tuples. Other databases use question_bulk_create."""
     if connection.vendor != "postgresql":
         return question_bulk_create(topic=topic, rows=rows)
-    columns, defaults = _question_columns(timezone.now())
+    columns, defaults = question_copy_defaults(timezone.now())
     attnames = list(defaults)
     table = Question._meta.db_table
     result = BulkResult()
