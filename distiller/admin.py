@@ -12,7 +12,7 @@ from datasets.permissions import is_dataset_admin
 from datasets.services import DatasetError
 from distiller.forms import RunStartForm
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider, key_variable_problem
-from distiller.selectors import run_progress
+from distiller.selectors import judge_summary, run_progress
 from distiller.services import run_cancel, run_estimate, run_parameters, run_resume, run_start
 
 admin.site.register(Dashboard, GuardedQueueAdmin)
@@ -86,9 +86,10 @@ class DistillationRunAdmin(admin.ModelAdmin):
         stalled = f" — STALLED: {p['hint']}" if p["stalled"] else ""
         waiting = (f" — waiting for a free slot of {run.provider.name} (its concurrency or per-minute limit is used "
                    "by other runs or workers)") if p["waiting_for_slots"] else ""
+        judge = f" — judge: {judge_summary(run)}" if run.judge_provider_id else ""
         return (f"{p['stage']}: {p['units_done']}/{p['units_total']} units, {p['questions_created']}/"
                 f"{p['questions_target']} questions, {p['calls']} calls, {p['tokens_in'] + p['tokens_out']:,} tokens, "
-                f"${p['cost']}{eta}{stalled}{waiting}")
+                f"${p['cost']}{eta}{stalled}{waiting}{judge}")
 
     @admin.display(description="LLM calls")
     def llm_calls(self, run):

@@ -23,6 +23,19 @@ class RunStartForm(forms.Form):
                           initial=json.dumps(DEFAULT_MIX), help_text="Diversity mix: weights per style, complexity, "
                           "audience and edge case (JSON).")
 
+    judge = forms.ModelChoiceField(queryset=LLMProvider.objects.filter(is_active=True), required=False,
+                                   help_text="An LLM judge (also the teacher's own provider); blank: none.")
+    judge_threshold = forms.FloatField(min_value=0, max_value=1, initial=0.5, required=False,
+                                       help_text="The score (0-1) a question must reach.")
+    judge_action = forms.ChoiceField(choices=[("mark", "Mark only"), ("reject", "Reject"),
+                                              ("refine", "Refine (the teacher rewrites it)")], initial="mark", required=False,
+                                     help_text="What happens to a question below the threshold.")
+    judge_refine_rounds = forms.IntegerField(min_value=1, max_value=5, initial=2, required=False)
+    hard_negatives = forms.IntegerField(min_value=0, max_value=1000, initial=0, required=False,
+                                        help_text="Near-boundary questions per pair of neighbouring intents.")
+    out_of_scope = forms.IntegerField(min_value=0, max_value=10000, initial=0, required=False,
+                                      help_text="Questions near the topic but outside every intent.")
+
     def clean_mix(self):
         raw = self.cleaned_data["mix"].strip()
         if not raw:
@@ -37,4 +50,8 @@ class RunStartForm(forms.Form):
 
     def run_arguments(self) -> dict:
         data = dict(self.cleaned_data)
+        data["judge"] = data["judge"].name if data.get("judge") else ""
+        for name in ("judge_threshold", "judge_action", "judge_refine_rounds", "hard_negatives", "out_of_scope"):
+            if data.get(name) in (None, ""):
+                data.pop(name, None)  # the run's default
         return {"topic": data.pop("topic"), "kind": data.pop("kind"), "provider": data.pop("provider"), **data}

@@ -392,7 +392,7 @@ def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: 
     p = parameters
     t = p["tags_per_level"]
     taxonomy_calls = sum(t ** (level - 1) for level in range(1, p["levels"] + 1)) \
-        if kind != DistillationRun.Kind.QUESTIONS else 0
+        if kind in (DistillationRun.Kind.AUTO, DistillationRun.Kind.TAXONOMY) else 0
     intents_made = sum(t ** level for level in range(1, p["levels"] + 1)) if taxonomy_calls else 0
     if kind != DistillationRun.Kind.TAXONOMY:
         intents = (t ** p["levels"] if p["leaf_only"] else intents_made) if taxonomy_calls \

@@ -178,3 +178,25 @@ def test_the_admin_lists_a_runs_calls_read_only(client, superuser, topic, provid
     cells = listing.content.decode().count('<td class="field-error_code">')
     assert cells == 1 and '<td class="field-error_code">http_429</td>' in listing.content.decode()
     assert client.get("/admin/distiller/llmcall/add/").status_code == 403
+
+
+def test_the_admin_starts_a_judge_run_over_existing_questions(client, superuser, topic, provider, make_intent,
+                                                               make_question):
+    refunds = make_intent(topic, "Refunds")
+    make_intent(topic, "Invoices")
+    make_question(refunds, "Where is my refund?", source="imported")
+    client.force_login(superuser)
+    url = "/admin/distiller/distillationrun/start/"
+    form = {"topic": topic.pk, "kind": "judge", "provider": provider.pk, "levels": 1, "tags_per_level": 2,
+            "questions_per_intent": 10, "questions_per_call": 10, "language": "en", "mix": "", "judge": provider.pk,
+            "judge_threshold": 0.6, "judge_action": "reject", "judge_refine_rounds": 2, "hard_negatives": 0,
+            "out_of_scope": 0}
+
+    estimate = client.post(url, {**form, "estimate": "Estimate"}).content.decode()
+    assert "about <strong>1 calls</strong>" in estimate and "1 for the judge (Teacher)" in estimate
+
+    client.post(url, {**form, "start": "Start run"})
+    run = DistillationRun.objects.get()
+    assert (run.kind, run.judge_provider, run.parameters["judge_action"], run.parameters["judge_threshold"]) == (
+        "judge", provider, "reject", 0.6)
+    assert list(run.units.values_list("key", flat=True)) == [f"judge:{refunds.pk}"]
