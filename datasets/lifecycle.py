@@ -413,7 +413,8 @@ def intent_question_counts(*, node: IntentNode) -> dict[str, int]:
     """The questions of `node` and its sub-intents by status (removed ones as "removed"), and how many sub-intents."""
     ids = intent_subtree_ids(node=node)
     questions = Question.objects.filter(intent_id__in=ids)
-    counts = dict(questions.filter(removed_at__isnull=True).values_list("status").annotate(n=Count("pk")).order_by())
+    by_status = dict(questions.filter(removed_at__isnull=True).values_list("status").annotate(n=Count("pk")).order_by())
+    counts = {status: by_status[status] for status in Question.Status.values if status in by_status}  # a fixed order
     removed = questions.filter(removed_at__isnull=False).count()
     if removed:
         counts["removed"] = removed

@@ -278,7 +278,7 @@ def test_deleting_an_intent_with_questions_is_refused_with_the_counts(full_topic
     with pytest.raises(DatasetError) as refused:
         intent_delete(node=full_topic["billing"], actor=dataset_admin)
     assert refused.value.code == "has_questions"
-    assert refused.value.message == ("1 Billing (with its 2 sub-intents) has 8 questions (4 approved, 4 pending): "
+    assert refused.value.message == ("1 Billing (with its 2 sub-intents) has 8 questions (4 pending, 4 approved): "
                                      "move them to another intent first.")
 
 
