@@ -52,6 +52,9 @@ class RunStartSerializer(InputSerializer):
                                         help_text="near-boundary questions per pair of neighbouring intents")
     out_of_scope = StrictIntegerField(required=False, min_value=0, max_value=10000,
                                       help_text="questions near the topic but outside every intent")
+    pool = serializers.ListField(child=serializers.DictField(), required=False, max_length=20,
+                                 help_text='a teacher pool, e.g. [{"provider": "deepseek", "weight": 3}, '
+                                           '{"provider": "openrouter", "weight": 1}]')
 
 
 class RunSerializer(serializers.ModelSerializer):

@@ -83,6 +83,7 @@ class CallRecord:
     started_at: datetime
     # The provider slot's token: its call stays listed in Redis until the record is in the database.
     token: str = ""
+    provider_id: int | None = None  # the provider called (a run may call several: a pool, a judge)
 
 
 @dataclass
@@ -313,7 +314,7 @@ class LLMClient:
         usage.add(tokens_in=tokens_in, tokens_out=tokens_out, invalid=int(outcome == "invalid"), record=CallRecord(
             kind=kind, model=self._model or self.endpoint.model, tokens_in=tokens_in, tokens_out=tokens_out,
             latency_ms=round((time.monotonic() - clock) * 1000), outcome=outcome, error_code=error_code[:64],
-            started_at=at, token=token))
+            started_at=at, token=token, provider_id=self.endpoint.provider_id))
 
     def _call_note(self, usage: Usage | None, kind: str) -> str:
         """What the limiter keeps about a run's call until it is recorded (JSON; '' outside runs)."""
@@ -429,6 +430,10 @@ class LLMClient:
             self._record(usage, schema_name, started, "ok", "", tokens_in, tokens_out)
             return parsed
         raise LLMOutputError(self._output_advice(codes, problem, schema))
+
+    def complete_json_sourced(self, **request):
+        """complete_json, and who answered: (answer, provider name, model) — the shape of TeacherPool's."""
+        return self.complete_json(**request), self.endpoint.name, self.served_model()
 
     def _output_advice(self, codes: list[tuple[str, object]], problem: str, schema: type[BaseModel]) -> str:
         """Why the answers were unusable, and what to change."""

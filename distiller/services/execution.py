@@ -23,7 +23,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
-from distiller.models import DistillationRun, DistillationUnit, LLMCall
+from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider
+from distiller.pool import PoolMember, TeacherPool
 from distiller.ratelimit import ProviderLimiter
 from distiller.services.runs import llm_calls_lost_record, run_complete, run_fail, units_frontier, units_plan_after
 
@@ -57,20 +58,19 @@ class RunContext:
         self.topic = run.topic
         self.parameters = run.parameters
         self.provider = run.provider
-        self.endpoint = Endpoint.from_provider(run.provider)
         self.stop = threading.Event()
-        # Backoff sleeps wake on a cancel instead of holding the job for up to a Retry-After.
-        self.client = LLMClient(self.endpoint, limiter=ProviderLimiter.for_endpoint(self.endpoint, run_id=run.pk),
-                                sleep=self.stop.wait)
-        # The judge: the teacher's own client when it is the same provider (one set of limits).
+        # One client per provider the run calls (one set of limits each): the teacher, or each
+        # member of its pool, and the judge.
+        self.providers: dict[int, LLMProvider] = {run.provider_id: run.provider}
+        self.clients: dict[int, LLMClient] = {}
+        pool = run.parameters.get("pool") or []
+        members = [(run.provider, 1.0)] if not pool else [
+            (LLMProvider.objects.get(name=m["provider"]), float(m["weight"])) for m in pool]
+        # Draws seeded by the run's seed: which member each call goes to repeats with the run.
+        self.client = TeacherPool([PoolMember(provider, self._client_for(provider), weight)
+                                   for provider, weight in members], rng=random.Random(run.parameters.get("seed", 0)))
         self.judge_provider = run.judge_provider or run.provider
-        if self.judge_provider.pk == run.provider_id:
-            self.judge_endpoint, self.judge_client = self.endpoint, self.client
-        else:
-            self.judge_endpoint = Endpoint.from_provider(self.judge_provider)
-            self.judge_client = LLMClient(
-                self.judge_endpoint, limiter=ProviderLimiter.for_endpoint(self.judge_endpoint, run_id=run.pk),
-                sleep=self.stop.wait)
+        self.judge_client = self._client_for(self.judge_provider)
         self.call_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"run{run.pk}-call")
         self.concurrency = concurrency
         # The RQ job id when there is one, so the job's failure callback can find the units it held.
@@ -78,6 +78,20 @@ class RunContext:
         self.lease = timedelta(seconds=settings.DISTILL_UNIT_LEASE_SECONDS)
         self._held: set[int] = set()
         self._lock = threading.Lock()
+
+    def _client_for(self, provider: LLMProvider) -> LLMClient:
+        if provider.pk not in self.clients:
+            endpoint = Endpoint.from_provider(provider)
+            # Backoff sleeps wake on a cancel instead of holding the job for up to a Retry-After.
+            self.clients[provider.pk] = LLMClient(
+                endpoint, limiter=ProviderLimiter.for_endpoint(endpoint, run_id=self.run_id), sleep=self.stop.wait)
+            self.providers[provider.pk] = provider
+        return self.clients[provider.pk]
+
+    def check_endpoints(self) -> None:
+        """LLMFatalError when an endpoint the run calls cannot work at all."""
+        for client in self.clients.values():
+            client.endpoint.check()
 
     def hold(self, unit_id: int) -> None:
         with self._lock:
@@ -103,7 +117,7 @@ class RunContext:
         return unit
 
     def model(self) -> str:
-        """The model the questions are stored with: the configured one, or the one the server reported."""
+        """The teacher's model: the configured one, or the one the server reported (a pool: one member's)."""
         return self.client.served_model()
 
     def record(self, usage: Usage, unit_id: int | None = None, provider=None, **counters) -> None:
@@ -112,15 +126,15 @@ class RunContext:
 
         Call inside the write transaction: the rows and the counters they add to commit together.
         """
-        provider = provider or self.provider
-        client = self.judge_client if provider.pk != self.provider.pk else self.client
+        default = (provider or self.provider).pk
         calls, tokens_in, tokens_out, invalid, records = usage.take()
         counters["invalid_dropped"] = counters.get("invalid_dropped", 0) + invalid
         updates = {name: F(name) + value for name, value in counters.items() if value}
-        rows = [LLMCall(run_id=self.run_id, unit_id=unit_id, provider_id=provider.pk, model=r.model, kind=r.kind,
-                        tokens_in=r.tokens_in, tokens_out=r.tokens_out, latency_ms=r.latency_ms, outcome=r.outcome,
-                        error_code=r.error_code, created_at=r.started_at,
-                        cost=provider.cost_for(r.tokens_in, r.tokens_out).quantize(Decimal("0.000001")))
+        rows = [LLMCall(run_id=self.run_id, unit_id=unit_id, provider_id=r.provider_id or default, model=r.model,
+                        kind=r.kind, tokens_in=r.tokens_in, tokens_out=r.tokens_out, latency_ms=r.latency_ms,
+                        outcome=r.outcome, error_code=r.error_code, created_at=r.started_at,
+                        cost=self.providers[r.provider_id or default].cost_for(
+                            r.tokens_in, r.tokens_out).quantize(Decimal("0.000001")))
                 for r in records]
         if calls:
             # The run's cost is the sum of its calls' rounded costs, so the two agree to the cent.
@@ -131,8 +145,12 @@ class RunContext:
             LLMCall.objects.bulk_create(rows)
             # Until this commits, a SIGKILL would lose these calls: the limiter keeps them listed
             # (llm_calls_lost_record records them as interrupted when this process has died).
-            tokens = [r.token for r in records if r.token]
-            transaction.on_commit(lambda: client.limiter.calls_recorded(tokens))
+            tokens: dict[int, list[str]] = {}
+            for r in records:
+                if r.token:
+                    tokens.setdefault(r.provider_id or default, []).append(r.token)
+            transaction.on_commit(lambda: [self.clients[pk].limiter.calls_recorded(listed)
+                                           for pk, listed in tokens.items()])
         if updates:
             DistillationRun.objects.filter(pk=self.run_id).update(**updates)
 
@@ -297,8 +315,7 @@ def run_work(*, run_id: int, owner: str = "") -> None:
     concurrency = max(1, min(settings.DISTILL_WORKER_CONCURRENCY, run.provider.max_concurrency))
     try:
         ctx = RunContext(run, concurrency, owner)
-        ctx.endpoint.check()
-        ctx.judge_endpoint.check()
+        ctx.check_endpoints()
     except LLMFatalError as exc:
         run_fail(run_id=run_id, error=exc.message)
         return

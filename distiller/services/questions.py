@@ -110,8 +110,9 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
                     round_errors.append(exc.message)
                     _write(ctx, unit, [], usage)
                     continue
+                answer, *made_by = answer if answer is not None else (None, None, None)
                 rows, counts = _screen(ctx, intent.pk, answer, futures[future], seen_hashes, similar,
-                                       contrastive_of=unit.neighbour_id)
+                                       contrastive_of=unit.neighbour_id, made_by=tuple(made_by))
                 round_created += _write(ctx, unit, rows, usage, **counts)
         finally:
             for future in futures:
@@ -134,7 +135,8 @@ def max_tokens_for(batch_size: int) -> int:
 
 
 def _ask(ctx, prompt: dict, batch, existing, usage):
-    """One batch's answer; a batch cut off at max_tokens is asked again in two halves (one answer back)."""
+    """(answer, provider, model) of one batch; a batch cut off at max_tokens is asked again in two halves
+    (one answer back). None when the run stopped."""
     if ctx.stop.is_set():
         return None
     p = ctx.parameters
@@ -143,25 +145,29 @@ def _ask(ctx, prompt: dict, batch, existing, usage):
         description=prompt["description"], language=p["language"], items=batch, existing=existing,
         neighbours=prompt["neighbours"], contrast=prompt["contrast"], out_of_scope=prompt["out_of_scope"])
     try:
-        return ctx.client.complete_json(messages=messages, schema=prompts.QUESTIONS.Answer, schema_name="questions",
-                                        temperature=p["temperature"], usage=usage, example=prompts.QUESTIONS.EXAMPLE,
-                                        max_tokens=max_tokens_for(len(batch)), split_truncated=len(batch) > 1)
+        return ctx.client.complete_json_sourced(
+            messages=messages, schema=prompts.QUESTIONS.Answer, schema_name="questions", temperature=p["temperature"],
+            usage=usage, example=prompts.QUESTIONS.EXAMPLE, max_tokens=max_tokens_for(len(batch)),
+            split_truncated=len(batch) > 1)
     except LLMTruncatedError:
         half = len(batch) // 2
         parts = [_ask(ctx, prompt, batch[:half], existing, usage), _ask(ctx, prompt, batch[half:], existing, usage)]
         if any(part is None for part in parts):
             return None
         # The halves' numbers are the batch's own, or restart at 1: _pair matches either (by position).
-        return prompts.QUESTIONS.Answer(questions=[item for part in parts for item in part.questions])
+        # (In a pool the halves may come from two providers; the rows name the first.)
+        return (prompts.QUESTIONS.Answer(questions=[item for part in parts for item in part[0].questions]),
+                *parts[0][1:])
 
 
 def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearDuplicateIndex,
-            contrastive_of: int | None = None) -> tuple[list[dict], dict]:
-    """Rows worth inserting from one answer, and what was dropped and why."""
+            contrastive_of: int | None = None, made_by: tuple = ()) -> tuple[list[dict], dict]:
+    """Rows worth inserting from one answer (made by `made_by`: provider name and model), and what was dropped and why."""
     counts = {"duplicates_dropped": 0, "near_duplicates_dropped": 0, "invalid_dropped": 0}
     if answer is None:
         return [], counts
-    p, model = ctx.parameters, ctx.model()
+    p = ctx.parameters
+    provider, model = made_by if made_by and made_by[0] else (ctx.provider.name, ctx.model())
     rows = []
     for spec, item in _pair(batch, answer.questions):
         text = " ".join(item.text.split())
@@ -178,7 +184,7 @@ def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearD
         seen_hashes.add(digest)
         rows.append({
             "intent_id": intent_id, "text": text, "language": p["language"],
-            "source": Question.Source.GENERATED, "run_id": ctx.run_id, "provider": ctx.provider.name,
+            "source": Question.Source.GENERATED, "run_id": ctx.run_id, "provider": provider,
             "model": model, "temperature": p["temperature"], "prompt_version": prompts.QUESTIONS.VERSION,
             "style": spec["style"], "complexity": spec["complexity"], "audience": spec["audience"],
             "edge_case": "" if spec["edge_case"] == "none" else spec["edge_case"],

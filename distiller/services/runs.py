@@ -90,6 +90,8 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
         # The judge (blank: none): a provider's id, name or kind; what to do below judge_threshold.
         "judge": "", "judge_threshold": 0.5, "judge_action": "mark", "judge_refine_rounds": 2, "judge_batch": 10,
         "hard_negatives": 0, "out_of_scope": 0,
+        # A teacher pool: [{"provider": name, "weight": w}, ...] (empty: the run's provider alone).
+        "pool": [],
     }
     unknown = set(given) - set(p)
     if unknown:
@@ -120,6 +122,7 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
     if p["judge_action"] not in JUDGE_ACTIONS:
         raise RunError(f"judge_action must be one of {', '.join(JUDGE_ACTIONS)}, not {p['judge_action']!r}.")
     p["judge"] = provider_resolve(p["judge"]).name if p["judge"] else ""  # RunError naming the providers
+    p["pool"] = pool_clean(p["pool"])
     if kind == DistillationRun.Kind.JUDGE and not p["judge"]:
         raise RunError("A judge run needs a judge: name a provider (--judge).")
     if kind in (DistillationRun.Kind.TAXONOMY, DistillationRun.Kind.JUDGE) and (p["hard_negatives"] or p["out_of_scope"]):
@@ -142,6 +145,33 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
 
 
 JUDGE_ACTIONS = ("mark", "reject", "refine")
+
+
+def pool_clean(pool) -> list[dict]:
+    """A teacher pool as stored: [{"provider": name, "weight": float}]; RunError naming what is wrong."""
+    if not pool:
+        return []
+    if not isinstance(pool, list | tuple) or not all(isinstance(m, dict) for m in pool):
+        raise RunError('pool must be a list like [{"provider": "deepseek", "weight": 3}, {"provider": "openrouter", '
+                       '"weight": 1}].')
+    members, seen = [], set()
+    for member in pool:
+        unknown = set(member) - {"provider", "weight"}
+        if unknown or "provider" not in member:
+            raise RunError(f"A pool member has a provider and a weight; got {sorted(member)}.")
+        weight = member.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight != weight or weight < 0 \
+                or weight > 1_000_000:
+            raise RunError(f"The weight of {member['provider']!r} in the pool must be a number from 0 up; "
+                           f"got {weight!r}.")
+        provider = provider_resolve(member["provider"])
+        if provider.pk in seen:
+            raise RunError(f"{provider.name} is in the pool twice.")
+        seen.add(provider.pk)
+        members.append({"provider": provider.name, "weight": float(weight)})
+    if not sum(m["weight"] for m in members) > 0:
+        raise RunError("The pool's weights sum to 0: give at least one provider a weight above 0.")
+    return members
 
 
 def _hard_negatives_check(topic: Topic, kind: str, p: dict) -> None:
@@ -348,6 +378,7 @@ def _finish(run: DistillationRun) -> None:
                 for u in short[:200]]
     if run.error:  # a work job failed (recorded by run_job_failed) but others finished the run
         warnings.append(f"recovered from: {run.error}")
+    warnings += _pool_warnings(run)
     run.status, run.stage, run.finished_at, run.warnings, run.error = (
         DistillationRun.Status.SUCCEEDED, DONE_STAGE, timezone.now(), warnings, "")
     run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
@@ -355,6 +386,23 @@ def _finish(run: DistillationRun) -> None:
     run.questions_target = sum(run.units.filter(kind=DistillationUnit.Kind.QUESTIONS).values_list("target", flat=True))
     run.save(update_fields=["status", "stage", "finished_at", "warnings", "error", "units_done", "units_total",
                             "questions_target", "updated_at"])
+
+
+def _pool_warnings(run: DistillationRun) -> list[str]:
+    """Which pool members were refused (and so taken out) and who took over."""
+    from distiller.models import LLMCall
+
+    pool = run.parameters.get("pool") or []
+    if len(pool) < 2:
+        return []
+    names = [m["provider"] for m in pool]
+    refused = dict(LLMCall.objects.filter(run=run, outcome=LLMCall.Outcome.REFUSED, provider__name__in=names)
+                   .values_list("provider__name", "error_code").order_by("id"))
+    if not refused:
+        return []
+    served = set(LLMCall.objects.filter(run=run, outcome=LLMCall.Outcome.OK).values_list("provider__name", flat=True))
+    rest = ", ".join(n for n in names if n not in refused and n in served) or "none"
+    return [f"pool: {name} failed ({code}) and was taken out; {rest} took over." for name, code in refused.items()]
 
 
 def run_job_failed(*, run_id: int, job_id: str, error: str) -> None:
@@ -490,6 +538,8 @@ def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = 
     """
     provider = provider or provider_resolve()
     p, estimate = run_check(topic=topic, provider=provider, kind=kind, **parameters)
+    if p["pool"]:
+        provider = pool_provider(p)
     with transaction.atomic():
         run = DistillationRun.objects.create(
             topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate, created_by=user,
@@ -518,6 +568,22 @@ def run_check(*, topic: Topic, provider: LLMProvider, kind: str = "auto", **para
     Raises RunError naming what to fix: a parameter, or a provider without key, base URL or model.
     """
     p = run_parameters(topic=topic, kind=kind, **parameters)
+    if p["pool"]:
+        provider = pool_provider(p)
+    for other in {provider_resolve(m["provider"]) for m in p["pool"]} | (
+            {provider_resolve(p["judge"])} if p["judge"] else set()):
+        if other.pk != provider.pk:
+            _provider_check(other)
+    _provider_check(provider)
+    return p, run_estimate(topic=topic, provider=provider, kind=kind, parameters=p)
+
+
+def pool_provider(p: dict) -> LLMProvider:
+    """The run's provider of a pool: its first member with a weight."""
+    return provider_resolve(next(m["provider"] for m in p["pool"] if m["weight"] > 0))
+
+
+def _provider_check(provider: LLMProvider) -> None:
     problem = key_variable_problem(provider.api_key_env)
     if problem:
         raise RunError(f"{provider.name}: refusing to send {provider.api_key_env} as its API key. {problem}")
@@ -528,7 +594,6 @@ def run_check(*, topic: Topic, provider: LLMProvider, kind: str = "auto", **para
         raise RunError(f"{provider.name} has no model: set it on the provider.")
     if provider.api_key_env and not provider.has_key and provider.kind != LLMProvider.Kind.CUSTOM:
         raise RunError(f"{provider.name}: {provider.api_key_env} is not set; put the API key in that variable.")
-    return p, run_estimate(topic=topic, provider=provider, kind=kind, parameters=p)
 
 
 def run_cancel(*, run: DistillationRun) -> DistillationRun:

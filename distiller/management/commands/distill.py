@@ -184,7 +184,9 @@ class Command(BaseCommand):
             run = run_start(topic=topic, provider=provider, kind=kind, workers=0 if inline else workers,
                             **parameters)
         e = run.estimate
-        self.stdout.write(f"Run #{run.pk} on {provider.name} ({e['model']}): about {e['calls']} calls, "
+        pool = run.parameters.get("pool") or []
+        on = " + ".join(f"{m['provider']} (weight {m['weight']:g})" for m in pool) if pool else provider.name
+        self.stdout.write(f"Run #{run.pk} on {on} ({e['model']}): about {e['calls']} calls, "
                           f"{e['tokens_in'] + e['tokens_out']:,} tokens, ${e['cost']}.")
         return self._wait_for(run, wait=wait, inline=inline, live=live)
 
@@ -416,9 +418,25 @@ def _quality_arguments(parser, note: str = "") -> None:
     parser.add_argument("--refine-rounds", type=int, help="refine: rewrites per question at most (default 2)")
     parser.add_argument("--hard-negatives", type=int, metavar="N",
                         help=f"N near-boundary questions per pair of neighbouring intents{note}")
+    parser.add_argument("--pool", metavar="NAME=WEIGHT,...",
+                        help=f'a teacher pool instead of --provider, e.g. "deepseek=3,openrouter=1"{note}')
 
 
 def _quality_parameters(o) -> dict:
     return {"judge": o.get("judge"), "judge_threshold": o.get("judge_threshold"),
             "judge_action": o.get("judge_action"), "judge_refine_rounds": o.get("refine_rounds"),
-            "hard_negatives": o.get("hard_negatives")}
+            "hard_negatives": o.get("hard_negatives"), "pool": _pool_parse(o.get("pool"))}
+
+
+def _pool_parse(raw: str | None) -> list[dict] | None:
+    """"deepseek=3,openrouter=1" as the run's pool (a name without weight weighs 1)."""
+    if not raw:
+        return None
+    members = []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        name, _, weight = part.rpartition("=") if "=" in part else (part, "", "1")
+        try:
+            members.append({"provider": name.strip(), "weight": float(weight)})
+        except ValueError:
+            raise CommandError(f"--pool: {weight!r} is not a weight (in {part!r}); write NAME=WEIGHT.") from None
+    return members
