@@ -8,6 +8,11 @@ real RQ workers, PostgreSQL and Redis. Run it with the throwaway services:
 Prints wall time, questions per minute, calls and the ratio of wall time to the lower bound set
 by latency and concurrency (taxonomy levels run one after another; calls within a level, and
 all question calls, run in parallel up to the concurrency).
+
+With --judge, each distillation is followed by a judged run: a judge run (`distill judge`) over
+the topic's questions, 10 per call, on the same teacher (2 s per call): its wall time against
+its lower bound ⌈judge calls / limit⌉ × latency (judge units per intent run in parallel, their
+batches too).
 """
 
 import argparse
@@ -56,6 +61,7 @@ def main():
     parser.add_argument("--tags", type=int, default=5)
     parser.add_argument("--questions", type=int, default=25)
     parser.add_argument("--per-call", type=int, default=10)
+    parser.add_argument("--judge", action="store_true", help="then judge the questions (a judge run)")
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
         sys.exit("Run me under tests/services.sh (it provides PostgreSQL and Redis); see the docstring.")
@@ -132,6 +138,8 @@ def main():
             }
             results.append(result)
             print(json.dumps(result), flush=True)
+            if args.judge:
+                print(json.dumps(judged_run(run, provider, url, concurrency, args.latency)), flush=True)
             for worker in workers:
                 os.killpg(worker.pid, signal.SIGTERM)
             for worker in workers:
@@ -144,6 +152,31 @@ def main():
         for result in results[1:]:
             print(f"{result['workers']} workers: {result['questions_per_min'] / base:.2f}x the throughput of "
                   f"{results[0]['workers']}")
+
+
+def judged_run(distilled, provider, url: str, concurrency: int, latency: float) -> dict:
+    """A judge run over the distilled topic's questions (the teacher judges): wall time against its bound."""
+    from distiller.models import LLMCall
+    from distiller.services import run_start
+
+    urllib.request.urlopen(urllib.request.Request(url + "/teacher/reset", method="POST")).read()
+    started = time.monotonic()
+    run = run_start(topic=distilled.topic, provider=provider, kind="judge", judge=provider.name,
+                    workers=len(distilled.job_ids))
+    while True:
+        run.refresh_from_db()
+        if not run.is_active:
+            break
+        time.sleep(0.1)
+    wall = time.monotonic() - started
+    judge_calls = LLMCall.objects.filter(run=run, kind="judge").count()
+    bound = math.ceil(run.estimate["judge_calls"] / concurrency) * latency
+    stats = json.loads(urllib.request.urlopen(url + "/teacher/stats").read())
+    return {"judged_run": run.pk, "status": run.status, "questions_judged": run.questions_judged,
+            "judge_calls": judge_calls, "planned_judge_calls": run.estimate["judge_calls"],
+            "judge_units": run.units_total, "wall_s": round(wall, 1), "lower_bound_s": bound,
+            "ratio_to_bound": round(wall / bound, 2), "max_in_flight": stats["max_in_flight"],
+            "questions_judged_per_min": round(run.questions_judged / wall * 60)}
 
 
 if __name__ == "__main__":
