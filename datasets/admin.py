@@ -104,12 +104,12 @@ class TopicAdmin(TopicLifecycleAdminMixin, admin.ModelAdmin):
     actions = ["archive_selected", "unarchive_selected"]
     search_fields = ("name", "description")
     date_hierarchy = "created_at"
-    filter_horizontal = ("reviewers",)
+    filter_horizontal = ("reviewers", "leads")
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "description", "language", "owner", "reviewers")}),
         ("Generation defaults", {"fields": ("levels", "tags_per_level", "questions_per_intent", "leaf_only")}),
-        ("Review", {"fields": ("target_per_intent", "confidence_threshold")}),
+        ("Review", {"fields": ("target_per_intent", "confidence_threshold", "guidelines", "review_reasons", "leads")}),
         ("Evaluation gates", {"fields": ("gate_accuracy", "gate_intent")}),
         ("Timestamps", {"fields": ("created_at", "updated_at")}),
     )
@@ -300,7 +300,7 @@ class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
 class ReviewEventInline(admin.TabularInline):
     model = ReviewEvent
     fields = ("created_at", "actor", "action", "from_status", "to_status", "from_intent", "to_intent", "to_text",
-              "changes", "via")
+              "reason", "changes", "via")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -502,18 +502,42 @@ class QuestionAdmin(QuestionLifecycleAdminMixin, QuestionImportAdminMixin, Refus
                 raise SaveRefused(exc.message) from exc
 
 
+class ReasonGivenFilter(admin.SimpleListFilter):
+    title = "reason"
+    parameter_name = "reason_given"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With a reason"), ("no", "Without a reason")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(reason="")
+        if self.value() == "no":
+            return queryset.filter(reason="")
+        return queryset
+
+
 @admin.register(ReviewEvent)
 class ReviewEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "action", "question_link", "from_status", "to_status", "from_intent",
-                    "to_intent", "via")
-    list_filter = ("action", "via", "to_status", ("actor", VisibleUserFilter))
-    search_fields = ("question__text", "actor__username")
+                    "to_intent", "reason", "via")
+    list_filter = ("action", "via", "to_status", ReasonGivenFilter, ("actor", VisibleUserFilter))
+    search_fields = ("question__text", "actor__username", "reason")
+    actions = ["export_history_csv"]
     date_hierarchy = "created_at"
     list_select_related = ("actor", "question", "from_intent", "to_intent")
     show_full_result_count = False
 
     def get_queryset(self, request):
         return only_reviewed_topics(request, super().get_queryset(request), "question__topic")
+
+    @admin.action(description="Export the selected review history as CSV (with reasons)")
+    def export_history_csv(self, request, queryset):
+        from labeling.selectors import review_history_csv
+
+        response = StreamingHttpResponse(review_history_csv(events=queryset), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="review-history.csv"'
+        return response
 
     @admin.display(description="Question")
     def question_link(self, event):

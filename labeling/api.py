@@ -21,8 +21,16 @@ from labeling.serializers import (
     ReviewQuestionSerializer,
     ReviewRequestSerializer,
     ReviewResponseSerializer,
+    UndoRequestSerializer,
 )
-from labeling.services import captures_record, question_lease_next, question_lease_renew, question_review
+from labeling.services import (
+    captures_record,
+    question_lease_next,
+    question_lease_renew,
+    question_review,
+    queue_status,
+    reviewer_undo_last,
+)
 
 
 def reviewable_topic(user, topic_id):
@@ -46,6 +54,9 @@ class ReviewNextApi(APIView):
         operation_id="review_next",
         parameters=[
             OpenApiParameter("topic", OpenApiTypes.INT, required=True),
+            OpenApiParameter("queue", OpenApiTypes.STR, enum=["review", "second_opinion"],
+                             description="review (default): pending questions. second_opinion: flagged questions, "
+                                         "for the topic's leads and dataset admins."),
             OpenApiParameter("skip", OpenApiTypes.STR,
                              description="Comma-separated ids passed over, the one passed over longest ago "
                                          "first: released, and offered again only after every other question."),
@@ -66,12 +77,14 @@ class ReviewNextApi(APIView):
         if not raw_topic.strip():
             raise DatasetError("Give the topic id: ?topic=ID.", code="invalid_parameter")
         topic = reviewable_topic(request.user, id_parse(raw_topic, "topic"))
+        queue = request.query_params.get("queue", "review").strip() or "review"
+        status = queue_status(queue)
         queryset = QuestionFilter.for_queue(request.query_params).apply(Question.objects.all(), topic=topic)
-        question = question_lease_next(topic=topic, actor=request.user, queryset=queryset,
+        question = question_lease_next(topic=topic, actor=request.user, queryset=queryset, queue=queue,
                                        skip_ids=ids_parse(request.query_params.get("skip", ""), "skip", limit=200))
         with_similar = request.query_params.get("similar", "0").lower() in ("1", "true", "yes")
         shown = review_question(question_id=question.pk, with_similar=with_similar) if question else None
-        remaining = queue_remaining(queryset=queryset, actor=request.user)
+        remaining = queue_remaining(queryset=queryset, actor=request.user, status=status)
         return Response(NextQuestionSerializer({"question": shown, "remaining": remaining}).data)
 
 
@@ -115,14 +128,33 @@ class QuestionReviewApi(APIView):
             queue = QuestionFilter.for_queue(data.get("filter") or {}).apply(Question.objects.all(), topic=topic)
         question = question_review(question_id=pk, actor=request.user, action=data["action"],
                                    intent_id=data.get("intent"), text=data.get("text"), version=data["version"],
-                                   via="api" if request.auth else "ui")
+                                   via="api" if request.auth else "ui", reason=data.get("reason"))
         reply = {"question": review_question_data(question, with_similar=False), "next": None}
         if queue is not None:
             upcoming = question_lease_next(topic=topic, actor=request.user, queryset=queue,
-                                           skip_ids=data.get("skip") or [])
+                                           skip_ids=data.get("skip") or [], queue=data["queue"])
             reply["next"] = review_question_data(upcoming, with_similar=False) if upcoming else None
-            reply["remaining"] = queue_remaining(queryset=queue, actor=request.user)
+            reply["remaining"] = queue_remaining(queryset=queue, actor=request.user, status=queue_status(data["queue"]))
         return Response(reply)
+
+
+class ReviewUndoApi(APIView):
+    """Undo your latest action on a topic that is still in effect (the server keeps the stack, so it
+    survives a reload); the question comes back to you, and the one you had on screen is released."""
+
+    permission_classes = [IsReviewerOrDatasetAdmin]
+
+    @extend_schema(operation_id="review_undo", request=UndoRequestSerializer, responses=ReviewQuestionSerializer)
+    def post(self, request):
+        body = UndoRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        topic = reviewable_topic(request.user, body.validated_data["topic"])
+        release = body.validated_data.get("release")
+        if release is not None:
+            question_topic_of_reviewer(request.user, release)
+        question = reviewer_undo_last(topic=topic, actor=request.user, release_id=release,
+                                      via="api" if request.auth else "ui")
+        return Response(review_question_data(question, with_similar=False))
 
 
 class CaptureApi(APIView):

@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from labeling.api import CaptureApi, LeaseRenewApi, QuestionReviewApi, ReviewNextApi
+from labeling.api import CaptureApi, LeaseRenewApi, QuestionReviewApi, ReviewNextApi, ReviewUndoApi
 
 urlpatterns = [
     path("review/next/", ReviewNextApi.as_view(), name="api-review-next"),
+    path("review/undo/", ReviewUndoApi.as_view(), name="api-review-undo"),
     path("review/<int:pk>/lease/", LeaseRenewApi.as_view(), name="api-review-lease"),
     path("questions/<int:pk>/review/", QuestionReviewApi.as_view(), name="api-question-review"),
     path("labeling/captures/", CaptureApi.as_view(), name="api-captures"),

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from config.input import id_parse, number_parse
 from datasets.health.index import question_paraphrases
-from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
+from datasets.models import PATH_SEPARATOR, IntentNode, Question, ReviewEvent, Topic
 from datasets.normalize import near_duplicate_key, normalize_text
 from datasets.selectors import intent_infos, intent_subtree_ids
 from datasets.services import DatasetError
@@ -34,6 +34,7 @@ class QuestionFilter:
     judge_score_min: float | None = None
     judge_score_max: float | None = None
     judge_disagrees_first: bool = False  # the queue serves questions the judge put elsewhere first
+    reason: str = ""  # questions a reviewer rejected or flagged with this reason (exact words)
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -67,6 +68,7 @@ class QuestionFilter:
             judge_disagrees_first=str(params.get("judge_disagrees_first") or "").strip().lower() in (
                 "1", "true", "yes", "on"),
             status=status, intent=number("intent", id_parse), source=source,
+            reason=" ".join((params.get("reason") or "").split()),
             language=(params.get("language") or "").strip(),
             confidence_min=number("confidence_min", number_parse),
             confidence_max=number("confidence_max", number_parse), reviewer=number("reviewer", id_parse), search=(params.get("search") or "").strip(),
@@ -105,6 +107,9 @@ class QuestionFilter:
             queryset = queryset.filter(reviewed_by_id=self.reviewer)
         if self.search:
             queryset = queryset.filter(text__icontains=self.search)
+        if self.reason:
+            queryset = queryset.filter(pk__in=ReviewEvent.objects.filter(
+                question__topic=topic, reason=self.reason).values("question_id"))
         if self.judge_verdict == "unjudged":
             queryset = queryset.filter(judge_verdict="")
         elif self.judge_verdict == "disagrees":
@@ -138,14 +143,15 @@ def questions_filtered(*, topic: Topic, question_filter: QuestionFilter) -> Quer
 REMAINING_COUNT_CAP = 1000
 
 
-def queue_remaining(*, queryset: QuerySet, actor) -> int:
-    """How many pending questions of a (filtered) queue `actor` can still get: free ones and their own.
+def queue_remaining(*, queryset: QuerySet, actor, status: str = Question.Status.PENDING) -> int:
+    """How many questions of a (filtered) queue `actor` can still get: free ones and their own.
+    `status` is the queue's: pending for reviews, flagged for second opinions.
 
     Counted up to REMAINING_COUNT_CAP and no further (that number means "at least"), so the
     count costs the same on a queue of a thousand as of a million.
     """
     now = timezone.now()
-    available = queryset.filter(status=Question.Status.PENDING).filter(
+    available = queryset.filter(status=status).filter(
         Q(leased_by__isnull=True) | Q(leased_by=actor) | Q(lease_expires_at__lte=now))
     return available.order_by()[:REMAINING_COUNT_CAP].count()
 
@@ -221,11 +227,57 @@ def topics_overview(*, topics: QuerySet) -> list[dict]:
 
 
 def taxonomy_choices(*, topic: Topic) -> list[dict]:
-    """The taxonomy for the relabel type-ahead: id, number, name and full path of every intent."""
+    """The taxonomy for the relabel type-ahead: id, number, name, full path and description of every intent."""
+    descriptions = dict(IntentNode.objects.filter(topic=topic).exclude(description="")
+                        .values_list("pk", "description"))
     return [
-        {"id": info.id, "number": info.number, "name": info.name, "path": info.intent_path, "leaf": info.is_leaf}
+        {"id": info.id, "number": info.number, "name": info.name, "path": info.intent_path, "leaf": info.is_leaf,
+         "description": descriptions.get(info.id, "")}
         for info in intent_infos(topic=topic).values()
     ]
+
+
+def guidelines_html(*, topic: Topic) -> str:
+    """The topic's guidelines rendered from Markdown to HTML that is safe to put in a page as is.
+
+    markdown-it-py with raw HTML off: a tag or a script in the Markdown comes out as escaped
+    text, and links with a javascript:, vbscript:, file: or data: (other than images) address
+    are not made links (markdown-it's validateLink).
+    """
+    from markdown_it import MarkdownIt
+
+    if not topic.guidelines.strip():
+        return ""
+    return MarkdownIt("js-default", {"html": False, "linkify": False, "typographer": False}).render(topic.guidelines)
+
+
+EXAMPLES_PER_INTENT = 5
+
+
+def intent_examples(*, topic: Topic, intent_ids: list[int], limit: int = EXAMPLES_PER_INTENT) -> list[dict]:
+    """A few approved questions of each intent (newest decisions first), for the review screen's
+    examples pane: what the topic already accepted under the current and the suggested intent."""
+    rows = []
+    intents = IntentNode.objects.filter(topic=topic, pk__in=intent_ids).order_by("sort_key")
+    for intent in intents:
+        texts = list(Question.objects.filter(topic=topic, intent=intent, status__in=APPROVED_STATUSES,
+                                             removed_at__isnull=True)
+                     .order_by(F("reviewed_at").desc(nulls_last=True), "-id").values_list("text", flat=True)[:limit])
+        rows.append({"id": intent.pk, "full_name": intent.intent_full_name, "description": intent.description,
+                     "examples": texts})
+    return rows
+
+
+def reasons_by_intent(*, topic: Topic) -> list[dict]:
+    """How often each reason was given, per intent (the question's intent when the reason was given)
+    and reason, most frequent first. Every event with a reason counts, an undone one too: it was
+    still a reviewer's judgement of the question."""
+    rows = (ReviewEvent.objects.filter(question__topic=topic, question__removed_at__isnull=True)
+            .exclude(reason="").values("from_intent_id", "reason").annotate(n=Count("id"))
+            .order_by("-n", "from_intent_id", "reason"))
+    names = {i.id: i.intent_full_name for i in intent_infos(topic=topic).values()}
+    return [{"intent": row["from_intent_id"], "intent_name": names.get(row["from_intent_id"], ""),
+             "reason": row["reason"], "count": row["n"]} for row in rows]
 
 
 _WORD = re.compile(r"\w+")
@@ -354,3 +406,40 @@ def review_question(*, question_id: int, with_similar: bool = True) -> Question:
         "suggested_intent": {"id": issue.suggested_intent_id, "name": issue.suggested_intent.name,
                              "full_name": issue.suggested_intent.intent_full_name}}
     return question
+
+
+REVIEW_HISTORY_COLUMNS = ["created_at", "question", "topic", "text", "actor", "action", "from_status", "to_status",
+                          "from_intent", "to_intent", "reason", "via"]
+
+
+def review_history_csv(*, events: QuerySet):
+    """Review events as CSV lines (a header, then one line per event, oldest first), read in chunks
+    so a long history streams instead of sitting in memory. Cells that a spreadsheet would run as
+    a formula (=, +, -, @ first) are prefixed with a quote."""
+    import csv
+    import io
+
+    def safe(value) -> str:
+        value = "" if value is None else str(value)
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        data = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    writer.writerow(REVIEW_HISTORY_COLUMNS)
+    yield flush()
+    rows = (events.order_by("created_at", "id")
+            .values_list("created_at", "question_id", "question__topic__name", "question__text", "actor__username",
+                         "action", "from_status", "to_status", "from_intent__number", "to_intent__number", "reason",
+                         "via"))
+    for row in rows.iterator(chunk_size=2000):
+        writer.writerow([row[0].isoformat(), *(safe(v) for v in row[1:])])
+        if buffer.tell() > 65536:
+            yield flush()
+    yield flush()

@@ -5,7 +5,15 @@ import difflib
 from rest_framework import serializers
 
 from config.serializers import IdField, InputSerializer, StrictFloatField, StrictPrimaryKeyRelatedField
-from datasets.models import LANGUAGE_CHOICES, QUESTION_TEXT_MAX_CHARS, IntentNode, Question, ReviewEvent, Topic
+from datasets.models import (
+    LANGUAGE_CHOICES,
+    QUESTION_TEXT_MAX_CHARS,
+    REVIEW_REASON_MAX_CHARS,
+    IntentNode,
+    Question,
+    ReviewEvent,
+    Topic,
+)
 from labeling.selectors import QuestionFilter
 
 
@@ -88,8 +96,15 @@ class ReviewRequestSerializer(InputSerializer):
                         "checks it, so a change made meanwhile is never overwritten.",
             "null": "Send the version of the question you loaded (its `version` field), not null.",
         })
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=REVIEW_REASON_MAX_CHARS,
+        help_text="Why (reject, flag): one of the topic's review_reasons or your own words; stored on the review event.")
     next = serializers.BooleanField(required=False, default=False,
                                     help_text="Also reserve and return the next question of the topic's queue.")
+    queue = serializers.ChoiceField(
+        choices=["review", "second_opinion"], required=False, default="review",
+        help_text="With next: the queue to serve from; second_opinion (flagged questions) is for topic leads "
+                  "and dataset admins.")
     filter = serializers.DictField(required=False, child=serializers.CharField(allow_blank=True),
                                    help_text="Narrows the next question like the list filters (intent, source...).")
     skip = serializers.ListField(
@@ -118,6 +133,12 @@ class ReviewResponseSerializer(serializers.Serializer):
     next = ReviewQuestionSerializer(allow_null=True, help_text="The next question when the request asked for it.")
     remaining = serializers.IntegerField(
         required=False, help_text="With next: what is left in the queue for you, as review/next counts it.")
+
+
+class UndoRequestSerializer(InputSerializer):
+    topic = IdField(help_text="The topic whose latest action of yours to undo.")
+    release = IdField(required=False, allow_null=True,
+                      help_text="The question you have on screen: its reservation is given back at once.")
 
 
 class LeaseSerializer(serializers.Serializer):

@@ -12,7 +12,14 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from datasets.models import QUESTION_TEXT_MAX_CHARS, IntentNode, Question, ReviewEvent, Topic
+from datasets.models import (
+    QUESTION_TEXT_MAX_CHARS,
+    REVIEW_REASON_MAX_CHARS,
+    IntentNode,
+    Question,
+    ReviewEvent,
+    Topic,
+)
 from datasets.normalize import text_hash
 from datasets.services import DatasetError
 
@@ -24,6 +31,12 @@ STATUS_FOR_ACTION = {
     ReviewEvent.Action.RESET: Question.Status.PENDING,
 }
 BULK_ACTIONS = ("approve", "reject", "flag", "relabel", "reset")
+# The two queues of a topic: first reviews of pending questions, and the second opinion that
+# topic leads and dataset admins give on flagged ones.
+QUEUE_STATUS = {"review": Question.Status.PENDING, "second_opinion": Question.Status.FLAGGED}
+# A flagged question waits for a lead: only these decisions close it, and only a lead takes them.
+SECOND_OPINION_ACTIONS = (ReviewEvent.Action.APPROVE, ReviewEvent.Action.REJECT, ReviewEvent.Action.RELABEL,
+                          ReviewEvent.Action.EDIT, ReviewEvent.Action.FLAG)
 
 
 class ReviewConflict(DatasetError):
@@ -34,6 +47,31 @@ class ReviewConflict(DatasetError):
 
 def lease_seconds() -> int:
     return getattr(settings, "REVIEW_LEASE_SECONDS", 300)
+
+
+def queue_status(queue: str) -> str:
+    if queue not in QUEUE_STATUS:
+        raise DatasetError(f"Unknown queue {queue!r}: use review or second_opinion.", code="invalid_parameter")
+    return QUEUE_STATUS[queue]
+
+
+def _reason_clean(reason: str | None) -> str:
+    reason = " ".join((reason or "").split())
+    if len(reason) > REVIEW_REASON_MAX_CHARS:
+        raise DatasetError(f"The reason is {len(reason):,} characters long; at most {REVIEW_REASON_MAX_CHARS}.",
+                           code="too_long")
+    return reason
+
+
+def _check_second_opinion(question: Question, actor, action: str) -> None:
+    """A flagged question is decided by a topic lead or a dataset admin (its second opinion), not by
+    another reviewer's first look."""
+    from datasets.permissions import is_topic_lead
+
+    if question.status == Question.Status.FLAGGED and action in SECOND_OPINION_ACTIONS \
+            and not is_topic_lead(actor, question.topic_id):
+        raise DatasetError("This question is flagged and waits for a second opinion: a topic lead or a dataset "
+                           "admin decides it.", code="forbidden")
 
 
 def _lock_question(question_id: int) -> Question:
@@ -93,22 +131,27 @@ def question_review(
     text: str | None = None,
     version: int | None = None,
     via: str = "ui",
+    reason: str | None = None,
 ) -> Question:
     """Apply one review action (approve, reject, flag, relabel, edit, reset, undo) and audit it.
 
     When `version` is given and the question has moved on since, raises ReviewConflict naming
-    who changed it; nothing is written. `undo` is handed to question_undo().
+    who changed it; nothing is written. `undo` is handed to question_undo(). `reason` (why it was
+    rejected or flagged, or a lead's note) is stored on the event. A flagged question is decided
+    only by a topic lead or a dataset admin: that decision is its second opinion.
     """
     if action == ReviewEvent.Action.UNDO:
         return question_undo(question_id=question_id, actor=actor, version=version, via=via)
     if action not in ReviewEvent.Action.values:
         raise DatasetError(f"Unknown action {action!r}: use approve, reject, flag, relabel, edit, reset or undo.")
+    reason = _reason_clean(reason)
     with transaction.atomic():
         question = _lock_question(question_id)
         _check_version(question, version)
+        _check_second_opinion(question, actor, action)
         event = ReviewEvent(
             question=question, actor=actor, action=action, from_status=question.status,
-            from_intent_id=question.intent_id, via=via,
+            from_intent_id=question.intent_id, via=via, reason=reason,
         )
         if action == ReviewEvent.Action.RELABEL:
             if intent_id is None:
@@ -137,7 +180,7 @@ def question_review(
         else:
             question.reviewed_by, question.reviewed_at = actor, timezone.now()
         question.version += 1
-        if action == ReviewEvent.Action.EDIT and question.status == Question.Status.PENDING:
+        if action == ReviewEvent.Action.EDIT and question.status in QUEUE_STATUS.values():
             # Editing is not a decision: the editor keeps the item to decide on it next.
             question.leased_by, question.lease_expires_at = actor, timezone.now() + timedelta(seconds=lease_seconds())
         else:
@@ -230,12 +273,48 @@ def question_undo(*, question_id: int, actor, version: int | None = None, via: s
         else:
             question.reviewed_by, question.reviewed_at = None, None
         question.version += 1
-        if question.status == Question.Status.PENDING:
+        if question.status in QUEUE_STATUS.values():
             question.leased_by, question.lease_expires_at = actor, timezone.now() + timedelta(seconds=lease_seconds())
         else:
             question.leased_by, question.lease_expires_at = None, None
         _save_checking_text(question)
         event.save()
+    return question
+
+
+UNDO_LOOKBACK = 200
+
+
+def reviewer_last_undoable(*, topic: Topic, actor) -> ReviewEvent | None:
+    """The actor's latest action on `topic` that is still in effect and theirs to undo (the top of
+    its question's stack): the server-side undo stack of a reviewer, so `u` works after a reload.
+    Looks back over the actor's last UNDO_LOOKBACK actions."""
+    recent = (ReviewEvent.objects.filter(actor=actor, question__topic=topic, question__removed_at__isnull=True)
+              .exclude(action__in=[ReviewEvent.Action.UNDO, *NOT_UNDONE]).order_by("-created_at", "-id")
+              .only("id", "question_id")[:UNDO_LOOKBACK])
+    seen: set[int] = set()
+    for event in recent:
+        if event.question_id in seen:
+            continue  # an older action of a question whose newer one is undone or someone else's
+        seen.add(event.question_id)
+        stack = _undo_stack(Question(pk=event.question_id))
+        if stack and stack[-1].pk == event.pk:
+            return event
+    return None
+
+
+def reviewer_undo_last(*, topic: Topic, actor, release_id: int | None = None, via: str = "ui") -> Question:
+    """Undo the actor's latest action on `topic` still in effect (see reviewer_last_undoable).
+
+    `release_id` is the question the reviewer had on screen: its lease is given back at once, so
+    nobody waits for it to lapse while the reviewer decides the undone question again.
+    """
+    event = reviewer_last_undoable(topic=topic, actor=actor)
+    if event is None:
+        raise DatasetError("You have nothing left to undo on this topic.", code="nothing_to_undo")
+    question = question_undo(question_id=event.question_id, actor=actor, via=via)
+    if release_id is not None and release_id != question.pk:
+        question_lease_release(question_id=release_id, actor=actor)
     return question
 
 
@@ -273,9 +352,16 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
     now = timezone.now()
     queryset = queryset.filter(removed_at__isnull=True)
     from datasets.lifecycle import topic_check_writable
+    from datasets.permissions import is_topic_lead
 
+    held_for_lead = 0
     for topic_id in queryset.order_by().values_list("topic_id", flat=True).distinct():
         topic_check_writable(topic_id)
+        if not is_topic_lead(actor, topic_id):
+            # Flagged questions wait for a lead's second opinion: left alone, and counted so.
+            flagged = queryset.filter(topic_id=topic_id, status=Question.Status.FLAGGED)
+            held_for_lead += flagged.count()
+            queryset = queryset.exclude(pk__in=flagged.values("pk"))
     listed = dict(queryset.order_by("pk").values_list("pk", "version"))
     ids = list(listed)
     changed = 0
@@ -305,7 +391,7 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
             if target is not None:
                 update.update(intent=target, original_intent=Coalesce(F("original_intent"), F("intent")))
             changed += Question.objects.filter(pk__in=[row["pk"] for row in rows]).update(**update)
-    return BulkReviewResult(changed=changed, skipped=len(ids) - changed)
+    return BulkReviewResult(changed=changed, skipped=len(ids) - changed + held_for_lead)
 
 
 # The review queue ---------------------------------------------------------------------------
@@ -323,8 +409,11 @@ def _queue_order(queryset: QuerySet | None = None):
 
 
 def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None,
-                        skip_ids: list[int] = ()) -> Question | None:
+                        skip_ids: list[int] = (), queue: str = "review") -> Question | None:
     """Reserve the next pending question of `topic` for `actor` and return it (None when done).
+
+    `queue` "second_opinion" serves the flagged questions instead, to a topic lead or a dataset
+    admin (anyone else gets a DatasetError "forbidden"), with the same leases.
 
     A reviewer who still holds an unexpired lease gets that question back rather than a new one.
     Otherwise the first free pending question in queue order is leased for REVIEW_LEASE_SECONDS;
@@ -336,10 +425,16 @@ def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None
     every other question, so they come back (in that order) only once nothing else is left.
     """
     now = timezone.now()
+    status = queue_status(queue)
+    if queue == "second_opinion":
+        from datasets.permissions import is_topic_lead
+
+        if not is_topic_lead(actor, topic.pk):
+            raise DatasetError("Second opinions are given by the topic's leads and dataset admins.", code="forbidden")
     if topic.archived_at is not None or topic.deletion_started_at is not None:
         return None  # archived or being deleted: out of every queue
     pending = (queryset if queryset is not None else Question.objects.all()).filter(
-        topic=topic, status=Question.Status.PENDING, removed_at__isnull=True)
+        topic=topic, status=status, removed_at__isnull=True)
     with transaction.atomic():
         if skip_ids:
             Question.objects.filter(pk__in=skip_ids, leased_by=actor).update(leased_by=None, lease_expires_at=None)
@@ -370,7 +465,7 @@ def _claim_first(free: QuerySet, *, actor, now) -> Question | None:
         if not candidates:
             return None
         for pk in candidates:
-            claimed = Question.objects.filter(pk=pk, status=Question.Status.PENDING).filter(
+            claimed = Question.objects.filter(pk=pk, status__in=QUEUE_STATUS.values()).filter(
                 Q(leased_by__isnull=True) | Q(lease_expires_at__lte=now)).update(
                 leased_by=actor, lease_expires_at=now + timedelta(seconds=lease_seconds()))
             if claimed:
@@ -393,14 +488,14 @@ def question_lease_renew(*, question_id: int, actor) -> Question:
     but nobody took is still theirs); otherwise raises ReviewConflict and changes nothing.
     """
     expires = timezone.now() + timedelta(seconds=lease_seconds())
-    renewed = Question.objects.filter(pk=question_id, leased_by=actor, status=Question.Status.PENDING).update(
+    renewed = Question.objects.filter(pk=question_id, leased_by=actor, status__in=QUEUE_STATUS.values()).update(
         lease_expires_at=expires)
     if not renewed:
         holder = Question.objects.filter(pk=question_id).values_list("leased_by__username", "status").first()
         if holder is None:
             raise DatasetError(f"Question {question_id} does not exist.", code="not_found")
         who, status = holder
-        reason = f"{who} has it now" if who else (f"it is {status}" if status != Question.Status.PENDING
+        reason = f"{who} has it now" if who else (f"it is {status}" if status not in QUEUE_STATUS.values()
                                                    else "it went back to the queue")
         raise ReviewConflict(f"Question {question_id} is no longer reserved for you: {reason}.",
                              details={"leased_by": who, "status": status})

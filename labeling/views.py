@@ -17,20 +17,23 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from config.input import id_parse
+from config.input import id_parse, ids_parse
 from datasets.models import LANGUAGE_CHOICES, Question
-from datasets.permissions import is_dataset_admin, is_reviewer, topics_for_reviewer
+from datasets.permissions import is_dataset_admin, is_reviewer, is_topic_lead, topics_for_reviewer
 from datasets.services import DatasetError
 from labeling.selectors import (
     QuestionFilter,
+    guidelines_html,
+    intent_examples,
     questions_filtered,
     questions_outside_topic,
     questions_similar,
+    reasons_by_intent,
     taxonomy_choices,
     topic_progress,
     topics_overview,
 )
-from labeling.services import BULK_ACTIONS, lease_seconds, questions_review_matching
+from labeling.services import BULK_ACTIONS, lease_seconds, questions_review_matching, queue_status
 
 CHART_BAR = 16
 CHART_LABEL = 260
@@ -94,20 +97,29 @@ def topic_dashboard(request, topic_id):
     return render(request, "labeling/dashboard.html", {
         "topic": topic, "rows": rows, "chart": progress_chart(rows, topic.target_per_intent),
         "short_count": len(short), "pending_total": sum(r.pending for r in rows),
-        "approved_total": sum(r.approved for r in rows),
+        "approved_total": sum(r.approved for r in rows), "flagged_total": sum(r.flagged for r in rows),
+        "is_lead": is_topic_lead(request.user, topic.pk), "reasons": reasons_by_intent(topic=topic)[:30],
     })
 
 
 @role_required
 def review_screen(request, topic_id):
     topic = _topic_or_404(request.user, topic_id)
+    queue = request.GET.get("queue", "review") or "review"
     try:
+        queue_status(queue)
+        if queue == "second_opinion" and not is_topic_lead(request.user, topic.pk):
+            raise PermissionDenied("Second opinions are given by the topic's leads and dataset admins.")
         queue_filter = QuestionFilter.for_queue(request.GET)
         queue_filter.apply(Question.objects.none(), topic=topic)
     except DatasetError as exc:
         messages.error(request, exc.message)
         return redirect("labeling:review", topic_id=topic.pk)
     config = {
+        "queue": queue,
+        "reasons": topic.review_reasons or [],
+        "undoUrl": reverse("api-review-undo"),
+        "examplesUrl": reverse("labeling:examples", args=[topic.pk]),
         "topic": topic.pk,
         "topicName": topic.name,
         "user": request.user.get_username(),
@@ -119,8 +131,21 @@ def review_screen(request, topic_id):
         "filter": {k: str(v) for k, v in queue_filter.as_params().items()},
         "taxonomy": taxonomy_choices(topic=topic),
     }
-    return render(request, "labeling/review.html", {"topic": topic, "config": config,
-                                                    "filter_params": queue_filter.as_params()})
+    return render(request, "labeling/review.html", {
+        "topic": topic, "config": config, "filter_params": queue_filter.as_params(), "queue": queue,
+        "guidelines": guidelines_html(topic=topic), "lease_minutes": max(1, round(lease_seconds() / 60)),
+        "is_lead": is_topic_lead(request.user, topic.pk)})
+
+
+@role_required
+def intent_examples_json(request, topic_id):
+    """The review screen's examples pane (key x): a few approved questions of the given intents."""
+    topic = _topic_or_404(request.user, topic_id)
+    try:
+        intent_ids = ids_parse(request.GET.get("intents", ""), "intents", limit=5)
+    except DatasetError as exc:
+        return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=400)
+    return JsonResponse({"intents": intent_examples(topic=topic, intent_ids=intent_ids)})
 
 
 @role_required
@@ -157,6 +182,7 @@ def question_list(request, topic_id):
         "sources": Question.Source.choices, "languages": LANGUAGE_CHOICES,
         "judge_verdicts": [*Question.JudgeVerdict.choices, ("disagrees", "Judge disagrees"), ("unjudged", "Not judged")],
         "intents": taxonomy_choices(topic=topic), "reviewers": reviewers, "bulk_actions": BULK_ACTIONS,
+        "reasons": list(dict.fromkeys([*(topic.review_reasons or []), *([question_filter.reason] if question_filter.reason else [])])),
     })
 
 

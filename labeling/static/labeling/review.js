@@ -11,11 +11,13 @@
     current: null,      // the question reserved for us, or null when the queue is empty
     history: [],        // questions we decided on, oldest first (k / j walk through them)
     viewing: null,      // index into history while looking back, else null
-    undo: [],           // ids of questions we changed, most recent last
     remaining: null,    // what the server says is left in this queue for us
     skipped: [],        // ids passed over with j, longest ago first: the queue offers them after the rest
     busy: false,
-    mode: "keys",       // keys | edit | relabel | help
+    mode: "keys",       // keys | edit | relabel | reason | help | guidelines
+    reasonFor: null,    // reject or flag while the reason panel is open
+    decided: [],        // times (ms) of this session's decisions: the session counter and pace
+    examples: false,    // the approved-examples pane is open
     matches: [],
     choice: 0,
   };
@@ -76,6 +78,8 @@
       ? "Question #" + q.id + (q.leased_by === cfg.user ? " (reserved for you)" : "") + remainingText()
       : "Looking back: question #" + q.id + " (" + q.status + "); j returns to your current question";
     $("q-path").textContent = q.intent.path;
+    const intent = intentsById.get(q.intent.id);
+    $("q-description").textContent = intent && intent.description ? intent.description : "";
     $("q-text").textContent = q.text;
     const badges = $("q-badges");
     badges.replaceChildren(
@@ -114,6 +118,66 @@
     });
     loadSimilar(q);
     highlightIntent(q.intent.id);
+    if (state.examples) loadExamples(q);
+  }
+
+  // The session counter: decisions since the page loaded, and the pace as the median time between
+  // two decisions (pauses longer than five minutes left out: a break is not slowness).
+  function renderSession() {
+    const n = state.decided.length;
+    if (!n) { $("session").textContent = ""; return; }
+    const gaps = [];
+    for (let i = 1; i < n; i++) {
+      const gap = (state.decided[i] - state.decided[i - 1]) / 1000;
+      if (gap <= 300) gaps.push(gap);
+    }
+    gaps.sort((a, b) => a - b);
+    const median = gaps.length ? gaps[Math.floor(gaps.length / 2)] : null;
+    $("session").textContent = "This session: " + n + " decision" + (n === 1 ? "" : "s") +
+      (median !== null ? " · " + median.toFixed(1) + " s each (median)" : "");
+  }
+
+  // Approved examples of the current intent and of the suggested one (the likely-label-error
+  // suggestion, else the judge's intent, else the deployed model's prediction), on demand (x).
+  const examplesCache = new Map();
+  function suggestedIntent(q) {
+    if (q.label_issue) return q.label_issue.suggested_intent.id;
+    if (q.judge && q.judge.intent) return q.judge.intent.id;
+    if (q.predicted_intent && q.predicted_intent.id !== q.intent.id) return q.predicted_intent.id;
+    return null;
+  }
+
+  async function loadExamples(q) {
+    const ids = [q.intent.id, suggestedIntent(q)].filter((id, i, all) => id && all.indexOf(id) === i);
+    const key = ids.join(",");
+    let body = examplesCache.get(key);
+    if (!body) {
+      $("examples").replaceChildren(text("p", "Looking…", "empty"));
+      const response = await fetch(cfg.examplesUrl + "?intents=" + key, { credentials: "same-origin",
+        headers: { "Accept": "application/json" } });
+      if (!response.ok) { $("examples").replaceChildren(text("p", "Could not load examples.", "empty")); return; }
+      body = await response.json();
+      examplesCache.set(key, body);
+    }
+    if (!shown() || shown().id !== q.id) return;
+    const pane = $("examples");
+    pane.replaceChildren();
+    body.intents.forEach((intent) => {
+      const label = intent.id === q.intent.id ? "current" : "suggested";
+      pane.append(text("h3", intent.full_name + " (" + label + ")"));
+      if (intent.description) pane.append(text("p", intent.description, "muted"));
+      const list = document.createElement("ol");
+      list.className = "similar";
+      if (!intent.examples.length) list.append(text("li", "No approved question yet.", "empty"));
+      intent.examples.forEach((example) => list.append(text("li", example)));
+      pane.append(list);
+    });
+  }
+
+  function toggleExamples() {
+    state.examples = !state.examples;
+    $("examples-pane").hidden = !state.examples;
+    if (state.examples && shown()) loadExamples(shown());
   }
 
   // Possible duplicates load after the question is on screen, so a decision never waits for them.
@@ -175,7 +239,7 @@
   function skipList() { return state.skipped.slice(-50); }
 
   function nextUrl() {
-    const params = new URLSearchParams({ topic: cfg.topic, ...cfg.filter });
+    const params = new URLSearchParams({ topic: cfg.topic, queue: cfg.queue, ...cfg.filter });
     if (state.skipped.length) params.set("skip", skipList().join(","));
     return cfg.nextUrl + "?" + params.toString();
   }
@@ -210,25 +274,21 @@
     if (state.history.length > 200) state.history.shift();
   }
 
-  function known(id) {
-    if (state.current && state.current.id === id) return state.current;
-    return state.history.find((q) => q.id === id);
-  }
-
   async function review(action, extra) {
     const q = shown();
     if (!q) { toast("No question to " + action + ".", "error"); return; }
     const lookingBack = state.viewing !== null;
     const decides = action !== "edit";
     const body = { action, version: q.version, ...(extra || {}) };
-    if (decides && !lookingBack) { body.next = true; body.filter = cfg.filter; body.skip = skipList(); }
+    if (decides && !lookingBack) {
+      body.next = true; body.filter = cfg.filter; body.skip = skipList(); body.queue = cfg.queue;
+    }
     const result = await api("POST", cfg.reviewUrl.replace("{id}", q.id), body);
     if (!result.ok) {
       toast(errorText(result), result.status === 409 ? "conflict" : "error");
       return;
     }
     const done = result.data.question;
-    state.undo.push(done.id);
     if (!decides) {
       // An edit keeps the question on screen (still reserved) so the reviewer decides next.
       if (lookingBack) state.history[state.viewing] = done; else state.current = done;
@@ -237,7 +297,10 @@
       return;
     }
     remember(done);
-    toast(verb(action) + " #" + done.id + (action === "relabel" ? " as " + done.intent.full_name : "") + ". u undoes.", "ok");
+    state.decided.push(Date.now());
+    renderSession();
+    toast(verb(action) + " #" + done.id + (action === "relabel" ? " as " + done.intent.full_name : "") +
+      (extra && extra.reason ? " (" + extra.reason + ")" : "") + ". u undoes.", "ok");
     if (lookingBack) {
       state.viewing = null;  // back to the question reserved for us
     } else {
@@ -251,20 +314,21 @@
     return { approve: "Approved", reject: "Rejected", flag: "Flagged", relabel: "Relabeled" }[action] || action;
   }
 
+  // The server keeps each reviewer's undo stack (their latest action still in effect on this
+  // topic), so u works the same after a reload; the question we had on screen is released at once.
   async function undo() {
-    const id = state.undo.pop();
-    if (id === undefined) { toast("Nothing to undo in this session.", "error"); return; }
-    const q = known(id);
-    if (!q) { toast("#" + id + " is too far back in this session to undo here; use the list.", "error"); return; }
-    const result = await api("POST", cfg.reviewUrl.replace("{id}", id), { action: "undo", version: q.version });
+    const release = state.current && state.current.status === (cfg.queue === "second_opinion" ? "flagged" : "pending")
+      ? state.current.id : null;
+    const result = await api("POST", cfg.undoUrl, { topic: cfg.topic, release });
     if (!result.ok) {
-      state.undo.push(id);
       toast(errorText(result), result.status === 409 ? "conflict" : "error");
       return;
     }
-    const restored = result.data.question;
+    const restored = result.data;
+    const id = restored.id;
+    if (release !== null && release !== id) state.skipped = state.skipped.filter((s) => s !== release);
     const at = state.history.findIndex((h) => h.id === id);
-    if (restored.status === "pending") {
+    if (restored.leased_by === cfg.user) {
       // Back in our hands: decide on it again now; the question we had stays reserved for us.
       if (at >= 0) state.history.splice(at, 1);
       setCurrent(restored);
@@ -385,10 +449,11 @@
         const name = i.name.toLowerCase();
         if (name.startsWith(q)) return 0;
         if (name.includes(q)) return 1;
-        return 2;
+        if (i.path.toLowerCase().includes(q)) return 2;
+        return 3;  // found only in the description
       };
       found = cfg.taxonomy
-        .filter((i) => words.every((w) => (i.number + " " + i.path).toLowerCase().includes(w)))
+        .filter((i) => words.every((w) => (i.number + " " + i.path + " " + (i.description || "")).toLowerCase().includes(w)))
         .map((i, order) => ({ i, order, s: score(i) + (i.leaf ? 0 : 0.5) }))
         .sort((a, b) => a.s - b.s || a.order - b.order)
         .map((x) => x.i);
@@ -405,6 +470,7 @@
     state.matches.forEach((i, index) => {
       const li = text("li", i.number + " " + i.name);
       li.append(text("span", "  " + i.path, "muted"));
+      if (i.description) li.append(text("div", i.description, "muted description"));
       li.dataset.id = i.id;
       if (index === state.choice) li.className = "chosen";
       li.addEventListener("mousedown", (event) => { event.preventDefault(); relabelTo(i.id); });
@@ -419,6 +485,55 @@
     run(() => review("relabel", { intent: intentId }));
   }
 
+  // Reasons for a reject or a flag -------------------------------------------------------------
+  // r or f opens the panel: a digit picks one of the topic's reasons and saves at once, typed words
+  // are a reason of one's own (Enter saves), Enter alone saves with no reason, Esc cancels.
+
+  function startReason(action) {
+    if (!shown()) return;
+    state.mode = "reason";
+    state.reasonFor = action;
+    $("reason-title").textContent = (action === "reject" ? "Reject" : "Flag for a second opinion") + ": why?";
+    const list = $("reason-options");
+    list.replaceChildren();
+    cfg.reasons.forEach((reason, index) => {
+      const li = text("li", "");
+      li.append(text("kbd", String(index + 1)), document.createTextNode(" " + reason));
+      li.addEventListener("mousedown", (event) => { event.preventDefault(); endReason(reason); });
+      list.append(li);
+    });
+    $("reason").hidden = false;
+    const input = $("reason-input");
+    input.value = "";
+    input.focus();
+  }
+
+  function endReason(reason) {
+    const action = state.reasonFor;
+    state.mode = "keys";
+    state.reasonFor = null;
+    $("reason").hidden = true;
+    $("reason-input").blur();
+    if (reason === null) return;  // cancelled
+    run(() => review(action, reason ? { reason } : {}));
+  }
+
+  $("reason-input").addEventListener("keydown", (event) => {
+    const input = event.target;
+    if (event.key === "Escape") endReason(null);
+    else if (event.key === "Enter") endReason(input.value.trim());
+    else if (!input.value && /^[1-9]$/.test(event.key) && cfg.reasons[Number(event.key) - 1]) {
+      endReason(cfg.reasons[Number(event.key) - 1]);
+    } else return;
+    event.preventDefault();
+  });
+
+  function toggleOverlay(id, mode) {
+    const el = $(id);
+    el.hidden = !el.hidden;
+    state.mode = el.hidden ? "keys" : mode;
+  }
+
   // Keys --------------------------------------------------------------------------------------
 
   async function run(task) {
@@ -431,8 +546,10 @@
 
   const KEYS = {
     a: () => run(() => review("approve")),
-    r: () => run(() => review("reject")),
-    f: () => run(() => review("flag")),
+    r: () => startReason("reject"),
+    f: () => startReason("flag"),
+    g: () => toggleOverlay("guidelines", "guidelines"),
+    x: toggleExamples,
     e: startEdit,
     l: startRelabel,
     u: () => run(undo),
@@ -467,6 +584,11 @@
       event.preventDefault();
       return;
     }
+    if (state.mode === "guidelines") {
+      if (event.key === "g" || event.key === "Escape") toggleOverlay("guidelines", "guidelines");
+      if (event.key !== "Tab") event.preventDefault();
+      return;
+    }
     if (state.mode !== "keys") return;
     const tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select") return;
@@ -479,6 +601,9 @@
     handler();
   });
   $("help").addEventListener("click", () => { state.mode = "keys"; $("help").hidden = true; });
+  $("guidelines").addEventListener("click", (event) => {
+    if (event.target.id === "guidelines") toggleOverlay("guidelines", "guidelines");
+  });
 
   renderTaxonomy();
   run(loadNext);
