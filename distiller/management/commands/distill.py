@@ -261,6 +261,14 @@ class Command(BaseCommand):
                           f"questions · {p['duplicates_dropped']} duplicates and {p['near_duplicates_dropped']} "
                           f"near duplicates dropped")
         self.stdout.write(f"  {p['calls']} calls · {p['tokens_in'] + p['tokens_out']:,} tokens · ${p['cost']}")
+        if run.hard_negatives_created or run.out_of_scope_created:
+            self.stdout.write(f"  of the questions: {run.hard_negatives_created} hard negatives, "
+                              f"{run.out_of_scope_created} out of scope")
+        if run.judge_provider_id:
+            self.stdout.write(f"  judge: {judge_summary(run)}")
+        for warning in run.warnings[:20]:
+            if warning.startswith("pool: "):
+                self.stdout.write(f"  {warning}")
         if run.error:
             self.stdout.write(f"  error: {run.error}")
         for problem in run_unit_problems(run=run, limit=20):
