@@ -372,9 +372,13 @@ def run_complete(*, run_id: int) -> bool:
 
 
 def _finish(run: DistillationRun) -> None:
-    short = run.units.filter(produced__lt=F("target")).select_related("node")
+    # A judge unit's target is the refinement rounds it may take, not a shortfall when it needed fewer.
+    short = (run.units.filter(produced__lt=F("target")).exclude(kind=DistillationUnit.Kind.JUDGE)
+             .select_related("node", "neighbour"))
     warnings = [f"{u.node.intent_full_name if u.node else run.topic.name}: {u.produced} of {u.target} "
-                f"{'questions' if u.kind == 'questions' else 'intents'}" + (f" ({u.error})" if u.error else "")
+                + {"taxonomy": "intents", "contrast": f"hard negatives against {u.neighbour}"}.get(
+                    u.kind, "questions")
+                + (f" ({u.error})" if u.error else "")
                 for u in short[:200]]
     if run.error:  # a work job failed (recorded by run_job_failed) but others finished the run
         warnings.append(f"recovered from: {run.error}")

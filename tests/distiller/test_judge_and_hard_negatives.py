@@ -85,6 +85,7 @@ def test_refine_rewrites_the_failed_share_with_the_reason_and_judges_it_again(to
     assert all(q.judge_verdict == "pass" for q in questions if q not in refined)
     refine_calls = LLMCall.objects.filter(run=run, kind="refine", outcome="ok").count()
     assert refine_calls == len({q.intent_id for q in refined})
+    assert run.warnings == []  # a judge unit's unused refinement rounds are no shortfall
 
 
 def test_the_judge_is_a_separate_provider_with_its_own_calls(topic, provider, teacher, three_siblings):

@@ -54,3 +54,13 @@ def test_extra_items_beyond_the_batch_are_invalid_when_matched_by_position():
                                                             {"n": 2, "text": "An item nobody asked for"}]})
     rows, counts = _screen(ctx(), 7, answer, [spec(5)], set(), NearDuplicateIndex(0.85))
     assert [r["text"] for r in rows] == ["First question here?"] and counts["invalid_dropped"] == 1
+
+
+def test_a_verdict_passes_only_the_questions_own_intent_at_the_threshold():
+    from distiller.services.judge import verdict_of
+
+    assert verdict_of(intent_id=7, chosen_id=7, naturalness=4, threshold=0.75) == ("pass", 0.75)
+    assert verdict_of(intent_id=7, chosen_id=7, naturalness=4, threshold=0.8) == ("low_score", 0.75)
+    assert verdict_of(intent_id=7, chosen_id=8, naturalness=5, threshold=0.0) == ("other_intent", 0.0)
+    assert verdict_of(intent_id=7, chosen_id=None, naturalness=5, threshold=0.0) == ("no_intent", 0.0)
+    assert verdict_of(intent_id=7, chosen_id=7, naturalness=9, threshold=1.0) == ("pass", 1.0)  # clamped to 1-5
