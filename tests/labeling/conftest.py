@@ -55,3 +55,12 @@ def token_client():
 def fast_password_hashing(settings):
     # Personas get real passwords; the default hasher's deliberate slowness would dominate these tests.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def lead(db, topic):
+    """`leo`, a reviewer who leads `topic`: second opinions and everyone's figures there."""
+    user = User.objects.create_user(username="leo", password="pw-leo", is_staff=True)
+    user.groups.add(Group.objects.get(name="reviewer"))
+    topic.leads.add(user)
+    return user
