@@ -25,6 +25,7 @@ OOS_SPLITS = ("oos_train", "oos_val", "oos_test")
 SPLIT_OF = {"train": "train", "val": "validation", "test": "test",
             "oos_train": "train", "oos_val": "validation", "oos_test": "test"}
 OOS_INTENT_NAME = "Out Of Scope"
+CLINC150_PER_INTENT = 150  # queries per in-scope intent in data_full.json
 
 
 @dataclass
@@ -56,7 +57,10 @@ def clinc150_import(*, path: Path = DEFAULT_PATH, topic_name: str = "CLINC150", 
     now = timezone.now()
     with transaction.atomic():
         topic = Topic.objects.create(
+            # CLINC150 has 150 queries per intent (100 train, 20 validation, 30 test): the review
+            # target is what it has, not the default 200 no intent could reach.
             name=topic_name, owner=owner, levels=2, tags_per_level=15, questions_per_intent=150,
+            target_per_intent=CLINC150_PER_INTENT,
             description="CLINC150 (Larson et al., EMNLP-IJCNLP 2019, CC BY 3.0): 150 intents in 10 domains.",
         )
         intent_ids: dict[str, int] = {}

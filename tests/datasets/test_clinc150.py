@@ -44,6 +44,8 @@ def test_it_imports_clinc150_as_a_two_level_taxonomy_with_exact_counts(db, capsy
         ("approved", "imported")}
     per_intent = in_scope.values("intent").annotate(n=Count("id")).values_list("n", flat=True)
     assert len(per_intent) == 150 and min(per_intent) >= 138 and max(per_intent) == 150
+    # The review target is what an intent has, so the dashboard can show an intent complete.
+    assert topic.target_per_intent == max(per_intent) == 150
     banking = IntentNode.objects.get(topic=topic, name="Banking")
     assert banking.number == "1"
     assert list(banking.children.values_list("name", flat=True))[:2] == [n.replace("_", " ").title()
