@@ -66,6 +66,15 @@ class Topic(models.Model):
         default=default_review_reasons, blank=True,
         help_text='Common reasons for a reject or a flag, one key each (1-9) on the review screen: '
                   'a JSON list of words, e.g. ["Wrong intent", "Unnatural"].')
+    # Overlap: this share of the questions is decided independently by `overlap_reviewers` reviewers
+    # before the decision counts (labeling.services.overlap); 0 keeps one reviewer per question.
+    overlap_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of questions (0-1) each decided independently by several reviewers; disagreements go to "
+                  "a lead. 0: one reviewer decides, 1: every question.")
+    overlap_reviewers = models.PositiveSmallIntegerField(
+        default=2, choices=[(2, "2 reviewers"), (3, "3 reviewers")],
+        help_text="How many reviewers decide each overlapping question.")
     leads = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="lead_topics",
         help_text="Topic leads: reviewers of this topic who also give the second opinion on flagged questions "
@@ -411,6 +420,31 @@ class ReviewEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Review events are append-only.")
+
+
+class ReviewVote(models.Model):
+    """One reviewer's independent decision on a question the topic's overlap setting gives to several
+    reviewers; a row with no `action` yet is a claim (the question is on that reviewer's screen until
+    `claim_expires_at`). When the last of the k votes is in, the question is decided (all agree) or
+    flagged for a lead's adjudication (they disagree); the votes stay as the record of agreement."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="votes")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_votes")
+    action = models.CharField(max_length=16, blank=True, help_text="approve, reject, flag or relabel; blank: claimed.")
+    intent = models.ForeignKey(IntentNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                               help_text="The intent the reviewer gave (approve: the question's; relabel: the new one).")
+    reason = models.CharField(max_length=REVIEW_REASON_MAX_CHARS, blank=True, default="")
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["question_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["question", "reviewer"], name="review_vote_one_per_reviewer")]
+        indexes = [models.Index(fields=["reviewer", "-decided_at"], name="review_vote_reviewer_idx")]
+
+    def __str__(self):
+        return f"{self.action or 'claim'} #{self.question_id} by {self.reviewer_id}"
 
 
 class ExportStorage(FileSystemStorage):
