@@ -51,6 +51,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default=os.environ.get("DEMO_ADDR", "127.0.0.1:8000"))
         parser.add_argument("--setup-only", action="store_true", help="Prepare the database and exit")
+        parser.add_argument("--no-clinc150", action="store_true", help="Do not load the CLINC150 demo topic")
         parser.add_argument("--no-sample-run", action="store_true",
                             help=f"Do not start the small sample distillation of {SAMPLE_TOPIC!r}")
 
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:  # Ctrl-C during the set-up steps: nothing runs yet
             self.stdout.write("stopped")
 
-    def demo(self, *, addr, setup_only, no_sample_run, **options):
+    def demo(self, *, addr, setup_only, no_clinc150, no_sample_run, **options):
         self.children: dict[str, subprocess.Popen] = {}  # what it is -> its process, in start order
         var = Path(settings.VAR_DIR)
         var.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,8 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         username, password = self.demo_admin(var)
         self.admin_username = username
-        call_command("load_clinc150", if_missing=True)
+        if not no_clinc150:
+            call_command("load_clinc150", if_missing=True)
         if setup_only:
             return
         env = dict(os.environ)
