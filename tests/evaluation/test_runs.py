@@ -5,6 +5,7 @@ import pytest
 
 from datasets.models import Question
 from datasets.services import DatasetError
+from datasets.splits import split_plan
 from evaluation.backends import TfidfSvmBackend, backend_load
 from evaluation.models import Evaluation, LabelIssue
 from evaluation.services import evaluation_create, evaluation_folder, evaluation_predict, evaluation_run
@@ -27,10 +28,14 @@ def test_it_trains_tests_and_stores_every_figure(topic, small_topic):
     assert not train & test and train | test == reviewed
     assert (evaluation.train_count, evaluation.test_count) == (len(train), len(test)) == (m["train_count"], m["test_count"])
     assert evaluation.intent_count == m["intent_count"] == 5
-    assert len(test) == 25  # 80/20 of 24 near-duplicate groups per intent: 5 groups of each intent are tested
+    # The export's stratified plan (80/20, seed 42) places the unassigned questions: the same test set.
+    rows = Question.objects.filter(topic=topic).order_by("intent_id", "pk").values_list("intent_id", "text", "pk")
+    planner = split_plan(rows=[(i, t) for i, t, _ in rows], ratios={"train": 0.8, "test": 0.2}, seed=42)
+    assert test == {pk for _, text, pk in rows if planner.split_of(text) == "test"}
+    assert {Question.objects.get(pk=pk).intent_id for pk in test} == {i.pk for i in small_topic.values()}
     assert m["accuracy"] == 1.0 and m["macro_f1"] == 1.0
     assert sorted(row["name"] for row in m["per_intent"]) == sorted(small_topic)
-    assert all(row["support"] == 5 and row["f1"] == 1.0 for row in m["per_intent"])
+    assert all(row["f1"] == 1.0 for row in m["per_intent"]) and sum(row["support"] for row in m["per_intent"]) == len(test)
     assert m["levels"] == [{"level": 1, "accuracy": 1.0}, {"level": 2, "accuracy": 1.0}]
     assert m["gates"]["passed"] is True and m["gates"]["intent"]["failing"] == []
     assert m["out_of_scope"] is None
