@@ -198,6 +198,9 @@ class ImportResultSerializer(serializers.Serializer):
 class DataDeletionSerializer(serializers.ModelSerializer):
     """A topic deletion or purge: what was to go, what went, and how the job is doing."""
 
+    # A plain string: another "kind" enum (runs, providers) would collide in the schema's names.
+    kind = serializers.CharField(read_only=True, help_text='"topic" (a topic deletion) or "purge".')
+
     class Meta:
         model = DataDeletion
         fields = ["id", "kind", "topic_id", "topic_name", "status", "planned", "deleted", "batches",
