@@ -73,7 +73,7 @@ def spec_parse(raw: str, *, side: str = "train") -> QuestionSpec | None:
 
 
 def topic_questions(*, topic: Topic, include_out_of_scope: bool) -> QuerySet:
-    questions = Question.objects.filter(topic=topic)
+    questions = Question.objects.filter(topic=topic, removed_at__isnull=True)  # removed ones train nothing
     if not include_out_of_scope:
         questions = questions.exclude(intent__out_of_scope=True)
     return questions

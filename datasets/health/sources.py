@@ -27,7 +27,7 @@ FILE_MAX_PROBLEMS = 20
 
 def topic_health_data(*, topic: Topic) -> HealthData:
     """A topic's questions for the report; questions the paraphrase index lacks are indexed first."""
-    questions = Question.objects.filter(topic=topic)
+    questions = Question.objects.filter(topic=topic, removed_at__isnull=True)  # removed ones are out of the data
     paraphrase_index_fill(questions=questions)
     infos = intent_infos(topic=topic)
     ids = list(infos)
