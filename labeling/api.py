@@ -9,8 +9,9 @@ from rest_framework.views import APIView
 
 from config.input import id_parse, ids_parse
 from datasets.models import Question, Topic
-from datasets.permissions import IsReviewerOrDatasetAdmin, topics_for_reviewer
+from datasets.permissions import IsReviewerOrDatasetAdmin, is_topic_lead, topics_for_reviewer
 from datasets.services import DatasetError
+from labeling.agreement import reviewer_figures, topic_agreement
 from labeling.permissions import CanPostCaptures
 from labeling.selectors import QuestionFilter, queue_remaining, review_question
 from labeling.serializers import (
@@ -18,6 +19,7 @@ from labeling.serializers import (
     CaptureSerializer,
     LeaseSerializer,
     NextQuestionSerializer,
+    ReviewerFiguresSerializer,
     ReviewQuestionSerializer,
     ReviewRequestSerializer,
     ReviewResponseSerializer,
@@ -155,6 +157,28 @@ class ReviewUndoApi(APIView):
         question = reviewer_undo_last(topic=topic, actor=request.user, release_id=release,
                                       via="api" if request.auth else "ui")
         return Response(review_question_data(question, with_similar=False))
+
+
+class ReviewerFiguresApi(APIView):
+    """Reviewer figures of a topic per reviewer and per day, and the agreement between reviewers.
+
+    A topic lead or a dataset admin gets every reviewer and the agreement; a reviewer gets their
+    own rows only (and no agreement, which names the others)."""
+
+    permission_classes = [IsReviewerOrDatasetAdmin]
+
+    @extend_schema(operation_id="topic_reviewers", parameters=[
+        OpenApiParameter("days", OpenApiTypes.INT, description="How many days back (default 30, at most 366).")],
+        responses=ReviewerFiguresSerializer)
+    def get(self, request, topic_id: int):
+        topic = reviewable_topic(request.user, topic_id)
+        raw_days = request.query_params.get("days", "").strip()
+        days = min(id_parse(raw_days, "days"), 366) if raw_days else 30
+        everyone = is_topic_lead(request.user, topic.pk)
+        rows = reviewer_figures(topic=topic, reviewers=None if everyone else [request.user], days=days)
+        body = {"topic": topic.pk, "days": days, "scope": "topic" if everyone else "own", "reviewers": rows,
+                "agreement": topic_agreement(topic=topic) if everyone else None}
+        return Response(ReviewerFiguresSerializer(body).data)
 
 
 class CaptureApi(APIView):

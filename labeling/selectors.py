@@ -153,6 +153,12 @@ def queue_remaining(*, queryset: QuerySet, actor, status: str = Question.Status.
     now = timezone.now()
     available = queryset.filter(status=status).filter(
         Q(leased_by__isnull=True) | Q(leased_by=actor) | Q(lease_expires_at__lte=now))
+    if status == Question.Status.PENDING:
+        # Overlapping questions the actor has already decided wait for others, not for them.
+        from datasets.models import ReviewVote
+
+        available = available.exclude(pk__in=ReviewVote.objects.filter(
+            reviewer=actor, decided_at__isnull=False, question__status=Question.Status.PENDING).values("question_id"))
     return available.order_by()[:REMAINING_COUNT_CAP].count()
 
 
@@ -389,6 +395,12 @@ def review_question(*, question_id: int, with_similar: bool = True) -> Question:
     question.original_intent_ref = ref(question.original_intent_id)
     question.predicted_intent_ref = ref(question.predicted_intent_id)
     question.similar = (questions_similar(question=question) or []) if with_similar else []
+    from labeling.overlap import question_overlaps
+
+    # An overlapping question still open: say that others decide it too, never what they decided.
+    question.overlap = ({"reviewers": question.topic.overlap_reviewers}
+                        if question.status == Question.Status.PENDING
+                        and question_overlaps(question_id=question.pk, topic=question.topic) else None)
     from evaluation.selectors import label_issue_for_question
 
     issue = label_issue_for_question(question=question)

@@ -55,6 +55,10 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
         read_only=True, allow_null=True,
         help_text="The LLM judge's verdict, score, reason, model and prompt version, and its intent when it differs "
                   "from the question's; null when not judged.")
+    overlap = serializers.JSONField(
+        read_only=True, allow_null=True,
+        help_text='{"reviewers": k} when k reviewers decide this pending question independently (the others\' '
+                  "decisions are never shown); null otherwise.")
     contrastive_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
                                                         help_text="A hard negative: the neighbouring intent.")
 
@@ -65,7 +69,7 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
             "original_text", "predicted_intent", "confidence", "occurrences", "run", "provider", "model",
             "temperature", "prompt_version", "style", "complexity", "audience", "edge_case", "reviewed_by",
             "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar", "label_issue", "judge",
-            "contrastive_of",
+            "contrastive_of", "overlap",
         ]
         read_only_fields = fields
 
@@ -139,6 +143,35 @@ class UndoRequestSerializer(InputSerializer):
     topic = IdField(help_text="The topic whose latest action of yours to undo.")
     release = IdField(required=False, allow_null=True,
                       help_text="The question you have on screen: its reservation is given back at once.")
+
+
+class ReviewerDaySerializer(serializers.Serializer):
+    reviewer = serializers.CharField()
+    day = serializers.DateField()
+    decisions = serializers.IntegerField(help_text="Approve, reject, flag and relabel decisions (overlap votes too).")
+    actions = serializers.DictField(child=serializers.FloatField(), help_text="Share of each action, 0-1.")
+    seconds_per_decision = serializers.FloatField(
+        allow_null=True, help_text="Pace: median seconds between two decisions; pauses over 5 minutes left out.")
+    undos = serializers.IntegerField()
+    undo_rate = serializers.FloatField(allow_null=True, help_text="Undos per decision.")
+    agreement_with_others = serializers.FloatField(
+        allow_null=True, help_text="Share of comparisons with the other reviewers of the same overlapping question "
+                                   "where they decided the same.")
+    compared = serializers.IntegerField()
+    agreement_with_adjudication = serializers.FloatField(
+        allow_null=True, help_text="Share of their votes in a disagreement that the lead's adjudication upheld.")
+    adjudicated = serializers.IntegerField()
+
+
+class ReviewerFiguresSerializer(serializers.Serializer):
+    topic = serializers.IntegerField()
+    days = serializers.IntegerField()
+    scope = serializers.ChoiceField(choices=["topic", "own"],
+                                    help_text="topic: every reviewer (leads, dataset admins); own: yours only.")
+    reviewers = ReviewerDaySerializer(many=True)
+    agreement = serializers.JSONField(
+        allow_null=True, help_text="Overall, per reviewer pair (Cohen's kappa) and per intent (Fleiss' kappa) on "
+                                   "the overlapping questions; null for a reviewer.")
 
 
 class LeaseSerializer(serializers.Serializer):

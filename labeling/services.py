@@ -22,6 +22,7 @@ from datasets.models import (
 )
 from datasets.normalize import text_hash
 from datasets.services import DatasetError
+from labeling import overlap
 
 STATUS_FOR_ACTION = {
     ReviewEvent.Action.APPROVE: Question.Status.APPROVED,
@@ -149,6 +150,16 @@ def question_review(
         question = _lock_question(question_id)
         _check_version(question, version)
         _check_second_opinion(question, actor, action)
+        if question.status == Question.Status.PENDING and action != ReviewEvent.Action.RESET:
+            topic = Topic.objects.get(pk=question.topic_id)
+            if overlap.question_overlaps(question_id=question.pk, topic=topic):
+                target_id = None
+                if action == ReviewEvent.Action.RELABEL:
+                    if intent_id is None:
+                        raise DatasetError("Relabel needs the new intent.")
+                    target_id = relabel_target(intent_id=intent_id, topic_id=question.topic_id).pk
+                return overlap.overlap_vote(question=question, topic=topic, actor=actor, action=action,
+                                            intent_id=target_id, reason=reason, via=via)
         event = ReviewEvent(
             question=question, actor=actor, action=action, from_status=question.status,
             from_intent_id=question.intent_id, via=via, reason=reason,
@@ -309,10 +320,19 @@ def reviewer_undo_last(*, topic: Topic, actor, release_id: int | None = None, vi
     `release_id` is the question the reviewer had on screen: its lease is given back at once, so
     nobody waits for it to lapse while the reviewer decides the undone question again.
     """
+    from datasets.models import ReviewVote
+
     event = reviewer_last_undoable(topic=topic, actor=actor)
-    if event is None:
+    # An independent vote on an overlapping question not settled yet is undone by withdrawing it.
+    vote = (ReviewVote.objects.filter(reviewer=actor, question__topic=topic, decided_at__isnull=False,
+                                      question__status=Question.Status.PENDING)
+            .order_by("-decided_at", "-id").first())
+    if vote is not None and (event is None or vote.decided_at > event.created_at):
+        question = overlap.overlap_vote_withdraw(vote=vote, seconds=lease_seconds())
+    elif event is None:
         raise DatasetError("You have nothing left to undo on this topic.", code="nothing_to_undo")
-    question = question_undo(question_id=event.question_id, actor=actor, via=via)
+    else:
+        question = question_undo(question_id=event.question_id, actor=actor, via=via)
     if release_id is not None and release_id != question.pk:
         question_lease_release(question_id=release_id, actor=actor)
     return question
@@ -435,6 +455,8 @@ def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None
         return None  # archived or being deleted: out of every queue
     pending = (queryset if queryset is not None else Question.objects.all()).filter(
         topic=topic, status=status, removed_at__isnull=True)
+    if queue == "review" and overlap.overlap_threshold(topic) > 0:
+        return _overlap_lease_next(topic=topic, actor=actor, pending=pending, skip_ids=skip_ids, now=now)
     with transaction.atomic():
         if skip_ids:
             Question.objects.filter(pk__in=skip_ids, leased_by=actor).update(leased_by=None, lease_expires_at=None)
@@ -450,6 +472,51 @@ def question_lease_next(*, topic: Topic, actor, queryset: QuerySet | None = None
             if pk in still_free and (question := _claim_first(free.filter(pk=pk), actor=actor, now=now)):
                 break
     return question
+
+
+def _overlap_lease_next(*, topic: Topic, actor, pending: QuerySet, skip_ids, now) -> Question | None:
+    """question_lease_next on a topic with overlap: one pass in queue order over both kinds of
+    question, single-review ones leased as usual, overlapping ones claimed (labeling.overlap)."""
+    pending = overlap.annotate_taken(pending, now=now)
+    free, held = overlap.queue_filters(topic=topic, actor=actor, now=now)
+    with transaction.atomic():
+        if skip_ids:
+            Question.objects.filter(pk__in=skip_ids, leased_by=actor).update(leased_by=None, lease_expires_at=None)
+            overlap.overlap_claims_release(question_ids=skip_ids, actor=actor)
+        mine = pending.filter(held).exclude(pk__in=skip_ids).order_by(*_queue_order(pending)).first()
+        if mine is not None:
+            if overlap.question_overlaps(question_id=mine.pk, topic=topic):
+                overlap.overlap_claim_renew(question_id=mine.pk, actor=actor, seconds=lease_seconds())
+                return mine
+            return _renew_lease(mine, actor=actor, now=now)
+    available = pending.filter(free)
+    question = _overlap_claim_first(available.exclude(pk__in=skip_ids), topic=topic, actor=actor, now=now)
+    if question is None and skip_ids:
+        for pk in dict.fromkeys(skip_ids):
+            if question := _overlap_claim_first(available.filter(pk=pk), topic=topic, actor=actor, now=now):
+                break
+    return question
+
+
+def _overlap_claim_first(free: QuerySet, *, topic: Topic, actor, now) -> Question | None:
+    """Take the first question of `free`: lease a single-review one, claim an overlapping one. The
+    row is locked (SKIP LOCKED) while the claim is counted again, so a question whose last place
+    was taken meanwhile is passed over for the next."""
+    passed: list[int] = []
+    for _ in range(50):
+        with transaction.atomic():
+            candidates = free.exclude(pk__in=passed).order_by(*_queue_order(free))
+            if connection.features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+            candidate = candidates.first()
+            if candidate is None:
+                return None
+            if not overlap.question_overlaps(question_id=candidate.pk, topic=topic):
+                return _renew_lease(candidate, actor=actor, now=now)
+            if overlap.overlap_claim(question=candidate, topic=topic, actor=actor, now=now, seconds=lease_seconds()):
+                return candidate
+            passed.append(candidate.pk)
+    return None
 
 
 def _claim_first(free: QuerySet, *, actor, now) -> Question | None:
@@ -487,6 +554,9 @@ def question_lease_renew(*, question_id: int, actor) -> Question:
     does not hand it to someone else. Only a lease the actor holds is renewed (one that lapsed
     but nobody took is still theirs); otherwise raises ReviewConflict and changes nothing.
     """
+    if overlap.overlap_claim_renew(question_id=question_id, actor=actor, seconds=lease_seconds()):
+        # An overlapping question: the reviewer's claim is what holds it (its lease fields stay empty).
+        return Question.objects.get(pk=question_id)
     expires = timezone.now() + timedelta(seconds=lease_seconds())
     renewed = Question.objects.filter(pk=question_id, leased_by=actor, status__in=QUEUE_STATUS.values()).update(
         lease_expires_at=expires)
@@ -503,8 +573,10 @@ def question_lease_renew(*, question_id: int, actor) -> Question:
 
 
 def question_lease_release(*, question_id: int, actor) -> bool:
-    """Give back a lease the actor holds (nothing happens if they do not hold it)."""
-    return bool(Question.objects.filter(pk=question_id, leased_by=actor).update(leased_by=None, lease_expires_at=None))
+    """Give back a lease (or an overlap claim) the actor holds (nothing happens if they do not hold it)."""
+    released = overlap.overlap_claims_release(question_ids=[question_id], actor=actor)
+    return bool(released or Question.objects.filter(pk=question_id, leased_by=actor).update(
+        leased_by=None, lease_expires_at=None))
 
 
 # Captured production queries ----------------------------------------------------------------

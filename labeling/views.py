@@ -138,6 +138,20 @@ def review_screen(request, topic_id):
 
 
 @role_required
+def reviewer_figures_page(request, topic_id):
+    """Reviewer figures: every reviewer's for the topic's leads and dataset admins, one's own otherwise."""
+    from labeling.agreement import reviewer_figures, topic_agreement
+
+    topic = _topic_or_404(request.user, topic_id)
+    everyone = is_topic_lead(request.user, topic.pk)
+    return render(request, "labeling/reviewers.html", {
+        "topic": topic, "everyone": everyone,
+        "rows": reviewer_figures(topic=topic, reviewers=None if everyone else [request.user]),
+        "agreement": topic_agreement(topic=topic) if everyone else None,
+    })
+
+
+@role_required
 def intent_examples_json(request, topic_id):
     """The review screen's examples pane (key x): a few approved questions of the given intents."""
     topic = _topic_or_404(request.user, topic_id)

@@ -75,7 +75,7 @@
     }
     $("question").hidden = false;
     line.textContent = state.viewing === null
-      ? "Question #" + q.id + (q.leased_by === cfg.user ? " (reserved for you)" : "") + remainingText()
+      ? "Question #" + q.id + (q.leased_by === cfg.user || q.overlap ? " (reserved for you)" : "") + remainingText()
       : "Looking back: question #" + q.id + " (" + q.status + "); j returns to your current question";
     $("q-path").textContent = q.intent.path;
     const intent = intentsById.get(q.intent.id);
@@ -89,6 +89,7 @@
     );
     if (q.confidence !== null) badges.append(text("span", "confidence " + q.confidence.toFixed(2), "chip warn"));
     if (q.occurrences > 1) badges.append(text("span", "seen ×" + q.occurrences, "chip"));
+    if (q.overlap) badges.append(text("span", "decided independently by " + q.overlap.reviewers + " reviewers", "chip"));
     if (q.label_issue) {
       badges.append(text("span", "likely label error: suggested " + q.label_issue.suggested_intent.full_name +
         " (" + q.label_issue.confidence.toFixed(2) + "; given " + q.label_issue.given_confidence.toFixed(2) + ")",
@@ -328,7 +329,7 @@
     const id = restored.id;
     if (release !== null && release !== id) state.skipped = state.skipped.filter((s) => s !== release);
     const at = state.history.findIndex((h) => h.id === id);
-    if (restored.leased_by === cfg.user) {
+    if (restored.status === (cfg.queue === "second_opinion" ? "flagged" : "pending")) {
       // Back in our hands: decide on it again now; the question we had stays reserved for us.
       if (at >= 0) state.history.splice(at, 1);
       setCurrent(restored);
