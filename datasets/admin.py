@@ -109,7 +109,8 @@ class TopicAdmin(TopicLifecycleAdminMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "description", "language", "owner", "reviewers")}),
         ("Generation defaults", {"fields": ("levels", "tags_per_level", "questions_per_intent", "leaf_only")}),
-        ("Review", {"fields": ("target_per_intent", "confidence_threshold", "guidelines", "review_reasons", "leads")}),
+        ("Review", {"fields": ("target_per_intent", "confidence_threshold", "guidelines", "review_reasons", "leads",
+                               "overlap_share", "overlap_reviewers")}),
         ("Evaluation gates", {"fields": ("gate_accuracy", "gate_intent")}),
         ("Timestamps", {"fields": ("created_at", "updated_at")}),
     )
