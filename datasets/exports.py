@@ -40,6 +40,9 @@ from datasets.services import DatasetError, question_near_keys_fill
 from datasets.splits import ASSIGNED_SPLITS, SplitPlanner, export_split_validate, split_describe, split_is_assigned
 
 CHUNK_ROWS = 10_000
+# export id -> a callable taking the rows written so far, called between intents: the progress bar
+# of an export written in this process (manage.py export without a live exports worker).
+progress_listeners: dict = {}
 # An intent with more questions than this is read twice when split rather than held in memory.
 INTENT_BUFFER_ROWS = 50_000
 FILE_BUFFER = 1024 * 1024
@@ -87,13 +90,17 @@ def export_intent_validate(topic: Topic, intent) -> IntentNode | None:
 
 def export_create(*, topic: Topic, format: str, statuses=None, intent=None, split=None, seed: int = 42,
                   system_prompt: str = "", instruction: str = "", include_out_of_scope: bool = False,
-                  judge_passed: bool = False, created_by=None) -> Export:
+                  judge_passed: bool = False, agreed_only: bool = False, created_by=None,
+                  enqueue_job: bool = True) -> Export:
     """Record an export request and queue the job that writes its files.
 
     Validates everything first (format, statuses, the intent subtree, the split: ratios or
     "assigned", see datasets.splits.export_split_validate) and raises DatasetError naming what to
     fix; the job is enqueued only once the row is committed. Questions of out-of-scope intents are
-    left out unless `include_out_of_scope`; with `judge_passed`, only questions the LLM judge passed.
+    left out unless `include_out_of_scope`; with `judge_passed`, only questions the LLM judge passed;
+    with `agreed_only`, only questions k reviewers decided alike (labeling/overlap.py).
+    Without `enqueue_job` the export waits, queued, for the caller to run datasets.jobs.export_run
+    itself (the CLI does when no exports worker is alive).
     """
     from config.queues import enqueue
     from datasets.jobs import export_job_failed, export_run
@@ -107,15 +114,18 @@ def export_create(*, topic: Topic, format: str, statuses=None, intent=None, spli
         filters["include_out_of_scope"] = True
     if judge_passed:
         filters["judge_passed"] = True
+    if agreed_only:
+        filters["agreed_only"] = True
     split = export_split_validate(split)
     with transaction.atomic():
         export = Export.objects.create(
             topic=topic, format=format, filters=filters, split=split, seed=seed,
             system_prompt=system_prompt, instruction=instruction, created_by=created_by,
         )
-        export.job_id = enqueue(export_run, export.pk, queue="exports", job_id=f"export-{export.pk}",
-                                on_failure=export_job_failed)
-        export.save(update_fields=["job_id"])
+        if enqueue_job:
+            export.job_id = enqueue(export_run, export.pk, queue="exports", job_id=f"export-{export.pk}",
+                                    on_failure=export_job_failed)
+            export.save(update_fields=["job_id"])
     return export
 
 
@@ -194,6 +204,10 @@ def export_questions_of(export: Export):
                                  intent=node, include_out_of_scope=bool(export.filters.get("include_out_of_scope")))
     if export.filters.get("judge_passed"):
         questions = questions.filter(judge_verdict=Question.JudgeVerdict.PASS)
+    if export.filters.get("agreed_only"):
+        # Settled by the overlap's k agreeing votes: that event has the last voter as actor (a
+        # disagreement's flag has none).
+        questions = questions.filter(events__changes__has_key="overlap", events__actor__isnull=False).distinct()
     return questions
 
 
@@ -275,7 +289,10 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
             write[split](writers[split].begin())
         tallies: dict[int, list[int]] = {}  # intent id -> rows per split
         all_rows = cleanup.enter_context(closing(_rows(questions)))
+        listener = progress_listeners.get(export.pk)
         for intent_id, rows in itertools.groupby(all_rows, key=attrgetter("intent_id")):
+            if listener is not None and tallies:
+                listener(sum(map(sum, tallies.values())))
             intent = context.intents[intent_id]
             tally = tallies[intent_id] = [0] * len(names)
             index = [0] * len(names)

@@ -101,6 +101,9 @@ class ExportCreateSerializer(InputSerializer):
         required=False, default=False, help_text="Also export the questions of out-of-scope intents (CLINC150's oos).")
     judge_passed = serializers.BooleanField(
         required=False, default=False, help_text="Only questions the LLM judge passed (see distillation runs' judge).")
+    agreed_only = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Only questions the topic's overlap gave to k reviewers who all decided alike (docs/labeling.md).")
     seed = StrictIntegerField(required=False, default=42, **SEED_RANGE)
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)
     instruction = serializers.CharField(required=False, allow_blank=True, default="", max_length=20000)

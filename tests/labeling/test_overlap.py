@@ -213,3 +213,23 @@ def test_the_reviewer_figures_page(client, request, topic, taxonomy, reviewer, l
         page = response.content.decode()
         assert ("<h1>Reviewers of Customer Support</h1>" in page) == (persona == "lead")
         assert ("<h1>Your figures on Customer Support</h1>" in page) == (persona == "reviewer")
+
+
+def test_an_export_can_take_only_the_questions_reviewers_agreed_on(topic, taxonomy, make_question, lead):
+    from datasets.exports import export_create, export_questions_of
+
+    topic.overlap_share = 1.0
+    topic.save()
+    agreed, disputed = make_question(taxonomy["refunds"], "agreed one"), make_question(taxonomy["refunds"], "disputed")
+    ana, ben = make_reviewer(topic, "ana"), make_reviewer(topic, "ben")
+    for user in (ana, ben):
+        question_review(question_id=agreed.pk, actor=user, action="approve")
+    question_review(question_id=disputed.pk, actor=ana, action="approve")
+    question_review(question_id=disputed.pk, actor=ben, action="reject")
+    question_review(question_id=disputed.pk, actor=lead, action="approve")  # adjudicated, not agreed
+    single = make_question(taxonomy["invoices"], "one reviewer", status="approved")
+    every = export_create(topic=topic, format="jsonl", enqueue_job=False)
+    only_agreed = export_create(topic=topic, format="jsonl", agreed_only=True, enqueue_job=False)
+    assert sorted(q.text for q in export_questions_of(every)) == sorted([agreed.text, disputed.text, single.text])
+    assert [q.text for q in export_questions_of(only_agreed)] == ["agreed one"]
+    assert only_agreed.filters == {"statuses": ["approved", "relabeled"], "agreed_only": True}
