@@ -394,7 +394,13 @@ def questions_import(*, topic: Topic, stream, format: str, create_intents: bool 
                     flagged = on_conflict == "flag" and key in conflicted
                     row_status = Question.Status.FLAGGED.value if flagged else str(item.status or status)
                     reviewed = row_status != Question.Status.PENDING and not flagged
-                    yield dict(text=item.text, intent_id=index.find(item.intent_names), status=row_status,
+                    # A created intent is found by the path it was created from: a numbered name
+                    # ("1.1 Refunds", Alpaca's output) makes a root intent "Refunds" numbered anew.
+                    intent_id = index.find(item.intent_names) or (
+                        index.find([PATH_SEPARATOR.join(item.intent_path)]) if item.intent_path else None)
+                    if intent_id is None:  # the first pass placed every row: a bug, not the file's fault
+                        raise DatasetError(f"line {item.line}: its intent was not found after creating intents.")
+                    yield dict(text=item.text, intent_id=intent_id, status=row_status,
                                source=Question.Source.IMPORTED.value, language=topic.language, split=row_split,
                                reviewed_by_id=actor.pk if reviewed and actor else None,
                                reviewed_at=now if reviewed else None)

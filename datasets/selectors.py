@@ -8,6 +8,16 @@ from django.db.models import Count, F, Max, Min
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
 
 
+def topic_by_name_or_id(raw: str) -> Topic | None:
+    """The topic a command-line user named: by its exact name first, then by an ASCII-digit id
+    ("١" or "²" are names, not ids: see config.input)."""
+    raw = raw.strip()
+    topic = Topic.objects.filter(name=raw).first()
+    if topic is None and raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63:
+        topic = Topic.objects.filter(pk=int(raw)).first()
+    return topic
+
+
 @dataclass
 class IntentInfo:
     """The seed tool's intent fields for one node, computed once per topic."""

@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from datasets.formats.readers import READERS
 from datasets.imports import ON_CONFLICT_CHOICES, import_report_lines, questions_import
-from datasets.models import Question, Topic
+from datasets.models import Question
+from datasets.selectors import topic_by_name_or_id
 from datasets.services import DatasetError
 from datasets.splits import SPLIT_ALIASES
 
@@ -38,9 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     def handle(self, *args, file: Path, topic: str, format: str | None, json: bool, **options):
-        target = Topic.objects.filter(name=topic).first()
-        if target is None and topic.isdecimal():
-            target = Topic.objects.filter(pk=int(topic)).first()
+        target = topic_by_name_or_id(topic)
         if target is None:
             raise CommandError(f"No topic named {topic!r} (or with that id).")
         format = format or FORMAT_BY_EXTENSION.get(file.suffix.lower())
