@@ -81,6 +81,8 @@ class Command(BaseCommand):
         split = split_option(o["split"], o["no_split"])
         from distiller.selectors import queue_workers_live
 
+        # Redis unreachable (no `make demo` on the embedded defaults) counts as no worker: written here.
+
         inline = not queue_workers_live("exports")
         try:
             export = export_create(
