@@ -3,7 +3,8 @@
 Pure functions of arrays and the topic's intent tree; the evaluation service stores what they return.
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
@@ -40,19 +41,22 @@ def per_intent_scores(y_true: np.ndarray, y_pred: np.ndarray, infos: dict[int, I
     return sorted(rows, key=lambda row: (row["f1"], row["number"]))
 
 
-def confusion_pairs(y_true: np.ndarray, y_pred: np.ndarray, texts: list[str], infos: dict[int, IntentInfo],
-                    *, limit: int = CONFUSION_PAIRS) -> list[dict]:
-    """The most frequent (true intent, predicted intent) mistakes, with a few of the questions."""
+def confusion_pairs(y_true: np.ndarray, y_pred: np.ndarray, ids: np.ndarray, infos: dict[int, IntentInfo], *,
+                    texts_of: Callable[[list[int]], list[str]], limit: int = CONFUSION_PAIRS) -> list[dict]:
+    """The most frequent (true intent, predicted intent) mistakes, with a few of the questions (the first
+    ones of each pair in test order; only their texts are read, through `texts_of(ids)`)."""
     wrong = np.flatnonzero(y_true != y_pred)
     counts = Counter(zip(y_true[wrong].tolist(), y_pred[wrong].tolist(), strict=True))
-    examples: dict[tuple[int, int], list[str]] = defaultdict(list)
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    examples: dict[tuple[int, int], list[int]] = {pair: [] for pair, _ in top}
     for i in wrong.tolist():
         pair = (int(y_true[i]), int(y_pred[i]))
-        if len(examples[pair]) < CONFUSION_EXAMPLES:
-            examples[pair].append(texts[i])
-    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+        if pair in examples and len(examples[pair]) < CONFUSION_EXAMPLES:
+            examples[pair].append(int(ids[i]))
+    example_ids = [pk for chosen in examples.values() for pk in chosen]
+    text_of = dict(zip(example_ids, texts_of(example_ids), strict=True))
     return [{"intent": intent_entry(infos, a), "predicted": intent_entry(infos, b), "count": n,
-             "examples": examples[(a, b)]} for (a, b), n in top]
+             "examples": [text_of[pk] for pk in examples[(a, b)]]} for (a, b), n in top]
 
 
 def level_accuracy(y_true: np.ndarray, y_pred: np.ndarray, infos: dict[int, IntentInfo]) -> list[dict]:

@@ -1,10 +1,13 @@
 """Reads for evaluations: which questions an evaluation trains and tests on, visible evaluations, label issues."""
 
+import heapq
 import os
 import socket
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.db.models import Count, QuerySet
 
 from datasets.models import IntentNode, Question, Topic
@@ -79,22 +82,118 @@ def topic_questions(*, topic: Topic, include_out_of_scope: bool) -> QuerySet:
     return questions
 
 
+MASK64 = (1 << 64) - 1
+
+
+def seeded_priority(pk: int, seed: int) -> int:
+    """A seeded 64-bit hash of a question id (splitmix64): the order a per-intent sample draws rows in.
+    A function of the id alone, so the sample does not depend on the order rows are read in."""
+    z = (pk * 0x9E3779B97F4A7C15 + (seed + 1) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+class PerIntentSample:
+    """At most `cap` rows of each intent, drawn while the rows stream past: the rows with the smallest
+    seeded_priority of their id (bottom-k sampling: seeded, stratified, independent of the reading order).
+    Memory is cap x intents whatever the number of rows; `cap=None` keeps every row."""
+
+    def __init__(self, *, cap: int | None, seed: int):
+        self.cap, self.seed = cap, seed
+        self.heaps: dict[int, list] = {}
+        self.seen: Counter = Counter()
+
+    def offer(self, position: int, pk: int, text: str, intent_id: int) -> None:
+        self.seen[intent_id] += 1
+        heap = self.heaps.setdefault(intent_id, [])
+        if self.cap is None:
+            heap.append((0, position, text))
+            return
+        entry = (-seeded_priority(pk, self.seed), position, text)
+        if len(heap) < self.cap:
+            heapq.heappush(heap, entry)
+        elif entry > heap[0]:  # a smaller priority than the largest kept one: it takes that one's place
+            heapq.heapreplace(heap, entry)
+
+    def kept(self) -> list[tuple[int, str]]:
+        """(position, text) of the kept rows, in the order they were offered."""
+        return sorted((position, text) for heap in self.heaps.values() for _, position, text in heap)
+
+    def capped_intents(self) -> int:
+        return sum(1 for n in self.seen.values() if self.cap is not None and n > self.cap)
+
+
 @dataclass
 class TrainTestData:
-    """The texts, intent ids and question ids an evaluation trains and tests on."""
+    """Which questions an evaluation trains and tests on, with memory bounded by the per-intent cap.
 
-    train_ids: list[int] = field(default_factory=list)
+    Every row of both sides is kept as an id and an intent id (8 bytes each, in `array`s); texts
+    are kept only for the training sample (at most `cap` per intent: what the model is fitted on)
+    and for the learning curve's test sample (at most `cap` per intent of the test side). The other
+    texts are read again by id, in chunks, when they are scored (evaluation.selectors.question_texts).
+    """
+
+    cap: int | None = None
+    seed: int = 42
+    train_ids: list[int] = field(default_factory=list)      # the training sample, in reading order
     train_texts: list[str] = field(default_factory=list)
     train_labels: list[int] = field(default_factory=list)
-    test_ids: list[int] = field(default_factory=list)
-    test_texts: list[str] = field(default_factory=list)
-    test_labels: list[int] = field(default_factory=list)
+    capped_ids: array = field(default_factory=lambda: array("q"))   # training side, left out by the cap
+    capped_labels: array = field(default_factory=lambda: array("q"))
+    test_ids: array = field(default_factory=lambda: array("q"))     # the whole test side, in reading order
+    test_labels: array = field(default_factory=lambda: array("q"))
+    curve_test_positions: list[int] = field(default_factory=list)    # positions in test_ids
+    curve_test_texts: list[str] = field(default_factory=list)
+    capped_intents: int = 0
     warnings: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        self._train_ids, self._train_labels = array("q"), array("q")
+        self._train_sample = PerIntentSample(cap=self.cap, seed=self.seed)
+        self._test_sample = PerIntentSample(cap=self.cap, seed=self.seed)
+
     def add(self, side: str, pk: int, text: str, intent_id: int) -> None:
-        getattr(self, f"{side}_ids").append(pk)
-        getattr(self, f"{side}_texts").append(text)
-        getattr(self, f"{side}_labels").append(intent_id)
+        if side == "train":
+            self._train_sample.offer(len(self._train_ids), pk, text, intent_id)
+            self._train_ids.append(pk)
+            self._train_labels.append(intent_id)
+        else:
+            self._test_sample.offer(len(self.test_ids), pk, text, intent_id)
+            self.test_ids.append(pk)
+            self.test_labels.append(intent_id)
+
+    def finish(self) -> "TrainTestData":
+        """Settle the samples once every row was added."""
+        kept = self._train_sample.kept()
+        positions = [position for position, _ in kept]
+        self.train_ids = [self._train_ids[p] for p in positions]
+        self.train_labels = [self._train_labels[p] for p in positions]
+        self.train_texts = [text for _, text in kept]
+        left_out = np.ones(len(self._train_ids), dtype=bool)
+        left_out[positions] = False
+        all_ids = np.frombuffer(self._train_ids, dtype=np.int64) if self._train_ids else np.zeros(0, np.int64)
+        all_labels = np.frombuffer(self._train_labels, dtype=np.int64) if self._train_ids else np.zeros(0, np.int64)
+        self.capped_ids, self.capped_labels = array("q", all_ids[left_out]), array("q", all_labels[left_out])
+        self.capped_intents = self._train_sample.capped_intents()
+        curve = self._test_sample.kept()
+        self.curve_test_positions = [position for position, _ in curve]
+        self.curve_test_texts = [text for _, text in curve]
+        self._train_ids = self._train_labels = None
+        self._train_sample = self._test_sample = None
+        if len(self.capped_ids):
+            self.warnings.append(
+                f"{self.capped_intents} intent(s) have more than {self.cap:,} training questions: the model is fitted "
+                f"on a seeded sample of {self.cap:,} per intent; {len(self.capped_ids):,} training questions were "
+                "left out of the fit (they are still checked for label errors).")
+        return self
+
+
+def question_texts(ids) -> list[str]:
+    """The texts of `ids`, in that order (one query; a question deleted meanwhile reads as "")."""
+    ids = [int(pk) for pk in ids]
+    texts = dict(Question.objects.filter(pk__in=ids).values_list("pk", "text"))
+    return [texts.get(pk, "") for pk in ids]
 
 
 def _intent_label(topic: Topic):
@@ -103,8 +202,10 @@ def _intent_label(topic: Topic):
 
 
 def evaluation_data(*, topic: Topic, train: QuestionSpec | None, test: QuestionSpec | None,
-                    include_out_of_scope: bool, seed: int) -> TrainTestData:
-    """Read the questions an evaluation uses, streamed from the database in intent order.
+                    include_out_of_scope: bool, seed: int, cap: int | None = None) -> TrainTestData:
+    """Read the questions an evaluation uses, streamed from the database in intent order (server-side
+    cursor, READ_CHUNK rows at a time), keeping texts only for at most `cap` training questions per
+    intent (a seeded sample; see TrainTestData).
 
     With both SPECs, each side is what its SPEC selects; a question both select is tested on,
     not trained on. Without SPECs (the default plan): reviewed questions, their assigned split
@@ -112,7 +213,7 @@ def evaluation_data(*, topic: Topic, train: QuestionSpec | None, test: QuestionS
     export's stratified plan (80/20, near duplicates kept on one side, seeded) otherwise.
     """
     questions = topic_questions(topic=topic, include_out_of_scope=include_out_of_scope)
-    data = TrainTestData()
+    data = TrainTestData(cap=cap, seed=seed)
     columns = ("pk", "text", "intent_id", "split", "near_key")
     if train is not None and test is not None:
         test_ids = set(test.apply(questions).values_list("pk", flat=True))
@@ -128,7 +229,7 @@ def evaluation_data(*, topic: Topic, train: QuestionSpec | None, test: QuestionS
             data.add("test", pk, text, intent_id)
         if overlap:
             data.warnings.append(f"{overlap} question(s) matched both SPECs; they were tested on, not trained on.")
-        return data
+        return data.finish()
     planner = SplitPlanner(ratios=DEFAULT_RATIOS, seed=seed, intent_label=_intent_label(topic))
     rows = (questions.filter(status__in=REVIEWED_STATUSES).order_by("intent_id", "pk")
             .values_list(*columns).iterator(chunk_size=READ_CHUNK))
@@ -153,7 +254,7 @@ def evaluation_data(*, topic: Topic, train: QuestionSpec | None, test: QuestionS
     if unplaced:
         place_unplaced()
     data.warnings.extend(planner.warnings)
-    return data
+    return data.finish()
 
 
 def evaluation_preflight(*, topic: Topic, train: QuestionSpec | None, test: QuestionSpec | None,

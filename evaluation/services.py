@@ -14,6 +14,7 @@ import logging
 import shutil
 import time
 import warnings
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from evaluation.selectors import (
     evaluation_data_check,
     evaluation_preflight,
     label_issues_current,
+    question_texts,
     spec_parse,
 )
 
@@ -42,6 +44,15 @@ log = logging.getLogger(__name__)
 LEARNING_CURVE_SIZES = (10, 25, 50, 100, 200)
 FOLDS = 5
 LABEL_ISSUES_KEPT = 2000
+# Above this many training questions an intent is trained on a seeded sample of this many (bottom-k by
+# a seeded hash of the id): the fit, the cross-validation and the learning curve then cost at most
+# cap x intents rows whatever the topic's size. CLINC150 (about 120 per intent) is far below it.
+MAX_TRAIN_PER_INTENT = 500
+# Test questions (and capped training ones) are scored this many at a time, their texts read by id.
+SCORE_CHUNK = 20000
+# Up to this many questions outside the training sample, their probabilities are held and ranked by
+# cleanlab with the sample's; past it they are checked chunk by chunk (see _execute).
+LABEL_ISSUES_HELD = 50000
 PREDICT_MAX_TEXTS = 1000
 TOP_K = 3
 QUESTIONS_FILE = "questions.npz"
@@ -54,13 +65,15 @@ def evaluation_folder(evaluation: Evaluation) -> Path:
 def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", test_spec: str = "",
                       include_out_of_scope: bool = False, seed: int = 42, learning_curve: bool = True,
                       label_issues: bool = True, folds: int = FOLDS, backend: str = "tfidf-svm",
-                      enqueue: bool = True) -> Evaluation:
+                      max_train_per_intent: int = MAX_TRAIN_PER_INTENT, enqueue: bool = True) -> Evaluation:
     """Check the request, record the evaluation and queue its job (after commit) on the evaluation queue.
 
     Raises DatasetError, with nothing created, for an unknown SPEC key or value, a topic with nothing
     reviewed, a single intent, an intent with fewer than two training examples or an empty test set.
     `folds` is the k of the cross-validation that calibrates the confidences and gives the
-    out-of-fold probabilities label errors are found with (2 to 10).
+    out-of-fold probabilities label errors are found with (2 to 10). `max_train_per_intent` (at least 10)
+    caps the training questions of an intent: above it the model is fitted on a seeded sample of that
+    many, which bounds the job's memory (see docs/evaluation.md, "Large topics").
     `enqueue=False` leaves it queued for the caller to run in-process (evaluation_run).
     """
     from rq import Callback
@@ -70,6 +83,10 @@ def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", te
 
     if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 10:
         raise DatasetError(f"folds must be a whole number from 2 to 10, got {folds!r}.", code="invalid_folds")
+    if isinstance(max_train_per_intent, bool) or not isinstance(max_train_per_intent, int) \
+            or max_train_per_intent < 10:
+        raise DatasetError(f"max_train_per_intent must be a whole number of at least 10, got {max_train_per_intent!r}.",
+                           code="invalid_cap")
     if backend not in BACKENDS:
         raise DatasetError(f"Unknown backend {backend!r}: use {', '.join(BACKENDS)}.", code="invalid_backend")
     train, test = spec_parse(train_spec, side="train"), spec_parse(test_spec, side="test")
@@ -81,7 +98,8 @@ def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", te
             topic=topic, created_by=created_by, train_spec=(train_spec or "").strip(),
             test_spec=(test_spec or "").strip(), include_out_of_scope=include_out_of_scope, seed=seed,
             backend=backend, parameters={**BACKENDS[backend](seed=seed).params, "learning_curve": learning_curve,
-                                         "label_issues": label_issues, "folds": folds},
+                                         "label_issues": label_issues, "folds": folds,
+                                         "max_train_per_intent": max_train_per_intent},
         )
         if enqueue:
             evaluation.job_id = put_on_queue(evaluation_run_job, evaluation.pk, queue=QUEUE,
@@ -150,8 +168,9 @@ def _out_of_fold_decision(backend, X, y: np.ndarray, *, folds: int, seed: int, o
     return decision
 
 
-def _learning_curve(evaluation: Evaluation, data, y_train, y_test, *, final_accuracy: float) -> list[dict]:
-    """Accuracy when each intent has at most 10, 25, 50, 100, 200 training examples, then all."""
+def _learning_curve(evaluation: Evaluation, data, y_train, y_curve, *, final_accuracy: float) -> list[dict]:
+    """Accuracy when each intent has at most 10, 25, 50, 100, 200 training examples, then all, on the
+    learning curve's test set (the test side, or its per-intent sample above the cap)."""
     counts = np.bincount(np.unique(y_train, return_inverse=True)[1])
     largest = int(counts.max())
     sizes = [size for size in LEARNING_CURVE_SIZES if size < largest]
@@ -169,7 +188,7 @@ def _learning_curve(evaluation: Evaluation, data, y_train, y_test, *, final_accu
         rows = np.flatnonzero(rank_in_intent < size)
         backend = BACKENDS[evaluation.backend](**_backend_params(evaluation))
         backend.fit([data.train_texts[i] for i in rows], y_train[rows])
-        accuracy = float((backend.predict(data.test_texts) == y_test).mean())
+        accuracy = float((backend.predict(data.curve_test_texts) == y_curve).mean())
         points.append({"per_intent": size, "examples": int(len(rows)), "accuracy": round(accuracy, 4)})
     points.append({"per_intent": "all", "examples": int(len(y_train)), "accuracy": round(final_accuracy, 4)})
     return points
@@ -181,17 +200,54 @@ def _backend_params(evaluation: Evaluation) -> dict:
     return {key: evaluation.parameters.get(key, value) for key, value in known.items()}
 
 
-def _label_issues(evaluation: Evaluation, backend, ids: np.ndarray, labels: np.ndarray,
-                  probabilities: np.ndarray) -> tuple[list[LabelIssue], int]:
+def _scored_in_chunks(backend, ids: np.ndarray):
+    """(start, decision values) of `ids`, SCORE_CHUNK questions at a time, their texts read by id: the
+    memory of scoring does not grow with the number of questions."""
+    for start in range(0, len(ids), SCORE_CHUNK):
+        chunk = ids[start:start + SCORE_CHUNK]
+        yield start, backend.decision(question_texts(chunk.tolist()))
+
+
+@dataclass
+class IssueCandidates:
+    """Likely label errors found so far, at most LABEL_ISSUES_KEPT, the least likely given label first:
+    question ids, the given and suggested intents' columns of backend.classes and their probabilities."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    given: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    suggested: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    given_p: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    suggested_p: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    found: int = 0
+
+    def add(self, ids, given, suggested, given_p, suggested_p, *, found: int) -> None:
+        self.found += found
+        merged = [np.concatenate([a, b]) for a, b in zip(
+            (self.ids, self.given, self.suggested, self.given_p, self.suggested_p),
+            (ids, given, suggested, given_p, suggested_p), strict=True)]
+        order = np.argsort(merged[3], kind="stable")[:LABEL_ISSUES_KEPT]
+        self.ids, self.given, self.suggested, self.given_p, self.suggested_p = (a[order] for a in merged)
+
+    def label_issues(self, evaluation: Evaluation, classes: np.ndarray) -> list[LabelIssue]:
+        return [LabelIssue(evaluation=evaluation, question_id=int(pk), rank=rank,
+                           given_intent_id=int(classes[g]), suggested_intent_id=int(classes[s]),
+                           given_confidence=round(float(gp), 4), confidence=round(float(sp), 4))
+                for rank, (pk, g, s, gp, sp) in enumerate(zip(
+                    self.ids.tolist(), self.given.tolist(), self.suggested.tolist(), self.given_p.tolist(),
+                    self.suggested_p.tolist(), strict=True), start=1)]
+
+
+def _cleanlab_issues(candidates: IssueCandidates, classes: np.ndarray, ids: np.ndarray, labels: np.ndarray,
+                     probabilities: np.ndarray) -> None:
     """cleanlab's confident-learning filter over out-of-sample probabilities, ranked by self-confidence."""
     from cleanlab.filter import find_label_issues
 
-    columns = _labels_index(backend.classes, labels)
+    columns = _labels_index(classes, labels)
     usable = columns >= 0
     ids, columns, probabilities = ids[usable], columns[usable], probabilities[usable]
     # cleanlab wants every class to occur among the labels: drop the columns of classes that do not.
     present = np.unique(columns)
-    remap = np.full(len(backend.classes), -1)
+    remap = np.full(len(classes), -1)
     remap[present] = np.arange(len(present))
     probabilities = probabilities[:, present]
     probabilities /= probabilities.sum(axis=1, keepdims=True)
@@ -201,15 +257,32 @@ def _label_issues(evaluation: Evaluation, backend, ids: np.ndarray, labels: np.n
         ranked = find_label_issues(given, probabilities, return_indices_ranked_by="self_confidence")
     kept = ranked[:LABEL_ISSUES_KEPT]
     suggested = probabilities[kept].argmax(axis=1)
-    issues = [
-        LabelIssue(evaluation=evaluation, question_id=int(ids[i]), rank=rank,
-                   given_intent_id=int(backend.classes[present[given[i]]]),
-                   suggested_intent_id=int(backend.classes[present[s]]),
-                   given_confidence=round(float(probabilities[i, given[i]]), 4),
-                   confidence=round(float(probabilities[i, s]), 4))
-        for rank, (i, s) in enumerate(zip(kept.tolist(), suggested.tolist(), strict=True), start=1)
-    ]
-    return issues, len(ranked)
+    candidates.add(ids[kept], present[given[kept]], present[suggested], probabilities[kept, given[kept]],
+                   probabilities[kept, suggested], found=len(ranked))
+
+
+def _confident_thresholds(columns: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Confident learning's per-intent thresholds: the mean probability of an intent over the questions
+    labelled with it (cleanlab.count.get_confident_thresholds), from the out-of-fold probabilities."""
+    sums = np.zeros(probabilities.shape[1])
+    np.add.at(sums, columns, probabilities[np.arange(len(columns)), columns])
+    counts = np.bincount(columns, minlength=probabilities.shape[1])
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
+
+
+def _confident_learning_chunk(candidates: IssueCandidates, thresholds: np.ndarray, ids: np.ndarray,
+                              columns: np.ndarray, probabilities: np.ndarray) -> None:
+    """Confident learning's rule on one chunk scored by the final model (cleanlab's
+    filter_by="confident_learning"): a question is a likely label error when, among the intents whose
+    probability reaches their threshold, the most probable one is not its given intent."""
+    usable = columns >= 0
+    ids, columns, probabilities = ids[usable], columns[usable], probabilities[usable]
+    above = probabilities >= thresholds
+    confident = np.where(above, probabilities, -1.0).argmax(axis=1)
+    flagged = np.flatnonzero(above.any(axis=1) & (confident != columns))
+    suggested = probabilities[flagged].argmax(axis=1)
+    candidates.add(ids[flagged], columns[flagged], suggested, probabilities[flagged, columns[flagged]],
+                   probabilities[flagged, suggested], found=len(flagged))
 
 
 def _execute(evaluation: Evaluation) -> None:
@@ -223,14 +296,17 @@ def _execute(evaluation: Evaluation) -> None:
         timings[name] = round(now - clock, 3)
         clock = now
 
+    cap = evaluation.parameters.get("max_train_per_intent", MAX_TRAIN_PER_INTENT)
     train, test = spec_parse(evaluation.train_spec, side="train"), spec_parse(evaluation.test_spec, side="test")
     data = evaluation_data(topic=topic, train=train, test=test, include_out_of_scope=evaluation.include_out_of_scope,
-                           seed=evaluation.seed)
+                           seed=evaluation.seed, cap=cap)
     evaluation_data_check(topic=topic, data=data)
     infos = intent_infos(topic=topic)
     oos_ids = set(IntentNode.objects.filter(topic=topic, out_of_scope=True).values_list("pk", flat=True))
     y_train = np.asarray(data.train_labels, dtype=np.int64)
+    test_ids = np.asarray(data.test_ids, dtype=np.int64)
     y_test = np.asarray(data.test_labels, dtype=np.int64)
+    capped_ids = np.asarray(data.capped_ids, dtype=np.int64)
     Evaluation.objects.filter(pk=evaluation.pk).update(
         train_count=len(y_train), test_count=len(y_test), intent_count=len(np.unique(y_train)))
     lap("read")
@@ -239,8 +315,6 @@ def _execute(evaluation: Evaluation) -> None:
     backend = BACKENDS[evaluation.backend](**_backend_params(evaluation))
     X_train = backend.features_fit(data.train_texts)
     backend.classifier_fit(X_train, y_train)
-    X_test = backend.features(data.test_texts)
-    test_decision = backend.decision(X_test)
     lap("train")
 
     folds = evaluation.parameters.get("folds", FOLDS)
@@ -248,14 +322,43 @@ def _execute(evaluation: Evaluation) -> None:
     oof = _out_of_fold_decision(backend, X_train, y_train, folds=folds, seed=evaluation.seed,
                                 on_fold=lambda n: _progress(evaluation.pk, f"cross-validation: fold {n}/{folds}",
                                                             20 + 35 * n // folds))
+    del X_train
     # Calibrate on the rows whose intent every fold trained on (an intent with fewer rows than folds may be
     # missing from a fold's training part, leaving its column at the floor).
-    columns = _labels_index(backend.classes, y_train)
-    has_margin = oof[np.arange(len(y_train)), columns] > -1e3
+    train_columns = _labels_index(backend.classes, y_train)
+    has_margin = oof[np.arange(len(y_train)), train_columns] > -1e3
     backend.calibrate(oof[has_margin], y_train[has_margin])
     lap("cross_validation")
 
-    y_pred = backend.classes[test_decision.argmax(axis=1)]
+    # Label errors: every question gets out-of-sample probabilities (the training sample's out of fold,
+    # the test side's and the capped rows' from the final model). Up to LABEL_ISSUES_HELD rows outside
+    # the sample they are held and go to cleanlab together; past that, cleanlab ranks the sample and the
+    # others are checked chunk by chunk with confident learning's rule and the sample's thresholds.
+    find_issues = evaluation.parameters.get("label_issues", True)
+    held = len(test_ids) + len(capped_ids) <= LABEL_ISSUES_HELD
+    candidates = IssueCandidates()
+    oof_probabilities = backend.probabilities(oof) if find_issues else None
+    del oof
+    thresholds = None
+    if find_issues and not held:
+        thresholds = _confident_thresholds(train_columns, oof_probabilities)
+        _cleanlab_issues(candidates, backend.classes, np.asarray(data.train_ids, dtype=np.int64), y_train,
+                         oof_probabilities)
+        oof_probabilities = None
+    held_probabilities = []
+
+    _progress(evaluation.pk, "testing", 56)
+    y_pred = np.empty(len(y_test), dtype=np.int64)
+    for start, decision in _scored_in_chunks(backend, test_ids):
+        stop = start + len(decision)
+        y_pred[start:stop] = backend.classes[decision.argmax(axis=1)]
+        if find_issues:
+            probabilities = backend.probabilities(decision)
+            if held:
+                held_probabilities.append(probabilities)
+            else:
+                _confident_learning_chunk(candidates, thresholds, test_ids[start:stop],
+                                          _labels_index(backend.classes, y_test[start:stop]), probabilities)
     accuracy = float((y_pred == y_test).mean())
     per_intent = metrics.per_intent_scores(y_test, y_pred, infos)
     figures = {
@@ -263,11 +366,13 @@ def _execute(evaluation: Evaluation) -> None:
         "macro_f1": round(float(np.mean([row["f1"] for row in per_intent])), 4),
         "train_count": len(y_train), "test_count": len(y_test), "intent_count": int(len(backend.classes)),
         "per_intent": per_intent,
-        "confusion_pairs": metrics.confusion_pairs(y_test, y_pred, data.test_texts, infos),
+        "confusion_pairs": metrics.confusion_pairs(y_test, y_pred, test_ids, infos, texts_of=question_texts),
         "levels": metrics.level_accuracy(y_test, y_pred, infos),
         "out_of_scope": metrics.out_of_scope_recall(y_test, y_pred, oos_ids),
         "gates": metrics.gates(accuracy=accuracy, per_intent=per_intent, gate_accuracy=topic.gate_accuracy,
                                gate_intent=topic.gate_intent),
+        "cap": {"max_train_per_intent": cap, "capped_intents": data.capped_intents,
+                "left_out": len(capped_ids), "curve_test_count": len(data.curve_test_positions)},
     }
     untrained = sorted(set(y_test.tolist()) - set(backend.classes.tolist()))
     if untrained:
@@ -276,27 +381,43 @@ def _execute(evaluation: Evaluation) -> None:
     lap("test")
 
     if evaluation.parameters.get("learning_curve", True):
-        figures["learning_curve"] = _learning_curve(evaluation, data, y_train, y_test, final_accuracy=accuracy)
+        curve = np.asarray(data.curve_test_positions, dtype=np.int64)
+        curve_accuracy = float((y_pred[curve] == y_test[curve]).mean())
+        figures["learning_curve"] = _learning_curve(evaluation, data, y_train, y_test[curve],
+                                                    final_accuracy=curve_accuracy)
     else:
         figures["learning_curve"] = []
+    data.curve_test_texts = []
     lap("learning_curve")
 
     issues = []
-    if evaluation.parameters.get("label_issues", True):
+    if find_issues:
         _progress(evaluation.pk, "looking for label errors", 88)
-        ids = np.asarray(data.train_ids + data.test_ids, dtype=np.int64)
-        labels = np.concatenate([y_train, y_test])
-        probabilities = np.vstack([backend.probabilities(oof), backend.probabilities(test_decision)])
-        issues, found = _label_issues(evaluation, backend, ids, labels, probabilities)
-        figures["label_issues"] = {"found": found, "kept": len(issues), "checked": len(ids)}
+        for start, decision in _scored_in_chunks(backend, capped_ids):
+            stop = start + len(decision)
+            probabilities = backend.probabilities(decision)
+            if held:
+                held_probabilities.append(probabilities)
+            else:
+                _confident_learning_chunk(candidates, thresholds, capped_ids[start:stop],
+                                          _labels_index(backend.classes, np.asarray(data.capped_labels[start:stop])),
+                                          probabilities)
+        if held:
+            _cleanlab_issues(candidates, backend.classes,
+                             np.concatenate([np.asarray(data.train_ids, dtype=np.int64), test_ids, capped_ids]),
+                             np.concatenate([y_train, y_test, np.asarray(data.capped_labels, dtype=np.int64)]),
+                             np.vstack([oof_probabilities, *held_probabilities]))
+        issues = candidates.label_issues(evaluation, backend.classes)
+        figures["label_issues"] = {"found": candidates.found, "kept": len(issues),
+                                   "checked": len(y_train) + len(y_test) + len(capped_ids)}
     lap("label_issues")
 
     _progress(evaluation.pk, "saving the model", 95)
     folder = evaluation_folder(evaluation)
     backend.save(folder)
     with (folder / QUESTIONS_FILE).open("wb") as out:
-        np.savez_compressed(out, train_ids=np.asarray(data.train_ids, dtype=np.int64),
-                            test_ids=np.asarray(data.test_ids, dtype=np.int64))
+        np.savez_compressed(out, train_ids=np.asarray(data.train_ids, dtype=np.int64), test_ids=test_ids,
+                            capped_ids=capped_ids)
     figures["model_bytes"] = sum(p.stat().st_size for p in folder.iterdir())
     lap("save")
     timings["total"] = round(time.perf_counter() - started, 3)
