@@ -193,6 +193,8 @@ SPECTACULAR_SETTINGS = {
         "QuestionStatusEnum": "datasets.models.Question.Status",
         "ExportStatusEnum": "datasets.models.Export.Status",
         "ExportFormatEnum": "datasets.models.Export.Format",
+        # The import formats, taken by the import and the file health endpoints.
+        "ImportFormatEnum": "datasets.formats.readers.READERS",
     },
 }
 
