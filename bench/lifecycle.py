@@ -116,7 +116,12 @@ def load(url: str, env: dict, size: int) -> dict:
             params = {"topic": setup[name]["topic"], "intents": setup[name]["intents"], "size": count,
                       "name": name, "approved": approved}
             conn.execute(QUESTIONS, params)
-            conn.execute(EVENTS, params)
+            columns = {row[0] for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'datasets_reviewevent'")}
+            # A column other work may have added to the audit trail (a text, not null, no database default).
+            events = EVENTS.replace("changes, created_at)", "changes, created_at, reason)").replace(
+                "'{}', now()", "'{}', now(), ''") if "reason" in columns else EVENTS
+            conn.execute(events, params)
             conn.execute(BANDS, params)
         conn.execute("VACUUM ANALYZE")
     print(f"  loaded {size:,} + 20,000 questions in {time.monotonic() - began:.0f}s", flush=True)

@@ -23,7 +23,11 @@ from datasets.selectors import intent_subtree_ids
 from datasets.services import DatasetError, intent_renumber
 
 # Questions deleted per transaction: each batch holds its row locks a few tens of milliseconds.
-DELETE_BATCH = 2000
+DELETE_BATCH = 1000
+# After each batch the job rests this many times as long as the batch took: on a small machine a
+# deletion running flat out takes the CPU and the disk from the reviews of every other topic
+# (bench/lifecycle.py: p95 of the review queue 2.5x without the rest).
+DELETE_REST_RATIO = 1.0
 # A topic deletion may take a while on a million questions; the job's own timeout.
 TOPIC_DELETE_TIMEOUT = 6 * 3600
 CHANGE_CHUNK = 1000
@@ -186,7 +190,8 @@ def _questions_delete(ids: list[int]) -> dict[str, int]:
     return {"review_events": events, "paraphrase_bands": bands, "label_issues": issues, "questions": questions}
 
 
-def _questions_delete_in_batches(questions: QuerySet, outcome: BatchDeleteOutcome, batch_size: int) -> None:
+def _questions_delete_in_batches(questions: QuerySet, outcome: BatchDeleteOutcome, batch_size: int,
+                                 rest_ratio: float = 0.0) -> None:
     last = 0
     while True:
         ids = list(questions.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch_size])
@@ -195,11 +200,15 @@ def _questions_delete_in_batches(questions: QuerySet, outcome: BatchDeleteOutcom
         began = time.monotonic()
         with transaction.atomic():
             counts = _questions_delete(ids)
-        outcome.add_batch(counts, time.monotonic() - began)
+        took = time.monotonic() - began
+        outcome.add_batch(counts, took)
         last = ids[-1]
+        if rest_ratio:
+            time.sleep(took * rest_ratio)
 
 
-def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_BATCH) -> BatchDeleteOutcome:
+def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_BATCH,
+                            rest_ratio: float = DELETE_REST_RATIO) -> BatchDeleteOutcome:
     """Delete the topic of `deletion`: its questions (with events, band keys, label issues) a batch
     per transaction, then, in one last short transaction under the topic's row lock, whatever was
     written meanwhile, its distillation runs and their LLM calls, evaluations, exports, intents and
@@ -210,7 +219,7 @@ def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_
     LLMCall = apps.get_model("distiller", "LLMCall")
     outcome = BatchDeleteOutcome()
     topic_id = deletion.topic_id
-    _questions_delete_in_batches(Question.objects.filter(topic_id=topic_id), outcome, batch_size)
+    _questions_delete_in_batches(Question.objects.filter(topic_id=topic_id), outcome, batch_size, rest_ratio)
     # LLM calls can be many (one per generated batch): in batches too.
     calls = LLMCall.objects.filter(run__topic_id=topic_id)
     while ids := list(calls.order_by("pk").values_list("pk", flat=True)[:batch_size * 5]):
