@@ -49,7 +49,7 @@ from datasets.models import Topic
 from datasets.services import intent_create
 
 domains = json.load(open({domains!r}))
-topic = Topic.objects.create(name="Bench", levels=2)
+topic = Topic.objects.create(name="Bench", levels=2, overlap_share={overlap}, overlap_reviewers=2)
 intents = {{}}
 for domain, names in domains.items():
     parent = intent_create(topic=topic, name=_title(domain))
@@ -69,7 +69,8 @@ LOAD = """
 INSERT INTO datasets_question (
     topic_id, intent_id, text, text_hash, language, source, provider, model, temperature, prompt_version,
     style, complexity, audience, edge_case, confidence, predicted_intent_id, occurrences, status, reviewed_by_id,
-    reviewed_at, original_text, version, created_at, updated_at)
+    reviewed_at, original_text, version, created_at, updated_at, split, judge_verdict, judge_reason, judge_model,
+    judge_prompt_version)
 SELECT %(topic)s, b.intent_id, t.text, encode(digest(t.normalized, 'sha1'), 'hex'), 'en',
        CASE WHEN g.i %% 100 = 61 THEN 'captured' ELSE 'generated' END,
        'deepseek', 'deepseek-chat', 0.8, 'v1',
@@ -78,7 +79,7 @@ SELECT %(topic)s, b.intent_id, t.text, encode(digest(t.normalized, 'sha1'), 'hex
        CASE WHEN g.i %% 100 = 61 THEN ((g.i::bigint * 7919) %% 690) / 1000.0 END,
        CASE WHEN g.i %% 100 = 61 THEN b.intent_id END,
        1, s.status, CASE WHEN s.status <> 'pending' THEN %(actor)s END,
-       CASE WHEN s.status <> 'pending' THEN now() END, '', 1, now(), now()
+       CASE WHEN s.status <> 'pending' THEN now() END, '', 1, now(), now(), '', '', '', '', ''
 FROM generate_series(0, %(size)s - 1) AS g(i)
 JOIN bench_base b ON b.n = g.i %% %(nbase)s
 CROSS JOIN LATERAL (SELECT CASE WHEN g.i < %(nbase)s THEN b.text
@@ -92,9 +93,9 @@ ON CONFLICT ON CONSTRAINT question_unique_text_per_topic DO NOTHING
 
 EVENTS = """
 INSERT INTO datasets_reviewevent (question_id, actor_id, action, from_status, to_status, from_intent_id,
-                                  to_intent_id, from_text, to_text, via, created_at)
+                                  to_intent_id, from_text, to_text, via, created_at, changes, reason)
 SELECT id, %(actor)s, CASE status WHEN 'approved' THEN 'approve' WHEN 'rejected' THEN 'reject' ELSE 'flag' END,
-       'pending', status, intent_id, intent_id, '', '', 'ui', now()
+       'pending', status, intent_id, intent_id, '', '', 'ui', now(), '{}', ''
 FROM datasets_question WHERE status <> 'pending'
 """
 
@@ -125,7 +126,7 @@ def base_sentences(intents: dict[str, int]) -> list[tuple[int, str, str, int]]:
     return [(n, text, normalized, intent) for n, (text, normalized, intent) in enumerate(rows)]
 
 
-def prepare(admin_url: str, size: int, reviewers: int) -> tuple[str, dict]:
+def prepare(admin_url: str, size: int, reviewers: int, overlap: float = 0.0) -> tuple[str, dict]:
     name = f"bench_review_{size}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name}")
@@ -134,7 +135,7 @@ def prepare(admin_url: str, size: int, reviewers: int) -> tuple[str, dict]:
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1"}
     subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     out = subprocess.run([PYTHON, "manage.py", "shell", "-c",
-                          SETUP.format(domains=str(CLINC / "domains.json"), reviewers=reviewers)],
+                          SETUP.format(domains=str(CLINC / "domains.json"), reviewers=reviewers, overlap=overlap)],
                          cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
     setup = json.loads(out[out.index("SETUP") + 5:])
     started = time.perf_counter()
@@ -162,7 +163,9 @@ def prepare(admin_url: str, size: int, reviewers: int) -> tuple[str, dict]:
 def start_server(url: str, workers: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50),
-           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+           "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
+           # Plain HTTP over loopback: production settings would redirect it to HTTPS (301).
+           "SECURE_SSL_REDIRECT": "0"}
     server = subprocess.Popen(
         [str(Path(PYTHON).parent / "gunicorn"), "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
          "--log-level", "warning"], cwd=ROOT, env=env)
@@ -202,9 +205,11 @@ def reviewer_session(port, topic, token, leaf_ids, iterations, warmup, similar, 
             return
         question = body["question"]
         with lock:
-            if question["id"] in seen:
+            # With overlap, k = 2 reviewers get an overlapping question: never the same one twice.
+            key = (token, question["id"]) if question.get("overlap") else question["id"]
+            if key in seen:
                 errors.append(f"question {question['id']} handed out twice")
-            seen.add(question["id"])
+            seen.add(key)
         roll = rng.random()
         action = "approve" if roll < 0.7 else "reject" if roll < 0.8 else "flag" if roll < 0.9 else "relabel"
         review = {"action": action, "version": question["version"]}
@@ -223,7 +228,8 @@ def reviewer_session(port, topic, token, leaf_ids, iterations, warmup, similar, 
 
 
 RESET = """
-WITH touched AS (DELETE FROM datasets_reviewevent WHERE via = 'api' RETURNING question_id)
+WITH votes AS (DELETE FROM datasets_reviewvote RETURNING question_id),
+touched AS (DELETE FROM datasets_reviewevent WHERE via = 'api' RETURNING question_id)
 UPDATE datasets_question q
 SET status = 'pending', intent_id = coalesce(q.original_intent_id, q.intent_id), original_intent_id = NULL,
     reviewed_by_id = NULL, reviewed_at = NULL, leased_by_id = NULL, lease_expires_at = NULL
@@ -235,7 +241,7 @@ def reset(url):
     """Put back what a round decided, so every round starts from the same queue."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(RESET)
-        conn.execute("VACUUM ANALYZE datasets_question, datasets_reviewevent")
+        conn.execute("VACUUM ANALYZE datasets_question, datasets_reviewevent, datasets_reviewvote")
 
 
 def percentile(values, p):
@@ -314,6 +320,8 @@ def main():
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--similar", action="store_true", help="Ask next for the possible duplicates too")
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark databases")
+    parser.add_argument("--overlap", type=float, default=0.0,
+                        help="Share of questions two reviewers decide independently (the topic's overlap_share)")
     args = parser.parse_args()
     admin_url = os.environ.get("DATABASE_URL", "")
     if not admin_url.startswith("postgres"):
@@ -324,7 +332,7 @@ def main():
     prepared = {}
     for size in args.sizes:
         log(f"size {size:,}: preparing")
-        prepared[size] = prepare(admin_url, size, args.reviewers)
+        prepared[size] = prepare(admin_url, size, args.reviewers, args.overlap)
     report = {size: {"rounds": []} for size in args.sizes}
     try:
         for round_number in range(1, args.rounds + 1):
