@@ -18,7 +18,13 @@ from evaluation.documents import DOWNLOADABLE as MODEL_FILES
 from evaluation.documents import evaluation_document, label_issue_rows
 from evaluation.models import Evaluation
 from evaluation.selectors import evaluations_visible_to
-from evaluation.services import evaluation_create, evaluation_delete, evaluation_folder, evaluation_predict
+from evaluation.services import (
+    MAX_TRAIN_PER_INTENT,
+    evaluation_create,
+    evaluation_delete,
+    evaluation_folder,
+    evaluation_predict,
+)
 
 ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
 
@@ -31,6 +37,9 @@ class EvaluationCreateSerializer(InputSerializer):
     seed = StrictIntegerField(required=False, default=42, min_value=0, max_value=2**31 - 1)
     learning_curve = serializers.BooleanField(required=False, default=True)
     label_issues = serializers.BooleanField(required=False, default=True)
+    max_train_per_intent = StrictIntegerField(
+        required=False, default=MAX_TRAIN_PER_INTENT, min_value=10, max_value=10**6,
+        help_text="Training questions per intent above which a seeded sample of this many is fitted on (default 500).")
 
 
 class EvaluationSummarySerializer(serializers.ModelSerializer):
@@ -79,7 +88,8 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
         evaluation = evaluation_create(
             topic=topic, created_by=request.user, train_spec=fields["train"], test_spec=fields["test"],
             include_out_of_scope=fields["include_out_of_scope"], seed=fields["seed"],
-            learning_curve=fields["learning_curve"], label_issues=fields["label_issues"])
+            learning_curve=fields["learning_curve"], label_issues=fields["label_issues"],
+            max_train_per_intent=fields["max_train_per_intent"])
         return Response(evaluation_document(evaluation), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})

@@ -1,4 +1,8 @@
-"""Likely label errors in the review tools: sent back to review, served first, shown, filtered."""
+"""Likely label errors in the review tools: sent back to review, served first, shown, filtered.
+
+The flipped labels and the evaluation that found them are made once for the module
+(evaluated_small_topic); what each test changes is rolled back with its transaction.
+"""
 
 import pytest
 from django.test import Client
@@ -6,19 +10,40 @@ from django.urls import reverse
 
 from datasets.models import Question, ReviewEvent
 from evaluation.models import LabelIssue
-from evaluation.services import evaluation_create, evaluation_run, label_issues_send_to_review
+from evaluation.services import label_issues_send_to_review
 from tests.api.clients import api_as
+from tests.evaluation.conftest import evaluated_small_topic
+
+FLIPPED_TEXTS = ["I need a refund", "how do I get a money back"]
+
+
+def flip_two_refunds(topic, leaves):
+    Question.objects.filter(topic=topic, text__in=FLIPPED_TEXTS).update(intent=leaves["Reset Password"])
+
+
+@pytest.fixture(scope="module")
+def trained(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Two refund questions labelled Reset Password, and an evaluation that found them (made once)."""
+    with evaluated_small_topic(django_db_blocker, tmp_path_factory.mktemp("exports"), prepare=flip_two_refunds,
+                               learning_curve=False) as made:
+        yield made
 
 
 @pytest.fixture
-def flipped(topic, small_topic):
-    """Two refund questions labelled Reset Password, and an evaluation that found them."""
-    texts = ["I need a refund", "how do I get a money back"]
-    Question.objects.filter(topic=topic, text__in=texts).update(intent=small_topic["Reset Password"])
-    evaluation = evaluation_create(topic=topic, enqueue=False, learning_curve=False)
-    evaluation_run(evaluation_id=evaluation.pk)
-    ranked = list(LabelIssue.objects.filter(evaluation=evaluation).order_by("rank").values_list("question__text", flat=True))
-    assert set(ranked[:2]) == set(texts)
+def topic(trained, db):
+    return trained[0]
+
+
+@pytest.fixture
+def small_topic(trained):
+    return trained[1]
+
+
+@pytest.fixture
+def flipped(topic, trained):
+    """The two flipped questions, the most likely label error first."""
+    ranked = list(LabelIssue.objects.filter(evaluation=trained[2]).order_by("rank").values_list("question__text", flat=True))
+    assert set(ranked[:2]) == set(FLIPPED_TEXTS)
     return [Question.objects.get(topic=topic, text=t) for t in ranked[:2]]
 
 

@@ -19,7 +19,7 @@ from datasets.services import DatasetError
 from evaluation.documents import evaluation_document
 from evaluation.models import Evaluation
 from evaluation.selectors import evaluation_worker_count
-from evaluation.services import evaluation_create, evaluation_run, progress_listeners
+from evaluation.services import MAX_TRAIN_PER_INTENT, evaluation_create, evaluation_run, progress_listeners
 
 ENDED = (Evaluation.Status.SUCCEEDED, Evaluation.Status.FAILED)
 
@@ -35,6 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--no-learning-curve", action="store_true")
         parser.add_argument("--no-label-issues", action="store_true")
+        parser.add_argument("--max-train-per-intent", type=int, default=MAX_TRAIN_PER_INTENT,
+                            help="above this many training questions, an intent is trained on a seeded sample of "
+                                 "this many (bounds memory; default %(default)s)")
         parser.add_argument("--wait", action="store_true",
                             help="follow the evaluation until it ends; with no evaluation worker, work here")
         parser.add_argument("--json", action="store_true", help="print the evaluation's JSON document (implies --wait)")
@@ -51,7 +54,8 @@ class Command(BaseCommand):
             evaluation = evaluation_create(
                 topic=topic, train_spec=o["train"], test_spec=o["test"], seed=o["seed"],
                 include_out_of_scope=o["include_out_of_scope"], learning_curve=not o["no_learning_curve"],
-                label_issues=not o["no_label_issues"], enqueue=not inline)
+                label_issues=not o["no_label_issues"], max_train_per_intent=o["max_train_per_intent"],
+                enqueue=not inline)
         except DatasetError as exc:
             raise CommandError(exc.message) from None
         log = self.stderr if o["json"] else self.stdout
