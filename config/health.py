@@ -1,13 +1,12 @@
 """Health endpoints for load balancers and orchestrators: no login, JSON, nothing secret.
 
 /healthz says the process answers. /readyz says whether it can do its work: PostgreSQL and Redis
-answer, the export folder takes a file, and every queue has a live worker. A failing check
+answer, the exports storage takes a file, and every queue has a live worker. A failing check
 names what failed and the kind of error, never a host, a path or a password: the endpoints are
 public.
 """
 
-import tempfile
-from pathlib import Path
+import secrets
 
 from django.conf import settings
 from django.db import connection
@@ -37,15 +36,18 @@ def redis_check() -> dict:
 
 
 def exports_check() -> dict:
-    """The export folder takes a file. (Exports go to EXPORT_ROOT; when they move to Django's storage
-    API this checks that storage instead.)"""
-    folder = Path(settings.EXPORT_ROOT)
+    """The exports storage (the local folder, or the object store) takes a file and lets it be deleted."""
+    from django.core.files.base import ContentFile
+
+    from config.storage import export_storage
+
+    storage = export_storage()
+    name = f".readyz-{secrets.token_hex(8)}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".readyz-"):
-            pass
-    except OSError as exc:
-        return {"ok": False, "error": f"export folder not writable ({type(exc).__name__})"}
+        saved = storage.save(name, ContentFile(b"ok"))
+        storage.delete(saved)
+    except Exception as exc:  # OSError locally; botocore's errors from an object store
+        return {"ok": False, "error": f"export storage not writable ({type(exc).__name__})"}
     return {"ok": True}
 
 

@@ -115,7 +115,28 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Exports (config/storage.py): without S3_BUCKET they are stored in EXPORT_ROOT, which every web
+# process and worker must then share; with it, in an S3-compatible bucket, and EXPORT_ROOT is only
+# each machine's own scratch folder where files are written before they are uploaded.
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
+S3_BUCKET = env_str("S3_BUCKET", "")
+if S3_BUCKET:
+    STORAGES["exports"] = {"BACKEND": "config.storage.S3ExportStorage", "OPTIONS": {
+        "bucket_name": S3_BUCKET,
+        # MinIO, Ceph, ...: their URL; unset for AWS S3.
+        "endpoint_url": env_url("S3_ENDPOINT_URL", schemes=("http", "https")) or None,
+        "region_name": env_str("S3_REGION", "") or None,
+        # Unset: boto3's own chain (AWS_ACCESS_KEY_ID..., an instance or pod role).
+        "access_key": env_str("S3_ACCESS_KEY_ID", "") or None,
+        "secret_key": env_str("S3_SECRET_ACCESS_KEY", "") or None,
+        "location": env_str("S3_PREFIX", "").strip("/"),  # a folder in the bucket, if it is shared
+        "addressing_style": env_str("S3_ADDRESSING_STYLE", "") or None,  # "path" for some MinIO set-ups
+        "default_acl": None,  # private objects: downloads go through the app's authorised views
+        "querystring_auth": True,
+        "file_overwrite": True,
+    }}
+else:
+    STORAGES["exports"] = {"BACKEND": "config.storage.LocalExportStorage"}
 
 # How long the review queue reserves a question for the reviewer who got it; an abandoned
 # reservation frees itself after this.

@@ -20,7 +20,7 @@ from datasets.exports import (
     export_archive_stream,
     export_create,
     export_delete,
-    export_file_path,
+    export_file_open,
     export_statuses_validate,
     export_stream,
 )
@@ -290,8 +290,11 @@ class ExportFileView(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: ERROR})
     def get(self, request, pk: int, name: str):
         export = get_object_or_404(Export, pk=pk)
-        path = export_file_path(export, name)
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        item, stream = export_file_open(export, name)
+        # Streamed from the storage (an object store's GET body, or the local file) in blocks.
+        response = FileResponse(stream, as_attachment=True, filename=item.name)
+        response["Content-Length"] = str(item.size)
+        return response
 
 
 class ImportView(APIView):

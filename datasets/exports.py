@@ -5,6 +5,10 @@ writer per split; nothing holds the dataset. With a split, each intent's rows wa
 until the intent is complete and placed by the split planner (datasets.splits); all reads share
 one snapshot. `export_create` records the request and queues the job (datasets.jobs.export_run),
 `export_write` is the job's body, `export_stream` feeds the streaming API and the admin.
+
+Files are written to a local folder (EXPORT_ROOT/<id>.partial/) and, once complete, put into the
+exports storage (config/storage.py: EXPORT_ROOT itself by default, an S3-compatible bucket when
+configured) as "<id>/<file>"; downloads read them back from the storage as streams.
 """
 
 import itertools
@@ -15,6 +19,7 @@ from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,6 +27,7 @@ from django.db.models import CharField
 from django.db.models.functions import Cast
 
 from config.input import id_parse
+from config.storage import export_storage, storage_file_open, storage_file_put, storage_folder_delete
 from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
 from datasets.formats.base import labels_json
 from datasets.models import Export, IntentNode, Question, Topic
@@ -137,6 +143,8 @@ class ExportOutcome:
     warnings: list[str] = field(default_factory=list)
     # Each part's size as one Arrow table, from the writers that count it (Hugging Face).
     num_bytes: dict[str, int] = field(default_factory=dict)
+    # The stored files, [{"name": "train.jsonl", "size": 123}, ...] (Export.files).
+    files: list[dict] = field(default_factory=list)
 
 
 def _rows(questions) -> Iterator[ExportRow]:
@@ -212,31 +220,51 @@ def export_questions_of(export: Export):
 
 
 def export_folder(export: Export) -> Path:
+    """Where a finished export's files are on this machine when exports are stored in the local
+    folder (the default storage); with an object store, nothing is there."""
     return Path(settings.EXPORT_ROOT) / str(export.pk)
 
 
+def export_work_folder(export_id: int) -> Path:
+    """The local folder an export is written in before its files go to the storage."""
+    return Path(settings.EXPORT_ROOT) / f"{export_id}.partial"
+
+
+def export_stored_files_delete(*, export_ids) -> int:
+    """Delete the stored files of the exports `export_ids` (and any half-written folder on this
+    machine); returns how many stored files went. For callers that delete export rows in bulk
+    (a topic's deletion): call it once their transaction commits."""
+    storage = export_storage()
+    deleted = 0
+    for export_id in export_ids:
+        deleted += storage_folder_delete(storage, str(export_id))
+        shutil.rmtree(export_work_folder(export_id), ignore_errors=True)
+    return deleted
+
+
 def export_delete(*, export: Export) -> None:
-    """Delete an export and, once that commits, its files (the final folder and any half-written one).
+    """Delete an export and, once that commits, its stored files and any half-written folder.
 
     A job still writing it notices the row is gone when it finishes and removes what it wrote
     (see datasets.jobs.export_run)."""
-    folders = (export_folder(export), export_folder(export).with_name(f"{export.pk}.partial"))
+    export_id = export.pk
     with transaction.atomic():
         export.delete()
-        transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
+        transaction.on_commit(lambda: export_stored_files_delete(export_ids=[export_id]))
 
 
 def export_write(*, export: Export) -> ExportOutcome:
-    """Write the export's files into EXPORT_ROOT/<id>/ and zip them; returns counts and warnings.
+    """Write the export's files and put them into the exports storage as <id>/<file>; returns counts,
+    warnings and the stored files.
 
-    Files are written to a temporary folder that replaces the final one only when complete, so a
-    failed run never leaves a half-written export behind.
+    Files are written to a local work folder and put into the storage only when complete, so a
+    failed run never leaves a half-written export behind (what it had put is deleted again).
     """
     writer_class = export_format_validate(export.format)
-    final = export_folder(export)
-    work = final.with_name(f"{export.pk}.partial")
+    work = export_work_folder(export.pk)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    storage = export_storage()
     try:
         if export.split:
             question_near_keys_fill(questions=export_questions_of(export))
@@ -247,11 +275,14 @@ def export_write(*, export: Export) -> ExportOutcome:
             extras.setdefault("labels.json", labels_json(context))
         for extra, text in extras.items():
             (work / extra).write_text(text, encoding="utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        work.rename(final)
+        storage_folder_delete(storage, str(export.pk))  # what an earlier attempt left
+        outcome.files = [{"name": path.name, "size": storage_file_put(storage, f"{export.pk}/{path.name}", path)}
+                         for path in sorted(work.iterdir()) if path.is_file()]
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        storage_folder_delete(storage, str(export.pk))
         raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     first = next(iter(outcome.counts))
     outcome.file_name = f"{export.pk}/{first}.{writer_class.extension}"
     return outcome
@@ -401,10 +432,17 @@ class ExportFile:
 
 def export_files(export: Export) -> list[ExportFile]:
     """The files of a finished export: one per split, and any extras (labels.json, README.md)."""
-    folder = export_folder(export)
-    if export.status != Export.Status.SUCCEEDED or not folder.is_dir():
+    if export.status != Export.Status.SUCCEEDED:
         return []
-    return [ExportFile(p.name, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()]
+    if export.files:
+        return [ExportFile(f["name"], f["size"]) for f in export.files]
+    # Written before Export.files was recorded: ask the storage.
+    storage = export_storage()
+    try:
+        _, names = storage.listdir(str(export.pk))
+    except FileNotFoundError:
+        return []
+    return [ExportFile(name, storage.size(f"{export.pk}/{name}")) for name in sorted(names)]
 
 
 class _ZipSink:
@@ -438,13 +476,13 @@ def export_archive_stream(export: Export) -> Iterator[bytes]:
     if not files:
         raise DatasetError(f"Export {export.pk} is {export.status}: there is nothing to download yet.",
                            code="not_found")
-    folder = export_folder(export)
+    storage = export_storage()
 
     def chunks():
         sink = _ZipSink()
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as bundle:
             for item in files:
-                with open(folder / item.name, "rb") as source, \
+                with closing(storage_file_open(storage, f"{export.pk}/{item.name}")) as source, \
                         bundle.open(item.name, "w", force_zip64=True) as target:
                     while block := source.read(1024 * 1024):
                         target.write(block)
@@ -454,11 +492,12 @@ def export_archive_stream(export: Export) -> Iterator[bytes]:
     return chunks()
 
 
-def export_file_path(export: Export, name: str) -> Path:
-    """The path of one of the export's files; only names the export listed, so no path tricks."""
+def export_file_open(export: Export, name: str) -> tuple[ExportFile, BinaryIO]:
+    """One of the export's files and a stream of it from the storage (the caller closes it); only
+    names the export listed, so no path tricks."""
     for item in export_files(export):
         if item.name == name:
-            return export_folder(export) / name
+            return item, storage_file_open(export_storage(), f"{export.pk}/{name}")
     raise DatasetError(f"Export {export.pk} has no file {name!r}.", code="not_found")
 
 

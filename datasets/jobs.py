@@ -1,11 +1,10 @@
 """RQ entry points of the datasets app. Jobs take ids, never model instances."""
 
 import logging
-import shutil
 
 from django.utils import timezone
 
-from datasets.exports import export_folder, export_write
+from datasets.exports import export_stored_files_delete, export_write
 from datasets.models import Export
 from datasets.services import DatasetError
 
@@ -33,13 +32,13 @@ def export_run(export_id: int) -> None:
             raise  # a bug: let RQ keep the traceback in its failed-job registry
         return
     finished = Export.objects.filter(pk=export_id).update(
-        status=Export.Status.SUCCEEDED, file=outcome.file_name, counts=outcome.counts,
+        status=Export.Status.SUCCEEDED, file=outcome.file_name, files=outcome.files, counts=outcome.counts,
         intent_counts=outcome.intent_counts, warnings=outcome.warnings, finished_at=timezone.now(),
     )
     if not finished:
-        # Deleted while it was being written: export_delete removed the folder before this job
-        # wrote it, so nothing else would.
-        shutil.rmtree(export_folder(export), ignore_errors=True)
+        # Deleted while it was being written: export_delete removed the files before this job
+        # stored them, so nothing else would.
+        export_stored_files_delete(export_ids=[export_id])
         log.info("export %s was deleted while it was written; its files are removed", export_id)
 
 

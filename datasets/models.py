@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from config.storage import export_storage
 from datasets.normalize import near_duplicate_key, text_hash
 
 LANGUAGE_CHOICES = [
@@ -497,8 +498,10 @@ class Export(models.Model):
     system_prompt = models.TextField(blank=True)
     instruction = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    file = models.FileField(upload_to="exports/", storage=ExportStorage(), blank=True, max_length=500,
-                            help_text="The first data file, relative to EXPORT_ROOT; the others sit beside it.")
+    file = models.FileField(upload_to="exports/", storage=export_storage, blank=True, max_length=500,
+                            help_text="The first data file, in the exports storage; the others sit beside it.")
+    # Listed once when written, so listing exports asks the storage (maybe an object store) nothing.
+    files = models.JSONField(default=list, blank=True, help_text='The stored files: [{"name": ..., "size": ...}].')
     counts = models.JSONField(default=dict, blank=True, help_text="Rows per split.")
     intent_counts = models.JSONField(default=dict, blank=True, help_text="Rows per intent and split.")
     warnings = models.JSONField(default=list, blank=True)

@@ -80,7 +80,7 @@ def test_readyz_says_what_failed_without_hosts_passwords_or_paths(live_workers, 
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["redis"] == {"ok": False, "error": "Redis unreachable (ConnectionError)"}
-    assert checks["exports"] == {"ok": False, "error": "export folder not writable (FileExistsError)"}
+    assert checks["exports"] == {"ok": False, "error": "export storage not writable (FileExistsError)"}
     assert checks["database"] == {"ok": True}
     body = response.content.decode()
     assert "hunter2" not in body and "127.0.0.1" not in body and str(tmp_path) not in body

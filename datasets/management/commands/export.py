@@ -12,6 +12,7 @@ has one part, else a folder of every file, or a zip when --output ends in `.zip`
 
 import shutil
 import time
+from contextlib import closing
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -20,8 +21,8 @@ from tqdm import tqdm
 from datasets.exports import (
     export_archive_stream,
     export_create,
+    export_file_open,
     export_files,
-    export_folder,
     export_questions_of,
     progress_listeners,
 )
@@ -128,12 +129,18 @@ class Command(BaseCommand):
         if len(parts) == 1 and output.suffix and not output.is_dir():
             # One data file asked for by a file name: that file; extras (dataset_info.json, a card)
             # come with a folder or a zip.
-            shutil.copyfile(export_folder(export) / parts[0], output)
+            self._copy_file(export, parts[0], output)
             extras = [f.name for f in files if f.name != parts[0]]
             if extras:
                 self.stderr.write(f"Left out {', '.join(extras)}: give a folder or a .zip as --output to get them.")
             return output
         output.mkdir(exist_ok=True)
         for file in files:
-            shutil.copyfile(export_folder(export) / file.name, output / file.name)
+            self._copy_file(export, file.name, output / file.name)
         return output
+
+    def _copy_file(self, export: Export, name: str, target: Path) -> None:
+        # From the exports storage, which may be an object store on another machine.
+        _, source = export_file_open(export, name)
+        with closing(source), target.open("wb") as copy:
+            shutil.copyfileobj(source, copy, 1024 * 1024)
