@@ -1,7 +1,8 @@
 """HTML pages of evaluations: a topic's evaluations, one evaluation's figures and charts, two side by side.
 
 Every page needs a login and shows only topics the user reviews (others answer 404). Charts are
-plain HTML bars and inline SVG, drawn from geometry computed here: no script, no CDN.
+plain HTML bars and inline SVG, drawn from geometry computed here: no CDN. The one script is the
+static evaluation/progress.js, on the page of a queued or running evaluation, which follows it.
 """
 
 from django.contrib import messages
@@ -71,6 +72,7 @@ def evaluation_page(request, pk):
     return render(request, "evaluation/page.html", {
         "figures": figures, "evaluation": evaluation, "m": figures["m"], "topic": evaluation.topic, "others": others,
         "issues": label_issue_rows(evaluation=evaluation, limit=50),
+        "in_progress": evaluation.status in (Evaluation.Status.QUEUED, Evaluation.Status.RUNNING),
     })
 
 

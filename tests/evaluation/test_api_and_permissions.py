@@ -143,3 +143,19 @@ def test_label_issues_are_listed_most_likely_first(finished, reviewer):
     body = api_as(reviewer).get(reverse("api-evaluation-label-issues", args=[finished.pk])).json()
     assert body["count"] == finished.label_issues.count()
     assert [row["rank"] for row in body["results"]] == list(range(1, body["count"] + 1))[:100]
+
+
+def test_the_page_of_a_running_evaluation_follows_it_with_the_static_script(finished, topic, reviewer):
+    from django.contrib.staticfiles import finders
+
+    running = Evaluation.objects.create(topic=topic, status="running", stage="cross-validation: fold 2/5", percent=34)
+    client = Client()
+    client.force_login(reviewer)
+    html = client.get(reverse("evaluation:page", args=[running.pk])).content.decode()
+    api = reverse("api-evaluation-detail", args=[running.pk])
+    assert f'<span id="evaluation-progress" data-url="{api}"><span data-stage>cross-validation: fold 2/5</span>' in html
+    assert '<progress max="100" value="34"></progress> <span data-percent>34%</span>' in html
+    assert '<script src="/static/evaluation/progress.js"></script>' in html and "<script>" not in html
+    assert finders.find("evaluation/progress.js")
+    done = client.get(reverse("evaluation:page", args=[finished.pk])).content.decode()
+    assert "evaluation-progress" not in done and "progress.js" not in done
