@@ -1,0 +1,135 @@
+"""Exports on several machines: a worker with its own EXPORT_ROOT writes an export into an
+S3-compatible object store (moto's server, a real HTTP S3 API started here), and the web, with a
+different EXPORT_ROOT, lists and serves it from there; deleting the export deletes its objects."""
+
+import io
+import os
+import secrets
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import urlparse, urlunparse
+
+import boto3
+import pytest
+from django.db import connection
+
+from config import health
+from config.storage import export_storage, storage_file_open, storage_file_put
+from datasets.models import Export
+from tests.api.clients import api_as
+from tests.ops.processes import VENV_BIN, free_port, start, stop, wait_for_http
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden" / "jsonl-split"
+CREDENTIALS = {"S3_ACCESS_KEY_ID": "test-access", "S3_SECRET_ACCESS_KEY": "test-secret", "S3_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    """`moto_server` on a free port: S3's HTTP API, in memory."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
+    process = start([str(Path(VENV_BIN) / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env, log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(url + "/", process=process, log=log)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def bucket(s3_server, settings):
+    """A new bucket, and the exports storage pointed at it as S3_BUCKET... would (config/settings.py)."""
+    name = f"exports-{secrets.token_hex(4)}"
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
+                          aws_access_key_id=CREDENTIALS["S3_ACCESS_KEY_ID"],
+                          aws_secret_access_key=CREDENTIALS["S3_SECRET_ACCESS_KEY"])
+    client.create_bucket(Bucket=name)
+    settings.STORAGES = {**settings.STORAGES, "exports": {"BACKEND": "config.storage.S3ExportStorage", "OPTIONS": {
+        "bucket_name": name, "endpoint_url": s3_server, "region_name": "us-east-1",
+        "access_key": CREDENTIALS["S3_ACCESS_KEY_ID"], "secret_key": CREDENTIALS["S3_SECRET_ACCESS_KEY"],
+        "default_acl": None, "file_overwrite": True}}}
+    env = {"S3_BUCKET": name, "S3_ENDPOINT_URL": s3_server, **CREDENTIALS}
+
+    def keys() -> list[str]:
+        return sorted(item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", []))
+
+    return SimpleNamespace(name=name, client=client, env=env, keys=keys)
+
+
+def run_worker(export_root: Path, s3_env: dict) -> None:
+    """`manage.py rqworker exports --burst` as another machine would run it: its own EXPORT_ROOT,
+    the same database, Redis and bucket, settings from the environment only."""
+    url = urlparse(os.environ["DATABASE_URL"])
+    env = {**os.environ, "DATABASE_URL": urlunparse(url._replace(path="/" + connection.settings_dict["NAME"])),
+           "EXPORT_ROOT": str(export_root), "DEBUG": "1", **s3_env}
+    finished = subprocess.run([sys.executable, "manage.py", "rqworker", "exports", "--burst"], cwd=ROOT, env=env,
+                              capture_output=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
+
+
+@pytest.mark.workers
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs the Redis of tests/services.sh")
+def test_a_worker_on_another_machine_writes_an_export_the_web_serves_from_the_object_store(
+        dataset_admin, known_dataset, bucket, settings, tmp_path):
+    import django_rq
+
+    django_rq.get_queue("exports").empty()
+    web_root, worker_root = tmp_path / "web", tmp_path / "worker"
+    settings.EXPORT_ROOT = web_root
+    client = api_as(dataset_admin)
+    accepted = client.post("/api/v1/exports/", {"topic": known_dataset.pk, "format": "jsonl",
+                                                "split": {"train": 0.5, "test": 0.5}, "seed": 7}, format="json")
+    assert accepted.status_code == 202, accepted.json()
+    export_id = accepted.json()["id"]
+
+    run_worker(worker_root, bucket.env)
+
+    golden = {path.name: path.read_bytes() for path in sorted(GOLDEN.iterdir())}
+    assert bucket.keys() == [f"{export_id}/{name}" for name in golden]
+    assert list(worker_root.iterdir()) == []  # the worker's work folder is gone once uploaded
+    assert not web_root.exists()  # the web never needed a local copy
+    body = client.get(f"/api/v1/exports/{export_id}/").json()
+    assert body["status"] == "succeeded", body["error"]
+    assert body["counts"] == {"train": 5, "test": 4}
+    assert [(f["name"], f["size"]) for f in body["files"]] == [(name, len(data)) for name, data in golden.items()]
+    assert Export.objects.get(pk=export_id).files == [{"name": name, "size": len(data)} for name, data in golden.items()]
+    for file in body["files"]:
+        response = client.get(file["url"])
+        assert response.status_code == 200
+        assert response["Content-Length"] == str(file["size"])
+        assert b"".join(response.streaming_content) == golden[file["name"]]
+    archive = client.get(body["download_url"])
+    with zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))) as bundle:
+        assert {name: bundle.read(name) for name in bundle.namelist()} == golden
+
+    assert client.delete(f"/api/v1/exports/{export_id}/").status_code == 204
+    assert bucket.keys() == []
+    assert health.exports_check() == {"ok": True}
+    assert bucket.keys() == []  # the probe file is deleted
+
+
+def test_a_large_file_is_uploaded_in_parts_and_read_back_as_a_stream(bucket, tmp_path):
+    data = os.urandom(9 * 1024 * 1024)  # past s3transfer's 8 MiB threshold: two parts
+    local = tmp_path / "train.jsonl"
+    local.write_bytes(data)
+    assert storage_file_put(export_storage(), "77/train.jsonl", local) == len(data)
+    head = bucket.client.head_object(Bucket=bucket.name, Key="77/train.jsonl")
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"').endswith("-2")  # a multipart upload's ETag counts its parts
+    stream = storage_file_open(export_storage(), "77/train.jsonl")
+    first = stream.read(1024 * 1024)
+    assert first == data[:1024 * 1024]
+    assert first + stream.read() == data
+    stream.close()
+
+
+def test_readyz_says_the_object_store_is_not_writable_without_naming_it(bucket, settings):
+    bucket.client.delete_bucket(Bucket=bucket.name)
+    assert health.exports_check() == {"ok": False, "error": "export storage not writable (NoSuchBucket)"}
