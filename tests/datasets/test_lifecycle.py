@@ -310,3 +310,13 @@ def test_the_purge_command_says_what_it_deletes(full_topic, dataset_admin):
     assert out.getvalue() == (f"Deleted from Customer Support: 1 removed question(s), 2 review event(s), 0 label "
                               f"issue(s), 8 paraphrase index row(s) (recorded as deletion #{deletion.pk}).\n")
     assert not Question.objects.filter(pk=question.pk).exists()
+
+
+def test_removed_questions_are_out_of_evaluations_and_the_health_report(full_topic, dataset_admin):
+    from datasets.health.sources import topic_health_data
+    from evaluation.selectors import topic_questions
+
+    removed = full_topic["questions"][0]
+    questions_remove(questions=Question.objects.filter(pk=removed.pk), actor=dataset_admin)
+    assert topic_questions(topic=full_topic["topic"], include_out_of_scope=False).count() == 7
+    assert sorted(topic_health_data(topic=full_topic["topic"]).refs) == sorted(q.pk for q in full_topic["questions"][1:])
