@@ -104,14 +104,25 @@ def _evaluation_folders(evaluations) -> list[Path]:
     return folders
 
 
-def _export_folders(exports) -> list[Path]:
+def _export_files_count(exports) -> int:
+    """The stored files of `exports` (Export.files; older rows without that list: their local folder)."""
     root = Path(settings.EXPORT_ROOT)
-    return [folder for pk in exports.values_list("pk", flat=True)
-            for folder in (root / str(pk), root / f"{pk}.partial")]
+    count = 0
+    for pk, files in exports.values_list("pk", "files"):
+        count += len(files) if files else _files_in([root / str(pk)])
+    return count
 
 
 def _files_in(folders: list[Path]) -> int:
     return sum(1 for folder in folders if folder.is_dir() for path in folder.rglob("*") if path.is_file())
+
+
+def _files_delete(evaluation_folders: list[Path], export_ids: list[int]) -> None:
+    from datasets.exports import export_stored_files_delete  # the exports storage: local or a bucket
+
+    for folder in evaluation_folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    export_stored_files_delete(export_ids=export_ids)
 
 
 def topic_deletion_plan(*, topic: Topic) -> dict[str, int]:
@@ -131,7 +142,7 @@ def topic_deletion_plan(*, topic: Topic) -> dict[str, int]:
         "distillation_runs": DistillationRun.objects.filter(topic=topic).count(),
         "llm_calls": LLMCall.objects.filter(run__topic=topic).count(),
         "exports": exports.count(),
-        "export_files": _files_in(_export_folders(exports)),
+        "export_files": _export_files_count(exports),
         "evaluations": evaluations.count(),
         "evaluation_files": _files_in(_evaluation_folders(evaluations)),
         "label_issues": LabelIssue.objects.filter(evaluation__topic=topic).count(),
@@ -237,8 +248,9 @@ def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_
         counts: Counter = Counter(_questions_delete(leftover)) if leftover else Counter()
         evaluations = Evaluation.objects.filter(topic_id=topic_id)
         exports = Export.objects.filter(topic_id=topic_id)
-        folders = _evaluation_folders(evaluations) + _export_folders(exports)
-        files = _files_in(folders)
+        folders = _evaluation_folders(evaluations)
+        export_ids = list(exports.values_list("pk", flat=True))
+        files = _files_in(folders) + _export_files_count(exports)
         counts["label_issues"] += LabelIssue.objects.filter(evaluation__topic_id=topic_id).delete()[0]
         counts["evaluations"] = evaluations.delete()[1].get(Evaluation._meta.label, 0)
         counts["exports"] = exports.delete()[1].get(Export._meta.label, 0)
@@ -248,7 +260,7 @@ def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_
         counts["distillation_runs"] = runs.delete()[1].get(DistillationRun._meta.label, 0)
         counts["topics"] = Topic.objects.filter(pk=topic_id).delete()[1].get(Topic._meta.label, 0)
         counts["files"] = files
-        transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
+        transaction.on_commit(lambda: _files_delete(folders, export_ids))
     outcome.add_batch(counts, time.monotonic() - began)
     return outcome
 
