@@ -31,10 +31,13 @@ def test_the_image_runs_the_entrypoint_as_a_non_root_user_on_a_slim_base():
 def test_compose_runs_web_and_worker_from_the_same_image_with_their_services():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"migrate", "web", "worker", "postgres", "redis", "s3"}
+    assert set(services) == {"migrate", "web", "worker", "postgres", "redis", "s3", "s3-bucket"}
     assert [services[name]["command"] for name in ("migrate", "web", "worker")] == [["migrate"], ["web"], ["worker"]]
     assert services["web"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["web"]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    # Exports in the s3 service's bucket, created before web and workers start.
+    assert services["worker"]["environment"]["S3_ENDPOINT_URL"] == "${S3_ENDPOINT_URL:-http://s3:9000}"
+    assert services["web"]["depends_on"]["s3-bucket"] == {"condition": "service_completed_successfully"}
 
 
 def test_docker_compose_config_validates_the_compose_file(tmp_path):
@@ -49,6 +52,10 @@ def test_docker_compose_config_validates_the_compose_file(tmp_path):
     assert result.returncode == 0, result.stderr
     resolved = yaml.safe_load(result.stdout)["services"]
     assert resolved["worker"]["environment"]["DATABASE_URL"] == "postgres://distiller:pg@postgres:5432/distiller"
+    assert {k: v for k, v in resolved["worker"]["environment"].items() if k.startswith("S3_")} == {
+        "S3_BUCKET": "distiller-exports", "S3_ENDPOINT_URL": "http://s3:9000", "S3_REGION": "us-east-1",
+        "S3_ACCESS_KEY_ID": "distiller", "S3_SECRET_ACCESS_KEY": "s3", "S3_ADDRESSING_STYLE": "path",
+        "S3_PREFIX": ""}
     # Without a secret key compose refuses to start anything, naming the variable.
     (tmp_path / ".env").write_text("POSTGRES_PASSWORD=pg\nS3_SECRET_ACCESS_KEY=s3\n")
     refused = subprocess.run([*command, "config", "-q"], cwd=tmp_path, capture_output=True, text=True)
