@@ -123,6 +123,7 @@ def export_create(*, topic: Topic, format: str, statuses=None, intent=None, spli
     if agreed_only:
         filters["agreed_only"] = True
     split = export_split_validate(split)
+    export_matches_validate(topic=topic, format=format, filters=filters, intent=node)
     with transaction.atomic():
         export = Export.objects.create(
             topic=topic, format=format, filters=filters, split=split, seed=seed,
@@ -133,6 +134,31 @@ def export_create(*, topic: Topic, format: str, statuses=None, intent=None, spli
                                     on_failure=export_job_failed)
             export.save(update_fields=["job_id"])
     return export
+
+
+def export_matches_validate(*, topic: Topic, format: str, filters: dict, intent: IntentNode | None = None) -> None:
+    """Refuse, before any job starts, an export that would write no row: DatasetError (code
+    empty_export) saying which filters matched nothing and what to change."""
+    writer_class = export_format_validate(format)
+    questions = export_questions_of(Export(topic=topic, format=format, filters=filters))
+    if writer_class.select(questions).exists():
+        return
+    wanted = [f"status {' or '.join(filters['statuses'])}"]
+    if intent is not None:
+        wanted.append(f"under {intent.intent_full_name!r}")
+    if filters.get("judge_passed"):
+        wanted.append("passed by the judge")
+    if filters.get("agreed_only"):
+        wanted.append("decided alike by the overlap's reviewers")
+    if not filters.get("include_out_of_scope"):
+        wanted.append("outside out-of-scope intents")
+    if questions.exists():  # the filters match, the format takes none of them
+        raise DatasetError(f"Nothing to export: the {format} format writes only the hard negatives (questions made "
+                           f"against a neighbouring intent), and none of the questions of {topic.name!r} with "
+                           f"{', '.join(wanted)} is one. Choose another format, or generate hard negatives first.",
+                           code="empty_export")
+    raise DatasetError(f"Nothing to export: no question of {topic.name!r} has {', '.join(wanted)}. Review "
+                       "(approve) some questions first, or widen the filters.", code="empty_export")
 
 
 @dataclass

@@ -115,24 +115,77 @@ def test_an_alpaca_file_imports_through_the_admin_into_the_chosen_topic(client, 
 def test_an_export_added_in_the_admin_is_queued_through_the_service(client, superuser, known_dataset):
     client.force_login(superuser)
     response = client.post(reverse("admin:datasets_export_add"), {
-        "topic": known_dataset.pk, "format": "csv", "filters": "{}", "split": '{"train": 0.5, "test": 0.5}',
+        "topic": known_dataset.pk, "format": "csv", "split_preset": "80/20", "statuses": ["approved", "relabeled"],
         "seed": 42, "system_prompt": "", "instruction": ""})
     assert response.status_code == 302
     export = Export.objects.get()
     assert export.job_id == f"export-{export.pk}" and export.filters == {"statuses": ["approved", "relabeled"]}
+    assert export.split == {"train": 0.8, "test": 0.2}
     export_run(export.pk)
     page = client.get(reverse("admin:datasets_export_changelist")).content.decode()
     assert reverse("api-export-download", args=[export.pk]) in page
 
 
-def test_a_bad_export_in_the_admin_form_is_refused_with_the_reason(client, superuser, known_dataset):
+def test_a_bad_export_in_the_admin_form_is_refused_with_the_reason(client, superuser, known_dataset, make_topic,
+                                                                   make_intent):
+    client.force_login(superuser)
+    other_intent = make_intent(make_topic("Other"), "Elsewhere")
+    response = client.post(reverse("admin:datasets_export_add"), {
+        "topic": known_dataset.pk, "format": "csv", "split_preset": "none", "statuses": ["approved"],
+        "intent": other_intent.pk, "seed": 42, "system_prompt": "", "instruction": ""})
+    assert response.status_code == 200
+    assert f"Intent {other_intent.pk} is not in topic &#x27;Customer Care&#x27;." in response.content.decode()
+    assert not Export.objects.exists()
+
+
+def test_the_admin_export_form_offers_split_presets_and_filter_fields_not_json(client, superuser, known_dataset):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:datasets_export_add")).content.decode()
+    for preset in ("none", "80/10/10", "80/20", "assigned"):
+        assert f'name="split_preset" value="{preset}"' in page
+    for status in ("pending", "approved", "relabeled", "rejected", "flagged"):
+        assert f'type="checkbox" name="statuses" value="{status}"' in page
+    assert 'name="include_out_of_scope"' in page and 'name="judge_passed"' in page and 'name="intent"' in page
+    assert 'name="filters"' not in page and 'name="split"' not in page
+
+
+def test_an_admin_export_of_one_intent_with_a_preset_split_records_its_filters(client, superuser, known_dataset):
+    billing = known_dataset.intents.get(name="Billing")
     client.force_login(superuser)
     response = client.post(reverse("admin:datasets_export_add"), {
-        "topic": known_dataset.pk, "format": "csv", "filters": '{"statuses": 5}', "split": '{"train": 0.7}',
-        "seed": 42, "system_prompt": "", "instruction": ""})
+        "topic": known_dataset.pk, "format": "jsonl", "split_preset": "80/10/10", "statuses": ["approved"],
+        "intent": billing.pk, "judge_passed": "", "seed": 7, "system_prompt": "", "instruction": ""})
+    assert response.status_code == 302
+    export = Export.objects.get()
+    assert export.filters == {"statuses": ["approved"], "intent": billing.pk}
+    assert export.split == {"train": 0.8, "validation": 0.1, "test": 0.1}
+    page = client.get(reverse("admin:datasets_export_change", args=[export.pk])).content.decode()
+    assert "statuses approved; under 1 Billing; out-of-scope left out" in page
+
+
+def test_an_admin_export_that_matches_nothing_is_refused_before_a_job_starts(client, superuser, known_dataset):
+    client.force_login(superuser)
+    response = client.post(reverse("admin:datasets_export_add"), {
+        "topic": known_dataset.pk, "format": "jsonl", "split_preset": "none", "statuses": ["approved"],
+        "judge_passed": "on", "seed": 42, "system_prompt": "", "instruction": ""})
     assert response.status_code == 200
-    assert "Statuses must be a list" in response.content.decode()
+    assert ("Nothing to export: no question of &#x27;Customer Care&#x27; has status approved, passed by the judge, "
+            "outside out-of-scope intents.") in response.content.decode()
     assert not Export.objects.exists()
+
+
+def test_the_page_of_a_queued_export_follows_it_with_a_static_script(client, superuser, known_dataset):
+    export = Export.objects.create(topic=known_dataset, format="jsonl")
+    client.force_login(superuser)
+    url = reverse("admin:datasets_export_change", args=[export.pk])
+    page = client.get(url).content.decode()
+    assert '<script src="/static/datasets/export_live.js" defer></script>' in page
+    assert f'id="export-live" class="help" data-url="/api/v1/exports/{export.pk}/"' in page
+    assert "<script>" not in page  # nothing inline: the CSP would block it
+    export_run(export.pk)
+    page = client.get(url).content.decode()
+    assert "export_live.js" not in page and 'id="export-live"' not in page
+    assert reverse("api-export-download", args=[export.pk]) in page
 
 
 def confirm_import(client, page):
@@ -275,8 +328,8 @@ def test_the_admin_imports_the_new_rows_of_a_file_where_some_exist_and_says_what
 def test_an_admin_export_takes_split_assigned_and_include_out_of_scope(client, superuser, known_dataset):
     client.force_login(superuser)
     response = client.post(reverse("admin:datasets_export_add"), {
-        "topic": known_dataset.pk, "format": "jsonl", "filters": '{"include_out_of_scope": true}',
-        "split": '"assigned"', "seed": 42, "system_prompt": "", "instruction": ""})
+        "topic": known_dataset.pk, "format": "jsonl", "include_out_of_scope": "on", "split_preset": "assigned",
+        "statuses": ["approved", "relabeled"], "seed": 42, "system_prompt": "", "instruction": ""})
     assert response.status_code == 302
     export = Export.objects.get()
     assert export.split == {"mode": "assigned", "unassigned": {"train": 0.8, "validation": 0.1, "test": 0.1}}

@@ -132,3 +132,24 @@ def test_an_export_deleted_while_its_job_writes_leaves_no_files(known_dataset, m
     export_run(export.pk)
     assert not Export.objects.filter(pk=export.pk).exists()
     assert not export_folder(export).exists()
+
+
+def test_an_export_that_matches_nothing_is_refused_before_a_job_starts(dataset_admin, known_dataset):
+    import django_rq
+
+    queued = django_rq.get_queue("exports").count
+    client = api_as(dataset_admin)
+    response = client.post("/api/v1/exports/", {"topic": known_dataset.pk, "format": "jsonl", "statuses": ["flagged"]},
+                           format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "empty_export", "details": None, "message": (
+        "Nothing to export: no question of 'Customer Care' has status flagged, outside out-of-scope intents. "
+        "Review (approve) some questions first, or widen the filters.")}
+    response = client.post("/api/v1/exports/", {"topic": known_dataset.pk, "format": "triplets"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Nothing to export: the triplets format writes only the hard negatives (questions made against a "
+        "neighbouring intent), and none of the questions of 'Customer Care' with status approved or relabeled, outside "
+        "out-of-scope intents is one. Choose another format, or generate hard negatives first.")
+    assert not Export.objects.exists()
+    assert django_rq.get_queue("exports").count == queued
