@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -13,18 +15,39 @@ from datasets.services import DatasetError
 from distiller.forms import RunStartForm
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider, key_variable_problem
 from distiller.selectors import judge_summary, run_progress
-from distiller.services import run_cancel, run_estimate, run_parameters, run_resume, run_start
+from distiller.services import (
+    provider_resolve,
+    run_cancel,
+    run_estimate,
+    run_parameters,
+    run_resume,
+    run_start,
+    topic_name_clean,
+)
 
 admin.site.register(Dashboard, GuardedQueueAdmin)
 
 
 @admin.register(LLMProvider)
 class LLMProviderAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "base_url", "model", "api_key_env", "key_status", "supports_json_schema",
-                    "max_concurrency", "requests_per_minute", "is_active")
+    list_display = ("name", "kind", "effective_base_url", "effective_model", "api_key_env", "key_status",
+                    "supports_json_schema", "max_concurrency", "requests_per_minute", "is_active")
     list_filter = ("kind", "is_active", "supports_json_schema")
     search_fields = ("name", "model", "base_url")
     readonly_fields = ("key_status", "created_at", "updated_at")
+
+    # What a call really uses: a blank base URL or model reads LLM_BASE_URL / LLM_MODEL.
+    @admin.display(description="Base URL")
+    def effective_base_url(self, provider):
+        if provider.base_url:
+            return provider.base_url
+        return f"{settings.LLM_BASE_URL} (LLM_BASE_URL)" if settings.LLM_BASE_URL else "none: set LLM_BASE_URL"
+
+    @admin.display(description="Model")
+    def effective_model(self, provider):
+        if provider.model:
+            return provider.model
+        return f"{settings.LLM_MODEL} (LLM_MODEL)" if settings.LLM_MODEL else "the server's first (LLM_MODEL unset)"
 
     @admin.display(description="Key")
     def key_status(self, provider):
@@ -34,7 +57,11 @@ class LLMProviderAdmin(admin.ModelAdmin):
         if key_variable_problem(provider.api_key_env):
             # Not even whether it is set: that would reveal the environment of the server.
             return f"{provider.api_key_env} is not a provider-key variable"
-        return f"{provider.api_key_env} is set" if provider.has_key else f"{provider.api_key_env} is NOT set"
+        if provider.has_key:
+            return f"{provider.api_key_env} is set"
+        if provider.kind == LLMProvider.Kind.CUSTOM:  # runs start without one (distiller.services.runs)
+            return f"none ({provider.api_key_env} unset): fine for a local server that asks for none"
+        return f"{provider.api_key_env} is NOT set"
 
 
 class UnitInline(admin.TabularInline):
@@ -70,6 +97,8 @@ class DistillationRunAdmin(admin.ModelAdmin):
     search_fields = ("topic__name", "error")
     readonly_fields = [f.name for f in DistillationRun._meta.fields if f.name not in ("id",)] + [
         "progress_bar", "live_progress", "llm_calls"]
+    # The run page leads with where the run is; the parameters and raw figures come after.
+    progress_fields = ["status", "progress_bar", "live_progress", "stage", "error"]
     inlines = [UnitInline]
     actions = ["cancel_runs", "resume_runs"]
     change_list_template = "admin/distiller/distillationrun/change_list.html"
@@ -99,6 +128,20 @@ class DistillationRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def get_fieldsets(self, request, obj=None):
+        rest = [name for name in self.readonly_fields if name not in self.progress_fields]
+        return [("Progress", {"fields": self.progress_fields}), ("Run", {"fields": rest})]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Every field is read-only: no Save buttons; Cancel and Resume only where they apply.
+        run = DistillationRun.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        extra_context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                         "show_save_and_add_another": False,
+                         "can_cancel": bool(run and run.is_active),
+                         "can_resume": bool(run and run.status in (DistillationRun.Status.FAILED,
+                                                                   DistillationRun.Status.CANCELLED))}
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_urls(self):
         return [
             path("start/", self.admin_site.admin_view(self.start_view), name="distiller_distillationrun_start"),
@@ -125,23 +168,46 @@ class DistillationRunAdmin(admin.ModelAdmin):
                 initial = {"topic": topic, "levels": topic.levels, "tags_per_level": topic.tags_per_level,
                            "questions_per_intent": topic.questions_per_intent, "language": topic.language,
                            "leaf_only": topic.leaf_only}
+        try:  # the default provider (LLM_DEFAULT_PROVIDER, else the Custom one), as the API and CLI take it
+            initial.setdefault("provider", provider_resolve())
+        except DatasetError:
+            pass
         form = RunStartForm(request.POST or None, initial=initial)
         estimate = None
         if request.method == "POST" and form.is_valid():
             args = form.run_arguments()
             try:
+                # A new topic is saved in the same transaction as its run: a refused run, or only an
+                # estimate (rolled back), leaves no topic behind.
+                with transaction.atomic():
+                    if form.cleaned_data["new_topic"]:
+                        args["topic"] = self._new_topic(form.cleaned_data, request.user)
+                        args["topic"].save()
+                    if "start" in request.POST:
+                        run = run_start(user=request.user, **args)
+                    else:
+                        topic, kind, provider = args.pop("topic"), args.pop("kind"), args.pop("provider")
+                        estimate = run_estimate(topic=topic, provider=provider, kind=kind,
+                                                parameters=run_parameters(topic=topic, kind=kind, **args))
+                        transaction.set_rollback(True)
                 if "start" in request.POST:
-                    run = run_start(user=request.user, **args)
                     messages.success(request, f"Run #{run.pk} queued.")
                     return redirect("admin:distiller_distillationrun_change", run.pk)
-                topic, kind, provider = args.pop("topic"), args.pop("kind"), args.pop("provider")
-                estimate = run_estimate(topic=topic, provider=provider, kind=kind,
-                                        parameters=run_parameters(topic=topic, kind=kind, **args))
             except DatasetError as exc:
                 form.add_error(None, exc.message)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
                    "estimate": estimate, "title": "Start a distillation run"}
         return TemplateResponse(request, "admin/distiller/distillationrun/start.html", context)
+
+    @staticmethod
+    def _new_topic(data: dict, user):
+        """The topic named on the form, owned by its creator, with the form's generation settings
+        as its defaults (unsaved)."""
+        from datasets.models import Topic
+
+        return Topic(name=topic_name_clean(data["new_topic"]), owner=user, levels=data["levels"],
+                     tags_per_level=data["tags_per_level"], questions_per_intent=data["questions_per_intent"],
+                     language=data["language"], leaf_only=data["leaf_only"])
 
     def _act(self, request, run_id, service, verb):
         run = get_object_or_404(DistillationRun, pk=run_id)

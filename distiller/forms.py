@@ -10,7 +10,9 @@ from distiller.models import DistillationRun, LLMProvider
 
 
 class RunStartForm(forms.Form):
-    topic = forms.ModelChoiceField(queryset=Topic.objects.all())
+    topic = forms.ModelChoiceField(queryset=Topic.objects.all(), required=False)
+    new_topic = forms.CharField(max_length=200, required=False, label="Or a new topic",
+                                help_text="A name: the topic is created, with the settings below, when the run starts.")
     kind = forms.ChoiceField(choices=DistillationRun.Kind.choices, initial=DistillationRun.Kind.AUTO)
     provider = forms.ModelChoiceField(queryset=LLMProvider.objects.filter(is_active=True))
     levels = forms.IntegerField(min_value=1, max_value=6, initial=2)
@@ -48,10 +50,23 @@ class RunStartForm(forms.Form):
             raise forms.ValidationError("The mix is a JSON object of dimensions.")
         return value
 
+    def clean(self):
+        data = super().clean()
+        new_topic = (data.get("new_topic") or "").strip()
+        if data.get("topic") and new_topic:
+            raise forms.ValidationError("Choose a topic or name a new one, not both.")
+        if not data.get("topic") and not new_topic and not self.has_error("topic"):
+            raise forms.ValidationError("Choose a topic, or name a new one.")
+        if new_topic and Topic.objects.filter(name__iexact=new_topic).exists():
+            raise forms.ValidationError(f"A topic named {new_topic!r} exists already: choose it in the list.")
+        data["new_topic"] = new_topic
+        return data
+
     def run_arguments(self) -> dict:
         data = dict(self.cleaned_data)
         data["judge"] = data["judge"].name if data.get("judge") else ""
         for name in ("judge_threshold", "judge_action", "judge_refine_rounds", "hard_negatives", "out_of_scope"):
             if data.get(name) in (None, ""):
                 data.pop(name, None)  # the run's default
+        data.pop("new_topic", None)  # the view makes the topic (distiller.admin, start_view)
         return {"topic": data.pop("topic"), "kind": data.pop("kind"), "provider": data.pop("provider"), **data}
