@@ -3,8 +3,11 @@
 Every error body is {"error": {"code": ..., "message": ..., "details": ...}}.
 """
 
+import sys
+
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -27,8 +30,35 @@ STATUS_FOR_CODE = {
 }
 
 
+# How long a client should wait before retrying when the database is unreachable: a restart
+# takes a second or two; a longer outage is answered the same way on the next try.
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unreachable right now (restarting?); nothing was changed. Try again shortly."
+
+
 def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def database_unreachable(exc: BaseException | None) -> bool:
+    """Whether `exc` says the database cannot be reached (down, restarting, connection lost).
+
+    Not every OperationalError: a deadlock, a lock or statement timeout is the request's own
+    problem. psycopg gives connection failures no SQLSTATE, or class 08 (connection exception)
+    or 57P (the server is shutting down or starting up).
+    """
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    state = getattr(exc.__cause__, "sqlstate", None)
+    return state is None or state.startswith("08") or state.startswith("57P")
+
+
+def database_unavailable_response() -> JsonResponse:
+    """503 in the API's error shape with Retry-After: the answer to any request while the database is away."""
+    response = JsonResponse(error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE),
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def unknown_fields(details) -> list[str]:
@@ -40,6 +70,10 @@ def unknown_fields(details) -> list[str]:
 
 
 def api_exception_handler(exc, context):
+    if database_unreachable(exc):
+        return Response(error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE),
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
     if isinstance(exc, DatasetError):
         return Response(error_body(exc.code, exc.message, exc.details),
                         status=STATUS_FOR_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST))
@@ -79,7 +113,12 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    """handler500: an unhandled exception (already logged by Django) in the API's error shape under /api/."""
+    """handler500: an unhandled exception (already logged by Django) in the API's error shape under /api/.
+
+    A database outage met outside a view (a middleware saving the session) answers 503 like in one.
+    """
+    if database_unreachable(sys.exc_info()[1]):
+        return database_unavailable_response()
     if _is_api(request):
         return JsonResponse(error_body("server_error", "The server failed to answer this request; the error "
                                                        "has been logged. Try again, or report it if it persists."),

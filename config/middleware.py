@@ -3,7 +3,7 @@
 from django.http import HttpResponseBadRequest, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 
-from config.api import error_body
+from config.api import database_unavailable_response, database_unreachable, error_body
 
 
 class RejectNulBytesMiddleware:
@@ -47,4 +47,24 @@ class RejectNulBytesMiddleware:
         for key, values in fields:
             if "\x00" in key or any("\x00" in value for value in values):
                 return f"The form field {key.replace(chr(0), '?')!r} contains a NUL byte."
+        return None
+
+
+class DatabaseUnavailableMiddleware:
+    """Answer 503 with Retry-After (the API's error shape) when a view meets an unreachable database.
+
+    DRF views answer so through config.api's exception handler; this covers the admin, the review
+    UI and plain Django views, which would otherwise answer a 500 (an HTML debug page with DEBUG).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    @staticmethod
+    def process_exception(request, exception):
+        if database_unreachable(exception):
+            return database_unavailable_response()
         return None
