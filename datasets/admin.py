@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
 from import_export.admin import ImportExportModelAdmin
 from import_export.signals import post_export
 
@@ -21,6 +22,7 @@ from datasets.admin_lifecycle import (
     TopicStateFilter,
     intent_change_urls,
 )
+from datasets.admin_lists import LargeListAdminMixin, TopicValuesFilter
 from datasets.exports import export_stream
 from datasets.models import QUESTION_TEXT_MAX_CHARS, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
@@ -44,6 +46,20 @@ def _count_of(model, **filters):
     without the row explosion of joining intents and questions in one GROUP BY."""
     rows = model.objects.filter(topic=OuterRef("pk"), **filters).order_by().values("topic")
     return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
+
+
+APPROVED_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
+
+
+def status_counts_by(*, field: str, ids: list[int]) -> dict[int, dict[str, int]]:
+    """{id: {status: questions}} for the topics or intents (`field`: "topic_id" or "intent_id") of
+    one list page: one GROUP BY over the (topic, status, …) or (intent, status) index, for the
+    page's rows only. Removed questions count, as they always did on these pages."""
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    rows = Question.objects.filter(**{f"{field}__in": ids}).order_by().values(field, "status").annotate(n=Count("pk"))
+    for row in rows:
+        counts[row[field]][row["status"]] = row["n"]
+    return counts
 
 
 class VisibleTopicFilter(admin.RelatedFieldListFilter):
@@ -97,7 +113,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(TopicLifecycleAdminMixin, admin.ModelAdmin):
+class TopicAdmin(LargeListAdminMixin, TopicLifecycleAdminMixin, admin.ModelAdmin):
     list_display = ("name", "language", "owner", "intent_count", "question_count", "approved_count", "taxonomy_link",
                     "created_at")
     list_filter = (TopicStateFilter, "language", "leaf_only")
@@ -121,9 +137,15 @@ class TopicAdmin(TopicLifecycleAdminMixin, admin.ModelAdmin):
             # intent apart, as the README counts them.
             n_intents=_count_of(IntentNode, children__isnull=True, out_of_scope=False),
             n_out_of_scope=_count_of(IntentNode, out_of_scope=True),
-            n_questions=_count_of(Question),
-            n_approved=_count_of(Question, status__in=[Question.Status.APPROVED, Question.Status.RELABELED]),
         )
+
+    def rows_attach(self, topics):
+        # Counted for the page's topics only, once (CappedChangeList), so the change page and the
+        # taxonomy page, which read get_queryset too, count no questions.
+        counts = status_counts_by(field="topic_id", ids=[topic.pk for topic in topics])
+        for topic in topics:
+            topic.n_questions = sum(counts[topic.pk].values())
+            topic.n_approved = sum(counts[topic.pk].get(status, 0) for status in APPROVED_STATUSES)
 
     @admin.display(description="Leaf intents", ordering="n_intents")
     def intent_count(self, topic):
@@ -134,11 +156,11 @@ class TopicAdmin(TopicLifecycleAdminMixin, admin.ModelAdmin):
             obj.owner = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="Questions", ordering="n_questions")
+    @admin.display(description="Questions")
     def question_count(self, topic):
         return topic.n_questions
 
-    @admin.display(description="Approved", ordering="n_approved")
+    @admin.display(description="Approved")
     def approved_count(self, topic):
         return topic.n_approved
 
@@ -216,7 +238,7 @@ class IntentNodeForm(forms.ModelForm):
 
 
 @admin.register(IntentNode)
-class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
+class IntentNodeAdmin(LargeListAdminMixin, RefusableSaveMixin, admin.ModelAdmin):
     form = IntentNodeForm
     list_display = ("indented_name", "topic", "depth", "question_total", "approved", "pending")
     list_filter = (("topic", VisibleTopicFilter), "depth")
@@ -232,11 +254,17 @@ class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
     inlines = [ChildInline]
 
     def get_queryset(self, request):
-        return only_reviewed_topics(request, super().get_queryset(request), "topic").annotate(
-            n_total=Count("questions"),
-            n_approved=Count("questions", filter=Q(questions__status__in=["approved", "relabeled"])),
-            n_pending=Count("questions", filter=Q(questions__status="pending")),
-        )
+        return only_reviewed_topics(request, super().get_queryset(request), "topic")
+
+    def rows_attach(self, nodes):
+        # Counted for the page's intents only, once (CappedChangeList): not a join of every
+        # intent with every question.
+        counts = status_counts_by(field="intent_id", ids=[node.pk for node in nodes])
+        for node in nodes:
+            by_status = counts[node.pk]
+            node.n_total = sum(by_status.values())
+            node.n_approved = sum(by_status.get(status, 0) for status in APPROVED_STATUSES)
+            node.n_pending = by_status.get(Question.Status.PENDING, 0)
 
     def get_readonly_fields(self, request, obj=None):
         # An intent moves between topics only with its subtree and questions: not one node by hand.
@@ -248,15 +276,15 @@ class IntentNodeAdmin(RefusableSaveMixin, admin.ModelAdmin):
         return format_html('<span style="padding-left:{}em">{} {}</span>', (node.depth - 1) * 1.5, node.number,
                            node.name)
 
-    @admin.display(description="Questions", ordering="n_total")
+    @admin.display(description="Questions")
     def question_total(self, node):
         return node.n_total
 
-    @admin.display(description="Approved", ordering="n_approved")
+    @admin.display(description="Approved")
     def approved(self, node):
         return node.n_approved
 
-    @admin.display(description="Pending", ordering="n_pending")
+    @admin.display(description="Pending")
     def pending(self, node):
         return node.n_pending
 
@@ -352,17 +380,20 @@ class QuestionAdminForm(forms.ModelForm):
 
 
 @admin.register(Question)
-class QuestionAdmin(QuestionLifecycleAdminMixin, QuestionImportAdminMixin, RefusableSaveMixin, ImportExportModelAdmin):
+class QuestionAdmin(LargeListAdminMixin, QuestionLifecycleAdminMixin, QuestionImportAdminMixin, RefusableSaveMixin,
+                    ImportExportModelAdmin):
     form = QuestionAdminForm
     resource_classes = [QuestionResource]
     import_formats = QUESTION_IMPORT_FORMATS
     export_formats = QUESTION_EXPORT_FORMATS
     list_display = ("short_text", "intent_label", "status", "source", "language", "confidence", "reviewed_by",
                     "updated_at")
-    list_filter = (RemovedFilter, "status", "source", "language", "split", ("topic", VisibleTopicFilter), "complexity",
-                   "audience",
-                   "edge_case", ("reviewed_by", VisibleUserFilter))
-    search_fields = ("text", "intent__name", "intent__number")
+    list_filter = (RemovedFilter, "status", "source", "language", "split", ("topic", VisibleTopicFilter),
+                   ("complexity", TopicValuesFilter), ("audience", TopicValuesFilter), ("edge_case", TopicValuesFilter),
+                   ("reviewed_by", VisibleUserFilter))
+    search_fields = ("text", "intent__name", "intent__number")  # see get_search_results
+    # The date drill-down by index probes (templatetags/admin_dates.py); import-export's buttons on top.
+    change_list_template = "admin/datasets/question/change_list.html"
     list_select_related = ("intent", "reviewed_by")
     date_hierarchy = "created_at"
     autocomplete_fields = ("intent",)
@@ -379,10 +410,31 @@ class QuestionAdmin(QuestionLifecycleAdminMixin, QuestionImportAdminMixin, Refus
     actions = ["approve_selected", "reject_selected", "flag_selected", "reset_selected", "remove_selected",
                "restore_selected"]
     list_per_page = 100
-    show_full_result_count = False
 
     def get_queryset(self, request):
         return only_reviewed_topics(request, super().get_queryset(request), "topic")
+
+    def visible_topic_ids(self, request) -> list[int]:
+        """The topics whose questions get_queryset shows this user (TopicValuesFilter's scope), read
+        once per request for the three filters."""
+        if not hasattr(request, "_question_topic_ids"):
+            topics = Topic.objects.filter(deletion_started_at__isnull=True)
+            if not is_dataset_admin(request.user):
+                topics = topics.filter(pk__in=topics_for_reviewer(request.user))
+            request._question_topic_ids = list(topics.values_list("pk", flat=True))
+        return request._question_topic_ids
+
+    def get_search_results(self, request, queryset, search_term):
+        """Every word in the question's text, or in the name or number of its intent, as the stock
+        search over search_fields. The text through the trigram index on UPPER(text) (what
+        icontains compares); the intents matched first, so no OR across a join defeats the index."""
+        for word in smart_split(search_term):
+            if word.startswith(('"', "'")) and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            intent_ids = list(IntentNode.objects.filter(Q(name__icontains=word) | Q(number__icontains=word))
+                              .values_list("pk", flat=True))
+            queryset = queryset.filter(Q(text__icontains=word) | Q(intent_id__in=intent_ids))
+        return queryset, False
 
     def get_readonly_fields(self, request, obj=None):
         """Everything but what the user may change here. Reviewers change a question only as a
@@ -527,7 +579,7 @@ class ReasonGivenFilter(admin.SimpleListFilter):
 
 
 @admin.register(ReviewEvent)
-class ReviewEventAdmin(ReadOnlyAdmin):
+class ReviewEventAdmin(LargeListAdminMixin, ReadOnlyAdmin):
     list_display = ("created_at", "actor", "action", "question_link", "from_status", "to_status", "from_intent",
                     "to_intent", "reason", "via")
     list_filter = ("action", "via", "to_status", ReasonGivenFilter, ("actor", VisibleUserFilter))
@@ -535,7 +587,6 @@ class ReviewEventAdmin(ReadOnlyAdmin):
     actions = ["export_history_csv"]
     date_hierarchy = "created_at"
     list_select_related = ("actor", "question", "from_intent", "to_intent")
-    show_full_result_count = False
 
     def get_queryset(self, request):
         return only_reviewed_topics(request, super().get_queryset(request), "question__topic")

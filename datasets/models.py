@@ -325,6 +325,13 @@ class Question(models.Model):
             models.Index(fields=["topic"], condition=Q(near_key__isnull=True), name="question_near_key_missing_idx"),
             # The purge's "removed before": only removed questions are in it.
             models.Index(fields=["removed_at"], condition=Q(removed_at__isnull=False), name="question_removed_idx"),
+            # The admin's filters by generation metadata list their values by a skip scan over
+            # these (datasets.admin_lists.topic_column_values), not a DISTINCT over the table.
+            models.Index(fields=["topic", "complexity"], name="question_topic_complexity_idx"),
+            models.Index(fields=["topic", "audience"], name="question_topic_audience_idx"),
+            models.Index(fields=["topic", "edge_case"], name="question_topic_edge_case_idx"),
+            # The text search's GIN trigram index on UPPER(text) is made by migration 0016 on
+            # PostgreSQL only (SQLite has no GIN): not declared here.
         ]
 
     def __str__(self):
