@@ -72,6 +72,8 @@ def test_a_reviewer_approves_relabels_undoes_edits_and_skips_with_the_keyboard(
     press("u")
     wait.until(shows.text_to_be_present_in_element((By.ID, "q-text"), second.text))
     assert f"Undone: #{second.pk}" in browser.find_element(By.ID, "toast").text
+    # The undone question is in the queue again: the counter agrees with the dashboard.
+    assert "2 left in this queue" in browser.find_element(By.ID, "status-line").text
 
     # Opening the edit box renews the reservation before anything is saved.
     reserved_until = Question.objects.get(pk=second.pk).lease_expires_at

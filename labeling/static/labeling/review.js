@@ -332,6 +332,8 @@
     if (restored.status === (cfg.queue === "second_opinion" ? "flagged" : "pending")) {
       // Back in our hands: decide on it again now; the question we had stays reserved for us.
       if (at >= 0) state.history.splice(at, 1);
+      // It is in the queue again, so one more is left (the released one stays counted), as the dashboard says.
+      if (typeof state.remaining === "number") state.remaining += 1;
       setCurrent(restored);
       state.viewing = null;
     } else {
