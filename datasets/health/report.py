@@ -9,7 +9,7 @@ import bisect
 import random
 import statistics
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -136,27 +136,38 @@ def duplicates_section(data: HealthData) -> tuple[dict, list[tuple[int, int, flo
     return section, pairs
 
 
+SHINGLE_CACHE = 200_000
+
+
 def paraphrase_pairs_verified(data: HealthData) -> list[tuple[int, int, float]]:
-    """Row index pairs that are paraphrases and not already near duplicates (another near key),
-    each once, with their similarity."""
-    seen: set[tuple[int, int]] = set()
+    """Paraphrase pairs between near-duplicate groups: one pair (a question of each, by row index,
+    with their similarity) per two groups whose questions are paraphrases, so a group of 40 copies
+    paraphrasing another of 40 is one finding, not 1,600. Pairs within one group are near
+    duplicates, counted as such. Memory: the group pairs compared and a bounded shingle cache."""
+    compared: set[tuple[int, int]] = set()
     result = []
-    shingles: dict[int, frozenset] = {}
+    shingles: OrderedDict[int, frozenset] = OrderedDict()
 
     def of(i):
-        if i not in shingles:
-            shingles[i] = paraphrase_shingles(data.texts[i])
-        return shingles[i]
+        found = shingles.get(i)
+        if found is None:
+            found = shingles[i] = paraphrase_shingles(data.texts[i])
+            if len(shingles) > SHINGLE_CACHE:
+                shingles.popitem(last=False)
+        return found
 
+    near_keys = data.near_keys
     for a, b in data.paraphrase_pairs() if data.paraphrase_pairs else ():
-        if a > b:
-            a, b = b, a
-        if (a, b) in seen or data.near_keys[a] == data.near_keys[b]:
+        key_a, key_b = near_keys[a], near_keys[b]
+        if key_a == key_b:
             continue
-        seen.add((a, b))
+        group_pair = (key_a, key_b) if key_a < key_b else (key_b, key_a)
+        if group_pair in compared:
+            continue
         score = paraphrase_similarity(of(a), of(b))
         if score >= PARAPHRASE_THRESHOLD:
-            result.append((a, b, score))
+            compared.add(group_pair)
+            result.append((min(a, b), max(a, b), score))
     return result
 
 
