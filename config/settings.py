@@ -234,6 +234,8 @@ DISTILL_UNIT_LEASE_SECONDS = env_int("DISTILL_UNIT_LEASE_SECONDS", 60, minimum=2
 DISTILL_MAX_RETRIES = env_int("DISTILL_MAX_RETRIES", 6, minimum=0)  # per call, on 429/5xx/timeouts
 DISTILL_INVALID_RETRIES = env_int("DISTILL_INVALID_RETRIES", 2, minimum=0)  # per call, on malformed output
 DISTILL_RETRY_BASE_MS = env_int("DISTILL_RETRY_BASE_MS", 1000, minimum=1)  # first backoff step
+# A Redis or PostgreSQL outage shorter than this is ridden through (retried); a longer one stalls the run.
+DISTILL_OUTAGE_SECONDS = env_int("DISTILL_OUTAGE_SECONDS", 60, minimum=1)
 DISTILL_JOB_TIMEOUT = env_int("DISTILL_JOB_TIMEOUT", 24 * 3600, minimum=60)
 
 LOGGING = {

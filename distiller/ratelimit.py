@@ -20,6 +20,9 @@ from contextlib import contextmanager
 import redis
 from django.conf import settings
 
+# What a lost or restarting Redis raises; callers that ride an outage through retry on these.
+REDIS_DOWN_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+
 # A live process renews its key every second; a dead one's slots free this long after its death.
 OWNER_TTL_SECONDS = 5
 ALIVE_PREFIX = "distiller:alive:"
@@ -102,6 +105,26 @@ def _keep_alive(connection: redis.Redis, owner: str) -> None:
             pass  # Redis is away: acquiring fails too; renew when it is back
 
 
+def outage_seconds() -> float:
+    """How long work rides an outage of Redis or PostgreSQL through before it gives up (and stalls)."""
+    return float(settings.DISTILL_OUTAGE_SECONDS)
+
+
+class RedisOutage:
+    """Backoff across one outage: wait_or_raise sleeps a little longer each time, and re-raises the
+    error once the outage has lasted `seconds` (DISTILL_OUTAGE_SECONDS by default)."""
+
+    def __init__(self, seconds: float | None = None):
+        self.deadline = time.monotonic() + (outage_seconds() if seconds is None else seconds)
+        self.pause = 0.05
+
+    def wait_or_raise(self, exc: BaseException) -> None:
+        if time.monotonic() >= self.deadline:
+            raise exc
+        time.sleep(min(self.pause, max(0.0, self.deadline - time.monotonic())) + random.uniform(0, 0.05))
+        self.pause = min(self.pause * 2, 1.0)
+
+
 def waiting_key(provider_id: int) -> str:
     return f"distiller:provider:{provider_id}:waiting"
 
@@ -137,18 +160,30 @@ class ProviderLimiter:
 
     def _waiting(self) -> None:
         if self.waiter:
-            self.redis.zadd(self.waiting, {self.waiter: time.time() + 3})
-            self.redis.expire(self.waiting, 10)
+            try:
+                self.redis.zadd(self.waiting, {self.waiter: time.time() + 3})
+                self.redis.expire(self.waiting, 10)
+            except REDIS_DOWN_ERRORS:
+                pass  # only a hint for the run's status
 
     def acquire(self, call: str = "") -> str:
-        """Wait for a slot; returns its token. `call` (JSON) describes the call until calls_recorded is told."""
-        token = f"{slot_owner(self.redis)}|{uuid.uuid4().hex}"
+        """Wait for a slot; returns its token. `call` (JSON) describes the call until calls_recorded is told.
+
+        Rides a Redis outage through (a restart, even one that comes back empty) for up to
+        DISTILL_OUTAGE_SECONDS, then raises the Redis error.
+        """
         pause, noted = 0.005, 0.0
+        outage = RedisOutage()
         while True:
-            wait_ms = int(self.script(keys=self.keys, args=[*self.args, token]))
-            if wait_ms == 0:
-                if call:
+            try:
+                token = f"{slot_owner(self.redis)}|{uuid.uuid4().hex}"
+                wait_ms = int(self.script(keys=self.keys, args=[*self.args, token]))
+                if wait_ms == 0 and call:
                     self.redis.hset(self.keys[2], token, call)
+            except REDIS_DOWN_ERRORS as exc:
+                outage.wait_or_raise(exc)
+                continue
+            if wait_ms == 0:
                 return token
             if time.monotonic() - noted > 1:
                 self._waiting()
@@ -160,12 +195,35 @@ class ProviderLimiter:
                 pause = min(pause * 2, 0.05)
 
     def release(self, token: str) -> None:
-        self.redis.zrem(self.keys[0], token)
+        """Give the slot back. Never raises: an answered call must not be lost to a Redis outage;
+        a slot not given back frees when its lease ends (a restarted Redis has forgotten it anyway)."""
+        outage = RedisOutage(seconds=min(10.0, outage_seconds()))
+        while True:
+            try:
+                self.redis.zrem(self.keys[0], token)
+                return
+            except REDIS_DOWN_ERRORS as exc:
+                try:
+                    outage.wait_or_raise(exc)
+                except REDIS_DOWN_ERRORS:
+                    return
 
     def calls_recorded(self, tokens: list[str]) -> None:
-        """These calls are in the database now: a death of their process no longer loses them."""
-        if tokens:
-            self.redis.hdel(self.keys[2], *tokens)
+        """These calls are in the database now: a death of their process no longer loses them.
+
+        Retried through an outage: a token left listed would be recorded a second time, as lost,
+        once this process dies.
+        """
+        outage = RedisOutage()
+        while tokens:
+            try:
+                self.redis.hdel(self.keys[2], *tokens)
+                return
+            except REDIS_DOWN_ERRORS as exc:
+                try:
+                    outage.wait_or_raise(exc)
+                except REDIS_DOWN_ERRORS:
+                    return  # Redis stayed away: it is most likely back empty, without these tokens
 
     @contextmanager
     def slot(self, call: str = ""):

@@ -22,10 +22,11 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from config.api import database_unreachable
 from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider
 from distiller.pool import PoolMember, TeacherPool
-from distiller.ratelimit import ProviderLimiter
+from distiller.ratelimit import REDIS_DOWN_ERRORS, ProviderLimiter, outage_seconds, redis_connection
 from distiller.services.runs import llm_calls_lost_record, run_complete, run_fail, units_frontier, units_plan_after
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,45 @@ class UnitLost(Exception):
 
 class RunStopped(Exception):
     """The run was cancelled or failed while the unit was working."""
+
+
+def infrastructure_down(exc: BaseException) -> bool:
+    """Whether `exc` says PostgreSQL or Redis cannot be reached: an outage to ride through, not a bug."""
+    return database_unreachable(exc) or isinstance(exc, REDIS_DOWN_ERRORS)
+
+
+def infrastructure_wait(ctx: "RunContext", exc: BaseException, *, since: float | None = None) -> bool:
+    """Wait, backing off, until PostgreSQL and Redis answer again; True once they do.
+
+    False when the outage has lasted DISTILL_OUTAGE_SECONDS (from `since`, a monotonic time, or
+    now) or the run was stopped: the caller gives its work back and the run stalls with the reason.
+    """
+    deadline = (since or time.monotonic()) + outage_seconds()
+    pause = 0.1
+    logger.warning("run %s: %s; waiting for it to come back", ctx.run_id, outage_reason(exc))
+    while True:
+        connection.close()  # a broken connection stays broken; the next query opens a new one
+        try:
+            connection.ensure_connection()
+            DistillationRun.objects.filter(pk=ctx.run_id).exists()
+            redis_connection().ping()
+            return True
+        except Exception as again:
+            if not infrastructure_down(again):
+                raise
+            exc = again
+        if time.monotonic() >= deadline:
+            ctx.outage = f"{outage_reason(exc)}; gave up after {outage_seconds():g} s. Resume the run once it is back."
+            ctx.stop.set()
+            return False
+        if ctx.stop.wait(pause + random.uniform(0, pause / 2)):
+            return False
+        pause = min(pause * 2, 2.0)
+
+
+def outage_reason(exc: BaseException) -> str:
+    engine = "Redis" if isinstance(exc, REDIS_DOWN_ERRORS) else "PostgreSQL"
+    return f"{engine} unreachable ({exc.__class__.__name__}: {str(exc).strip()[:200]})"
 
 
 class RunContext:
@@ -78,6 +118,9 @@ class RunContext:
         self.lease = timedelta(seconds=settings.DISTILL_UNIT_LEASE_SECONDS)
         self._held: set[int] = set()
         self._lock = threading.Lock()
+        # Each unit's calls not recorded yet: recorded even when the unit dies before its write.
+        self._usages: dict[int, list[Usage]] = {}
+        self.outage = ""  # why this job gave up on an outage of PostgreSQL or Redis
 
     def _client_for(self, provider: LLMProvider) -> LLMClient:
         if provider.pk not in self.clients:
@@ -104,6 +147,21 @@ class RunContext:
     def held(self) -> list[int]:
         with self._lock:
             return list(self._held)
+
+    def usage(self, unit: DistillationUnit) -> Usage:
+        """A Usage for the unit's calls; what it still holds when the unit ends is recorded by usage_flush."""
+        usage = Usage(unit_id=unit.pk)
+        with self._lock:
+            self._usages.setdefault(unit.pk, []).append(usage)
+        return usage
+
+    def usage_flush(self, unit_id: int) -> None:
+        """Record the calls the unit's Usages still hold (answered, but the unit died before writing)."""
+        with self._lock:
+            usages = self._usages.pop(unit_id, [])
+        with transaction.atomic():
+            for usage in usages:
+                self.record(usage, unit_id)
 
     def check(self) -> None:
         if self.stop.is_set():
@@ -156,30 +214,45 @@ class RunContext:
 
 
 def _keeper(ctx: RunContext) -> None:
-    """Renew our units' leases, beat the run's heartbeat and notice a cancel or failure, until the job ends."""
+    """Renew our units' leases, beat the run's heartbeat and notice a cancel or failure, until the job ends.
+
+    Through an outage of PostgreSQL it keeps trying: the dispatcher decides how long to wait.
+    """
     interval, beat_every = min(1.0, ctx.lease.total_seconds() / 3), heartbeat_seconds()
     last_beat = 0.0
     try:
         while not ctx.stop.wait(interval):
-            if time.monotonic() - last_beat >= beat_every:
-                # One statement both beats and checks the status (0 rows: no longer running).
-                running = DistillationRun.objects.filter(pk=ctx.run_id, status=DistillationRun.Status.RUNNING).update(
-                    heartbeat_at=Now())
+            beat = time.monotonic() - last_beat >= beat_every
+            try:
+                running = _keep(ctx, beat=beat)
+            except Exception as exc:
+                if not infrastructure_down(exc):
+                    raise
+                connection.close()  # a broken connection stays broken; the next round opens a new one
+                continue
+            if beat:
                 last_beat = time.monotonic()
-            else:
-                running = DistillationRun.objects.filter(pk=ctx.run_id, status=DistillationRun.Status.RUNNING).exists()
             if not running:
                 ctx.stop.set()
                 break
-            held = ctx.held()
-            if held:
-                DistillationUnit.objects.filter(pk__in=held, lease_owner=ctx.owner).update(
-                    lease_expires_at=db_now_plus(ctx.lease))
     except Exception:
         logger.exception("run %s: lease keeper stopped", ctx.run_id)
         ctx.stop.set()
     finally:
         connection.close()
+
+
+def _keep(ctx: RunContext, *, beat: bool) -> bool:
+    """One round of the keeper: whether the run still runs (then our leases are renewed)."""
+    run = DistillationRun.objects.filter(pk=ctx.run_id, status=DistillationRun.Status.RUNNING)
+    # One statement both beats and checks the status (0 rows: no longer running).
+    if not (run.update(heartbeat_at=Now()) if beat else run.exists()):
+        return False
+    held = ctx.held()
+    if held:
+        DistillationUnit.objects.filter(pk__in=held, lease_owner=ctx.owner).update(
+            lease_expires_at=db_now_plus(ctx.lease))
+    return True
 
 
 def unit_claim(ctx: RunContext) -> DistillationUnit | None:
@@ -248,11 +321,36 @@ def _unit_process(ctx: RunContext, unit: DistillationUnit) -> None:
         run_fail(run_id=ctx.run_id, error=exc.message)
         ctx.stop.set()
         unit_release(ctx, unit.pk, error=exc.message)
-    except Exception as exc:  # a bug: fail this unit with the reason, keep the run going
-        logger.exception("run %s: unit %s crashed", ctx.run_id, unit.key)
-        unit_finish(ctx, unit.pk, failed=True, error=f"internal error: {exc!r}")
+    except Exception as exc:
+        if infrastructure_down(exc):
+            _unit_outage(ctx, unit, exc)
+        else:  # a bug: fail this unit with the reason, keep the run going
+            logger.exception("run %s: unit %s crashed", ctx.run_id, unit.key)
+            ctx.usage_flush(unit.pk)
+            unit_finish(ctx, unit.pk, failed=True, error=f"internal error: {exc!r}")
     finally:
         ctx.drop(unit.pk)
+        try:
+            ctx.usage_flush(unit.pk)  # calls answered before the unit ended some other way (lost lease, stop)
+        except Exception as exc:
+            if not infrastructure_down(exc):
+                raise
+            logger.warning("run %s: could not record the last calls of %s: %s", ctx.run_id, unit.key, exc)
+
+
+def _unit_outage(ctx: RunContext, unit: DistillationUnit, exc: BaseException) -> None:
+    """Ride an outage of PostgreSQL or Redis through: once both answer, record the unit's answered
+    calls and give it back as pending; the dispatcher takes it again and it goes on from what it
+    wrote. After DISTILL_OUTAGE_SECONDS the job gives up (the run stalls, resumable)."""
+    back = infrastructure_wait(ctx, exc)
+    try:
+        ctx.usage_flush(unit.pk)
+        unit_release(ctx, unit.pk, error="" if back else ctx.outage)
+    except Exception as again:
+        if not infrastructure_down(again):
+            raise
+        # The lease runs out and a resume (or another worker) takes the unit over.
+        logger.warning("run %s: could not give %s back: %s", ctx.run_id, unit.key, again)
 
 
 def _unit_thread(ctx: RunContext, unit: DistillationUnit) -> None:
@@ -269,33 +367,61 @@ def _dispatch(ctx: RunContext, units: ThreadPoolExecutor) -> None:
     them (ThreadPoolExecutor grows on demand), so a worker joining a run costs little.
     """
     running: set = set()
+    outage_since = None
     while not ctx.stop.is_set():
-        status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
-        if status != DistillationRun.Status.RUNNING:
-            ctx.stop.set()
-            break
-        while len(running) < ctx.concurrency:
-            unit = unit_claim(ctx)
-            if unit is None:
-                break
-            running.add(units.submit(_unit_thread, ctx, unit))
-        if not running:
-            open_units = DistillationUnit.objects.filter(
-                run_id=ctx.run_id, status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING])
-            if not open_units.exists():
-                run_complete(run_id=ctx.run_id)
-                continue
-        # Wake when one of ours finishes (it may have planned more units), or poll for the
-        # units other workers plan or give up.
-        pause = 0.1 + random.random() * 0.2
-        if not running:
-            ctx.stop.wait(pause)
-            continue
-        finished, _ = wait(running, timeout=pause, return_when=FIRST_COMPLETED)
-        for future in finished:
-            future.result()  # _unit_process handles its errors; anything here is a bug worth raising
-        running -= finished
+        try:
+            _dispatch_round(ctx, units, running)
+            outage_since = None
+        except Exception as exc:
+            if not infrastructure_down(exc):
+                raise
+            outage_since = outage_since or time.monotonic()
+            infrastructure_wait(ctx, exc, since=outage_since)
     wait(running)
+    if ctx.outage:
+        _outage_note(ctx)
+
+
+def _outage_note(ctx: RunContext) -> None:
+    """Say on the run why this job gave up (when PostgreSQL answers); with its heartbeat stopped the
+    run shows as stalled, and a resume continues it."""
+    try:
+        DistillationRun.objects.filter(pk=ctx.run_id, status=DistillationRun.Status.RUNNING).update(
+            error=ctx.outage[:2000], updated_at=timezone.now())
+    except Exception as exc:
+        if not infrastructure_down(exc):
+            raise
+        connection.close()
+
+
+def _dispatch_round(ctx: RunContext, units: ThreadPoolExecutor, running: set) -> None:
+    """One round of _dispatch; `running` (the unit futures in flight) is updated in place, so a
+    database error half way through loses none of them."""
+    status = DistillationRun.objects.filter(pk=ctx.run_id).values_list("status", flat=True).first()
+    if status != DistillationRun.Status.RUNNING:
+        ctx.stop.set()
+        return
+    while len(running) < ctx.concurrency:
+        unit = unit_claim(ctx)
+        if unit is None:
+            break
+        running.add(units.submit(_unit_thread, ctx, unit))
+    if not running:
+        open_units = DistillationUnit.objects.filter(
+            run_id=ctx.run_id, status__in=[DistillationUnit.Status.PENDING, DistillationUnit.Status.RUNNING])
+        if not open_units.exists():
+            run_complete(run_id=ctx.run_id)
+            return
+    # Wake when one of ours finishes (it may have planned more units), or poll for the
+    # units other workers plan or give up.
+    pause = 0.1 + random.random() * 0.2
+    if not running:
+        ctx.stop.wait(pause)
+        return
+    finished, _ = wait(running, timeout=pause, return_when=FIRST_COMPLETED)
+    running -= finished
+    for future in finished:
+        future.result()  # _unit_process handles its errors; anything here is a bug worth raising
 
 
 def run_work(*, run_id: int, owner: str = "") -> None:

@@ -64,7 +64,7 @@ def judge_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
 def _judge_pending(ctx, unit, intent, candidates, by_name) -> list[str]:
     """Ask the judge about every target without a verdict, in concurrent batches; the last errors if some stay unjudged."""
     p, errors = ctx.parameters, []
-    usage = Usage(unit_id=unit.pk)
+    usage = ctx.usage(unit)
     for _ in range(MAX_JUDGE_ROUNDS):
         ctx.check()
         pending = list(judge_targets(ctx, unit).filter(judge_verdict="").order_by("id").values_list("id", "text"))
@@ -165,7 +165,7 @@ def _write_verdicts(ctx, unit, rows: list[dict], usage: Usage) -> None:
 def _refine(ctx, unit, intent, neighbours: list[dict], failing: list[Question]) -> None:
     """One refinement round: the teacher rewrites the failing questions with the judge's reasons; they are judged again."""
     p = ctx.parameters
-    usage = Usage(unit_id=unit.pk)
+    usage = ctx.usage(unit)
     path = [n.name for n in intent.ancestors()]
     size = p["questions_per_call"]
     batches = [failing[i:i + size] for i in range(0, len(failing), size)]

@@ -78,7 +78,7 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     prompt = {"path": [n.name for n in intent.ancestors()], "description": intent.description,
               "neighbours": neighbours, "contrast": contrast,
               "out_of_scope": unit.kind == DistillationUnit.Kind.OUT_OF_SCOPE}
-    usage, errors = Usage(unit_id=unit.pk), []
+    usage, errors = ctx.usage(unit), []
     for round_number in range(MAX_ROUNDS):
         ctx.check()
         have = unit_questions(ctx, unit).count()

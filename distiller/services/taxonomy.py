@@ -23,7 +23,7 @@ def taxonomy_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     parent = unit.node
     parent_path = [n.name for n in parent.ancestors()] if parent else []
     tree = [PATH_SEPARATOR.join(path) for path in _topic_paths(ctx.topic)][:TREE_IN_PROMPT]
-    usage, errors = Usage(unit_id=unit.pk), []
+    usage, errors = ctx.usage(unit), []
     for _ in range(MAX_ROUNDS):
         ctx.check()
         unit.refresh_from_db(fields=["produced", "created_ids"])

