@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
+from config.embedded_redis import embedded_redis_ensure
 from datasets.models import IntentNode, Topic
 from datasets.services import DatasetError
 from distiller import prompts
@@ -119,6 +120,9 @@ class Command(BaseCommand):
                                                   "implies --wait")
 
     def handle(self, *args, **o):
+        # On the embedded defaults with no `make demo` running, a Redis of this process's own (the
+        # rate limiter and leases need one); no worker listens to it, so --wait works here.
+        embedded_redis_ensure()
         try:
             return getattr(self, f"handle_{o['action']}")(o)
         except DatasetError as exc:
