@@ -14,7 +14,7 @@ judges only what is left and counts nothing twice.
 """
 
 import math
-from concurrent.futures import as_completed
+from concurrent.futures import as_completed, wait
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -90,6 +90,9 @@ def _judge_pending(ctx, unit, intent, candidates, by_name) -> list[str]:
         finally:
             for future in futures:
                 future.cancel()
+            # Calls already in flight are paid for: let them end, so that their records reach the
+            # unit's Usage even when the unit dies here (execution records it, see RunContext.usage).
+            wait(futures)
         if fatal is not None:
             _write_verdicts(ctx, unit, [], usage)
             raise fatal

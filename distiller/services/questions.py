@@ -8,7 +8,7 @@ duplicates are refused by the topic-wide text hash; near duplicates by n-gram si
 import hashlib
 import math
 import random
-from concurrent.futures import as_completed
+from concurrent.futures import as_completed, wait
 
 from django.db import transaction
 
@@ -117,6 +117,9 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
         finally:
             for future in futures:
                 future.cancel()
+            # Calls already in flight are paid for: let them end, so that their records reach the
+            # unit's Usage even when the unit dies here (execution records it, see RunContext.usage).
+            wait(futures)
         if fatal is not None:
             _write(ctx, unit, [], usage)
             raise fatal

@@ -220,3 +220,31 @@ def test_an_outage_longer_than_the_bound_stalls_the_run_with_the_reason_and_a_re
 
     run_work(run_resume(run=run, workers=0).pk)
     _assert_exact(run, teacher)
+
+
+@WORKERS
+def test_calls_answered_before_a_unit_crashes_are_recorded(topic, provider, teacher, monkeypatch):
+    from distiller.services import questions
+
+    screen, crashed = questions._screen, []
+
+    def screen_crashing_once(*args, **kwargs):
+        if not crashed:
+            crashed.append(True)
+            raise RuntimeError("a bug while processing an answer")
+        return screen(*args, **kwargs)
+
+    monkeypatch.setattr(questions, "_screen", screen_crashing_once)
+    teacher.teacher.configure(latency=0.2)
+    run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=6,
+                    questions_per_call=2, workers=0)
+
+    run_work(run.pk)
+
+    run.refresh_from_db()
+    assert run.units_failed == 1 and crashed
+    assert run.units.get(status="failed").error == "internal error: RuntimeError('a bug while processing an answer')"
+    calls = LLMCall.objects.filter(run=run)
+    assert run.calls == calls.count() == teacher_stats(teacher)["requests"]
+    # The crashed unit's calls too: the one whose answer it crashed on, and those in flight then.
+    assert calls.filter(unit__status="failed").count() >= 1
