@@ -152,6 +152,8 @@ class DistillationRun(models.Model):
     error = models.TextField(blank=True)
     job_ids = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # A client's retry of the same start request (Idempotency-Key) gets this run back, not a second one.
+    idempotency_key = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -163,6 +165,8 @@ class DistillationRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["topic", "-created_at"], name="run_topic_idx")]
+        constraints = [models.UniqueConstraint(fields=["created_by", "idempotency_key"],
+                                               condition=~models.Q(idempotency_key=""), name="run_idempotency_key_uniq")]
 
     def __str__(self):
         return f"Run #{self.pk} {self.get_kind_display()} of {self.topic} ({self.status})"
