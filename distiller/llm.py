@@ -10,6 +10,7 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
 import typing
@@ -134,16 +135,26 @@ class Endpoint:
     requests_per_minute: int
 
     @classmethod
-    def from_provider(cls, provider) -> "Endpoint":
-        """The provider's endpoint; LLMFatalError when its key variable is not one a provider key may live in."""
-        from distiller.models import key_variable_problem
+    def from_provider(cls, provider, *, resolved: dict | None = None) -> "Endpoint":
+        """The provider's endpoint; LLMFatalError when its key variable is not one a provider key may live in.
+
+        `resolved` is what a run stored at its start ({"base_url", "model"}, see
+        distiller.services.runs.run_endpoints_resolve): a worker then calls that, not what its own
+        environment would resolve. A provider that needs a key and finds none in this process's
+        environment is refused naming the variable and this host."""
+        from distiller.models import LLMProvider, key_variable_problem
 
         problem = key_variable_problem(provider.api_key_env)
         if problem:
             raise LLMFatalError(f"{provider.name}: refusing to send {provider.api_key_env} as its API key. {problem}")
+        key = provider.api_key()
+        if provider.api_key_env and not key and provider.kind != LLMProvider.Kind.CUSTOM:
+            raise LLMFatalError(f"{provider.name}: {provider.api_key_env} is not set in the environment of the "
+                                f"worker on {socket.gethostname()}; set it there (keys are never stored).")
+        resolved = resolved or {}
         return cls(
-            provider_id=provider.pk, name=provider.name, base_url=provider.resolved_base_url,
-            model=provider.resolved_model, api_key=provider.api_key(), api_key_env=provider.api_key_env,
+            provider_id=provider.pk, name=provider.name, base_url=resolved.get("base_url") or provider.resolved_base_url,
+            model=resolved.get("model", provider.resolved_model), api_key=key, api_key_env=provider.api_key_env,
             supports_json_schema=provider.supports_json_schema, timeout_seconds=provider.timeout_seconds,
             max_concurrency=provider.max_concurrency, requests_per_minute=provider.requests_per_minute,
         )

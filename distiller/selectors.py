@@ -131,7 +131,7 @@ def run_progress(*, run: DistillationRun) -> dict:
         "hard_negatives_created": run.hard_negatives_created, "out_of_scope_created": run.out_of_scope_created,
         "questions_judged": run.questions_judged, "judge_disagreed": run.judge_disagreed,
         "judge_low_score": run.judge_low_score, "questions_refined": run.questions_refined,
-        "questions_rejected": run.questions_rejected,
+        "questions_rejected": run.questions_rejected, "endpoints": run_endpoints_describe(run),
     }
 
 
@@ -207,3 +207,12 @@ def judge_summary(run) -> str:
     elif action == "reject":
         text += f"; {run.questions_rejected} rejected"
     return text + "."
+
+
+def run_endpoints_describe(run) -> str:
+    """The endpoints a run calls, as stored when it started: "Custom: http://host:8765/v1 (model t)"."""
+    endpoints = (run.parameters or {}).get("endpoints") or {}
+    if not endpoints:  # a run started before endpoints were stored: resolved where it runs
+        return f"{run.provider.name}: resolved by each worker's environment"
+    return "; ".join(f"{e['name']}: {e['base_url'] or '(no base URL)'} (model {e['model'] or 'the server default'})"
+                     for e in endpoints.values())

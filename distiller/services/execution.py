@@ -124,7 +124,8 @@ class RunContext:
 
     def _client_for(self, provider: LLMProvider) -> LLMClient:
         if provider.pk not in self.clients:
-            endpoint = Endpoint.from_provider(provider)
+            endpoint = Endpoint.from_provider(
+                provider, resolved=(self.parameters.get("endpoints") or {}).get(str(provider.pk)))
             # Backoff sleeps wake on a cancel instead of holding the job for up to a Retry-After.
             self.clients[provider.pk] = LLMClient(
                 endpoint, limiter=ProviderLimiter.for_endpoint(endpoint, run_id=self.run_id), sleep=self.stop.wait)
@@ -435,8 +436,9 @@ def run_work(*, run_id: int, owner: str = "") -> None:
         status=DistillationRun.Status.RUNNING, started_at=timezone.now())
     DistillationRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=timezone.now())
     DistillationRun.objects.filter(pk=run_id, status=DistillationRun.Status.RUNNING).update(heartbeat_at=Now())
-    run = DistillationRun.objects.select_related("topic", "provider", "judge_provider").get(pk=run_id)
-    if run.status != DistillationRun.Status.RUNNING:
+    # None: the run was taken back because Redis failed while its jobs were queued (run_start).
+    run = DistillationRun.objects.select_related("topic", "provider", "judge_provider").filter(pk=run_id).first()
+    if run is None or run.status != DistillationRun.Status.RUNNING:
         return
     concurrency = max(1, min(settings.DISTILL_WORKER_CONCURRENCY, run.provider.max_concurrency))
     try:

@@ -9,7 +9,7 @@ down the tree without level-wide barriers. The run ends when no unit is open.
 import math
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -23,6 +23,7 @@ from distiller import prompts
 from distiller.dedup import DEFAULT_THRESHOLD
 from distiller.mix import mix_validate
 from distiller.models import DistillationRun, DistillationUnit, LLMProvider, key_variable_problem
+from distiller.ratelimit import REDIS_DOWN_ERRORS
 from distiller.selectors import QUEUE, distill_worker_count, run_has_live_lease  # noqa: F401 (re-exported)
 
 QUESTIONS_STAGE = "questions"
@@ -534,31 +535,82 @@ def _enqueue_work(run: DistillationRun, workers: int | None) -> list[str]:
 
 
 def run_start(*, topic: Topic, provider: LLMProvider | None = None, kind: str = "auto", user=None,
-              workers: int | None = None, **parameters) -> DistillationRun:
+              workers: int | None = None, idempotency_key: str = "", **parameters) -> DistillationRun:
     """Create a run with its estimate and first stage, and queue it for the distill workers.
 
     `workers` is how many work jobs to queue (default: one per live distill worker; 0: none, the
-    caller works on it). Raises RunError.
+    caller works on it). `idempotency_key` makes a client's retry safe: when `user` already
+    started a run with that key, that run is returned (with `replayed` set) and nothing is made.
+    Raises RunError; code queue_unavailable when Redis cannot take the run's jobs, and then no
+    run is left behind (a row whose job was never queued would wait for ever).
     """
+    if idempotency_key:
+        earlier = _run_for_key(user, idempotency_key)
+        if earlier is not None:
+            return earlier
     provider = provider or provider_resolve()
     p, estimate = run_check(topic=topic, provider=provider, kind=kind, **parameters)
     if p["pool"]:
         provider = pool_provider(p)
-    with transaction.atomic():
-        run = DistillationRun.objects.create(
-            topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate, created_by=user,
-            status=DistillationRun.Status.QUEUED, questions_target=estimate["questions"],
-            judge_provider=provider_resolve(p["judge"]) if p["judge"] else None,
-        )
-        planned = _plan_first(run)
-        DistillationUnit.objects.bulk_create(planned)
-        run.stage = planned[0].stage if planned else DONE_STAGE
-        # Projected from the estimate; made exact when the run ends.
-        run.units_total = (estimate["taxonomy_calls"] + estimate["question_intents"] + estimate["judge_intents"]
-                           + int(bool(estimate["out_of_scope"])) + _contrast_units_estimate(run, estimate))
-        run.save(update_fields=["stage", "units_total"])
-        _enqueue_work(run, workers)
+    p["endpoints"] = run_endpoints_resolve(provider=provider, parameters=p)
+    run = None
+    try:
+        with transaction.atomic():
+            run = _run_create(topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate,
+                              created_by=user, idempotency_key=idempotency_key, workers=workers)
+    except IntegrityError:
+        earlier = _run_for_key(user, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier  # the same request, started a moment ago by a concurrent retry
+    except REDIS_DOWN_ERRORS as exc:
+        # The row committed, but its jobs could not be queued (they are queued on commit).
+        if run is not None:
+            DistillationRun.objects.filter(pk=run.pk).delete()
+        raise RunError("The work queue (Redis) is unreachable, so no run was started; try again shortly "
+                       "(with the same Idempotency-Key, a retry cannot start it twice).",
+                       code="queue_unavailable") from exc
     return run
+
+
+def _run_for_key(user, idempotency_key: str) -> DistillationRun | None:
+    run = DistillationRun.objects.filter(created_by=user, idempotency_key=idempotency_key).first()
+    if run is not None:
+        run.replayed = True
+    return run
+
+
+def _run_create(*, topic: Topic, kind: str, provider: LLMProvider, parameters: dict, estimate: dict, created_by,
+                idempotency_key: str, workers: int | None) -> DistillationRun:
+    """Inside run_start's transaction: the run, its first units, and its jobs queued on commit."""
+    p = parameters
+    run = DistillationRun.objects.create(
+        topic=topic, kind=kind, provider=provider, parameters=p, estimate=estimate, created_by=created_by,
+        idempotency_key=idempotency_key,
+        status=DistillationRun.Status.QUEUED, questions_target=estimate["questions"],
+        judge_provider=provider_resolve(p["judge"]) if p["judge"] else None,
+    )
+    planned = _plan_first(run)
+    DistillationUnit.objects.bulk_create(planned)
+    run.stage = planned[0].stage if planned else DONE_STAGE
+    # Projected from the estimate; made exact when the run ends.
+    run.units_total = (estimate["taxonomy_calls"] + estimate["question_intents"] + estimate["judge_intents"]
+                       + int(bool(estimate["out_of_scope"])) + _contrast_units_estimate(run, estimate))
+    run.save(update_fields=["stage", "units_total"])
+    _enqueue_work(run, workers)
+    return run
+
+
+def run_endpoints_resolve(*, provider: LLMProvider, parameters: dict) -> dict[str, dict]:
+    """The base URL and model each provider of a run really uses, resolved once when the run starts
+    (from the provider row or, for the custom provider, this process's LLM_BASE_URL / LLM_MODEL).
+    Stored in the run's parameters, so every worker calls what the starter saw, whatever its own
+    environment says. Keys are not resolved here: each process reads them from its environment."""
+    providers = {provider} | {provider_resolve(m["provider"]) for m in parameters.get("pool") or []}
+    if parameters.get("judge"):
+        providers.add(provider_resolve(parameters["judge"]))
+    return {str(p.pk): {"name": p.name, "base_url": p.resolved_base_url, "model": p.resolved_model}
+            for p in providers}
 
 
 def _contrast_units_estimate(run: DistillationRun, estimate: dict) -> int:

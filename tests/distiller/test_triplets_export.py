@@ -59,10 +59,10 @@ def test_an_export_can_require_the_judges_pass(topic, make_intent, make_question
 def test_the_exports_api_takes_judge_passed(topic, superuser, make_intent, make_question):
     from rest_framework.test import APIClient
 
-    make_question(make_intent(topic, "Refunds"), "Where is my refund?", judge_verdict="pass")
+    make_question(make_intent(topic, "Refunds"), "Where is my refund?", judge_verdict="pass", status="approved")
     api = APIClient()
     api.force_authenticate(superuser)
-    response = api.post("/api/v1/exports/", {"topic": topic.pk, "format": "triplets", "judge_passed": True},
+    response = api.post("/api/v1/exports/", {"topic": topic.pk, "format": "jsonl", "judge_passed": True},
                         format="json")
     assert response.status_code == 202, response.data
     assert Export.objects.get().filters == {"statuses": ["approved", "relabeled"], "judge_passed": True}

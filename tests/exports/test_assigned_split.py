@@ -79,7 +79,12 @@ def run_export(topic, format, split, **options) -> Export:
     return export
 
 
-@pytest.mark.parametrize("format", list(WRITERS))
+# Every format that writes a topic's questions (the triplets formats write only hard negatives,
+# which an import does not make).
+QUESTION_FORMATS = [name for name in WRITERS if not name.startswith("triplets")]
+
+
+@pytest.mark.parametrize("format", QUESTION_FORMATS)
 def test_an_imported_split_column_survives_an_assigned_export_in_every_format(topic, export_root, format):
     assert import_rows(topic).splits == {"train": 5, "validation": 3, "test": 3, "none": 15}
     export = run_export(topic, format, "assigned")

@@ -31,6 +31,7 @@ from distiller.seed_files import run_write_jsonl, taxonomy_write_json
 from distiller.selectors import (
     distill_worker_count,
     judge_summary,
+    run_endpoints_describe,
     run_progress,
     run_stall_hint,
     run_unit_problems,
@@ -192,6 +193,7 @@ class Command(BaseCommand):
         on = " + ".join(f"{m['provider']} (weight {m['weight']:g})" for m in pool) if pool else provider.name
         self.stdout.write(f"Run #{run.pk} on {on} ({e['model']}): about {e['calls']} calls, "
                           f"{e['tokens_in'] + e['tokens_out']:,} tokens, ${e['cost']}.")
+        self.stdout.write(f"  calls {run_endpoints_describe(run)} (fixed at the start: every worker uses it)")
         return self._wait_for(run, wait=wait, inline=inline, live=live)
 
     def _wait_for(self, run, *, wait: bool, inline: bool, live: int):
@@ -251,6 +253,7 @@ class Command(BaseCommand):
         eta = f", ETA {p['eta_seconds']:.0f} s" if p["eta_seconds"] is not None else ""
         self.stdout.write(f"Run #{run.pk} ({run.kind}) of {run.topic.name!r} on {run.provider.name}: {run.status}, "
                           f"{p['percent']}% ({p['stage']}{eta})")
+        self.stdout.write(f"  calls {run_endpoints_describe(run)}")
         if p["stalled"] and run.status == DistillationRun.Status.RUNNING:
             self.stdout.write(f"  STALLED: no worker is working on it. Start a worker (manage.py rqworker distill) "
                               f"and run `manage.py distill resume {run.pk}`.")
