@@ -27,6 +27,7 @@ STATUS_FOR_CODE = {
     "frozen": status.HTTP_409_CONFLICT,  # an archived topic or one being deleted (datasets/lifecycle.py)
     "has_questions": status.HTTP_409_CONFLICT,
     "forbidden": status.HTTP_403_FORBIDDEN,
+    "queue_unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,  # Redis is down: nothing was started
 }
 
 
@@ -75,8 +76,9 @@ def api_exception_handler(exc, context):
                         status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
     if isinstance(exc, DatasetError):
-        return Response(error_body(exc.code, exc.message, exc.details),
-                        status=STATUS_FOR_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST))
+        http_status = STATUS_FOR_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
+        retry = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)} if http_status == 503 else None
+        return Response(error_body(exc.code, exc.message, exc.details), status=http_status, headers=retry)
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):

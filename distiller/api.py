@@ -29,6 +29,9 @@ class RunStartSerializer(InputSerializer):
 
     topic = StrictPrimaryKeyRelatedField(queryset=Topic.objects.all())
     kind = serializers.ChoiceField(choices=DistillationRun.Kind.choices, default=DistillationRun.Kind.AUTO)
+    idempotency_key = serializers.CharField(
+        required=False, allow_blank=True, max_length=128,
+        help_text="starting: a retry with the same key (or Idempotency-Key header) gets the same run back")
     provider = serializers.CharField(required=False, allow_blank=True, help_text="id, name or kind; default: custom")
     levels = StrictIntegerField(required=False, min_value=1, max_value=6)
     tags_per_level = StrictIntegerField(required=False, min_value=1, max_value=50)
@@ -111,7 +114,12 @@ class RunListCreateApi(generics.ListAPIView):
     @extend_schema(operation_id="runs_start", request=RunStartSerializer, responses={201: RunSerializer})
     def post(self, request):
         topic, kind, provider, data = run_request_parse(request)
-        run = run_start(topic=topic, kind=kind, provider=provider, user=request.user, **data)
+        key = data.pop("idempotency_key", "") or request.headers.get("Idempotency-Key", "")
+        if len(key) > 128:
+            raise DatasetError("The Idempotency-Key header is longer than 128 characters.", code="invalid_parameter")
+        run = run_start(topic=topic, kind=kind, provider=provider, user=request.user, idempotency_key=key, **data)
+        if getattr(run, "replayed", False):  # a retry: the run its first request started
+            return Response(RunSerializer(run).data, status=status.HTTP_200_OK, headers={"Idempotent-Replayed": "true"})
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -123,6 +131,7 @@ class RunEstimateApi(APIView):
     @extend_schema(operation_id="runs_estimate", request=RunStartSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request):
         topic, kind, provider, data = run_request_parse(request)
+        data.pop("idempotency_key", None)  # the same body as a start; nothing is started here
         return Response(run_estimate_for(topic=topic, kind=kind, provider=provider, **data))
 
 

@@ -248,3 +248,49 @@ def test_calls_answered_before_a_unit_crashes_are_recorded(topic, provider, teac
     assert run.calls == calls.count() == teacher_stats(teacher)["requests"]
     # The crashed unit's calls too: the one whose answer it crashed on, and those in flight then.
     assert calls.filter(unit__status="failed").count() >= 1
+
+
+def _start_by_api(user, topic, provider, headers=None, **body):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(user)
+    return api.post("/api/v1/runs/", {"topic": topic.pk, "provider": provider.name, "levels": 1, "tags_per_level": 2,
+                                      "questions_per_intent": 2, **body}, format="json", headers=headers)
+
+
+@needs_services
+@WORKERS
+def test_starting_a_run_with_redis_down_answers_503_and_leaves_no_run(topic, provider, dataset_admin):
+    redis_stop()
+    try:
+        response = _start_by_api(dataset_admin, topic, provider, headers={"Idempotency-Key": "try-1"})
+    finally:
+        redis_start()
+
+    assert (response.status_code, response["Retry-After"]) == (503, str(DATABASE_RETRY_AFTER_SECONDS))
+    assert response.json()["error"] == {
+        "code": "queue_unavailable", "details": None,
+        "message": "The work queue (Redis) is unreachable, so no run was started; try again shortly (with the "
+                   "same Idempotency-Key, a retry cannot start it twice)."}
+    assert not DistillationRun.objects.exists()
+
+    retried = _start_by_api(dataset_admin, topic, provider, headers={"Idempotency-Key": "try-1"})
+    assert retried.status_code == 201
+    run = DistillationRun.objects.get()
+    assert (run.idempotency_key, len(run.job_ids), run.status) == ("try-1", 1, "queued")
+
+
+@pytest.mark.django_db
+def test_a_retried_start_with_the_same_idempotency_key_gets_the_same_run(topic, provider, dataset_admin, superuser):
+    first = _start_by_api(dataset_admin, topic, provider, headers={"Idempotency-Key": "abc"})
+    again = _start_by_api(dataset_admin, topic, provider, headers={"Idempotency-Key": "abc"})
+    by_field = _start_by_api(dataset_admin, topic, provider, idempotency_key="abc")
+    other_user = _start_by_api(superuser, topic, provider, idempotency_key="abc")
+    without = _start_by_api(dataset_admin, topic, provider)
+
+    assert (first.status_code, again.status_code, by_field.status_code) == (201, 200, 200)
+    assert first.json()["id"] == again.json()["id"] == by_field.json()["id"]
+    assert again["Idempotent-Replayed"] == "true"
+    assert (other_user.status_code, without.status_code) == (201, 201)
+    assert DistillationRun.objects.count() == 3
