@@ -1,15 +1,16 @@
 """One configuration per run: the endpoint a run calls is fixed when it starts, not read again
 from each worker's environment."""
 
+import io
 import json
 import urllib.request
 
 import pytest
+from django.core.management import call_command
 
 from distiller.llm import Endpoint, LLMFatalError
-from distiller.models import LLMProvider
+from distiller.models import DistillationRun, LLMProvider
 from distiller.selectors import run_progress
-from distiller.services import run_start
 from distiller.teacher.server import TeacherConfig, start_in_thread
 from tests.distiller.conftest import WORKERS, wait_until_ended
 
@@ -29,7 +30,7 @@ def other_teacher():
 
 @WORKERS
 @pytest.mark.workers
-def test_a_worker_calls_the_endpoint_stored_at_the_start_not_its_own(topic, teacher, other_teacher, workers, settings):
+def test_a_worker_calls_the_endpoint_the_cli_stored_at_the_start_not_its_own(topic, teacher, other_teacher, workers, settings):
     from distiller.ratelimit import redis_connection
 
     redis_connection().flushdb()
@@ -39,7 +40,11 @@ def test_a_worker_calls_the_endpoint_stored_at_the_start_not_its_own(topic, teac
     settings.LLM_BASE_URL, settings.LLM_MODEL = teacher.url, "teacher-1"  # what the starter sees
     elsewhere = f"http://127.0.0.1:{other_teacher.server_address[1]}/v1"
     workers.start(1, LLM_BASE_URL=elsewhere, LLM_MODEL="other-model")  # what the worker's environment says
-    run = run_start(topic=topic, provider=custom, levels=1, tags_per_level=2, questions_per_intent=3)
+    said = io.StringIO()
+    call_command("distill", "auto", "--topic", topic.name, "--provider", "Local", "--levels", "1",
+                 "--tags-per-level", "2", "--questions-per-tag", "3", stdout=said, stderr=io.StringIO())
+    assert f"calls Local: {teacher.url} (model teacher-1) (fixed at the start: every worker uses it)" in said.getvalue()
+    run = DistillationRun.objects.get(topic=topic)
     assert run.parameters["endpoints"] == {str(custom.pk): {"name": "Local", "base_url": teacher.url,
                                                             "model": "teacher-1"}}
     run = wait_until_ended(run)
