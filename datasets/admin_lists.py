@@ -18,11 +18,14 @@ import json
 from math import ceil
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 # Exact counts below this; the planner's estimate above it (counting further costs a scan).
 EXACT_COUNT_LIMIT = 10_000
@@ -92,6 +95,13 @@ class LargeListAdminMixin:
 
     def get_changelist(self, request, **kwargs):
         return CappedChangeList
+
+    def action_checkbox(self, obj):
+        # The stock one renders a CheckboxInput through the form renderer's template for every
+        # row: a third of a 100-row page's time. The same HTML, formatted directly.
+        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+                           helpers.ACTION_CHECKBOX_NAME, str(obj.pk),
+                           format_html(_("Select this object for an action - {}"), str(obj)))
 
 
 def topic_column_values(*, model, column: str, topic_ids: list[int]) -> list:

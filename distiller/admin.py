@@ -10,6 +10,7 @@ from django_rq.models import Dashboard
 
 from config.queue_dashboard import GuardedQueueAdmin
 from datasets.admin import ReadOnlyAdmin, VisibleTopicFilter
+from datasets.admin_lists import LargeListAdminMixin
 from datasets.permissions import is_dataset_admin
 from datasets.services import DatasetError
 from distiller.forms import RunStartForm
@@ -248,7 +249,7 @@ class DistillationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(ReadOnlyAdmin):
+class LLMCallAdmin(LargeListAdminMixin, ReadOnlyAdmin):
     """Every call of every run, read-only: what each cost and why it failed."""
 
     list_display = ("id", "run", "kind", "outcome", "error_code", "model", "tokens_in", "tokens_out", "cost",
@@ -257,4 +258,4 @@ class LLMCallAdmin(ReadOnlyAdmin):
     list_select_related = ("run__topic",)
     search_fields = ("=run__id", "error_code", "model")
     date_hierarchy = "created_at"
-    show_full_result_count = False  # counting millions of rows on every page is not worth it
+    # Millions of rows: counts bounded or estimated, pages capped (LargeListAdminMixin).

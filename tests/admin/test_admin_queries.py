@@ -177,3 +177,10 @@ def test_topic_counts_are_counted_once_per_page_and_not_on_the_change_page(clien
     assert {t.name: (t.n_questions, t.n_approved) for t in cl.result_list}["Other 3"] == (2, 0)
     change = page_queries(client, reverse("admin:datasets_topic_change", args=[billing["parent"].topic_id]))
     assert not any('FROM "datasets_question"' in sql for sql in change)
+
+
+def test_the_row_checkbox_is_the_stock_html(superuser, billing):
+    question = Question.objects.create(topic=billing["refunds"].topic, intent=billing["refunds"], text="A <b> & c")
+    fast = admin.site._registry[Question].action_checkbox(question)
+    stock = admin.ModelAdmin.action_checkbox(admin.site._registry[Question], question)
+    assert fast == stock
