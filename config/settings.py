@@ -87,6 +87,8 @@ RQ_QUEUES = {
 # django-rq's own admin entry lets any staff user in; distiller/admin.py registers one behind the
 # product's roles instead (config/queue_dashboard.py).
 RQ_SHOW_ADMIN_LINK = False
+# Workers that ride a Redis restart through and list themselves again after it (config/workers.py).
+RQ = {"WORKER_CLASS": "config.workers.RestartTolerantWorker"}
 RQ_ASYNC = env_bool("RQ_ASYNC", True)
 if not RQ_ASYNC:
     for queue in RQ_QUEUES.values():

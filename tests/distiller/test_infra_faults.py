@@ -26,9 +26,9 @@ from datasets.models import Question
 from distiller.jobs import run_work
 from distiller.models import DistillationRun, LLMCall
 from distiller.ratelimit import redis_connection
-from distiller.selectors import run_progress
+from distiller.selectors import distill_worker_count, run_progress
 from distiller.services import run_resume, run_start
-from tests.distiller.conftest import WORKERS, wait_for
+from tests.distiller.conftest import WORKERS, wait_for, wait_until_ended
 from tests.distiller.test_runs_on_workers import teacher_stats
 
 SERVICES = Path(os.environ.get("TEST_SERVICES_DIR", "/nonexistent"))
@@ -140,11 +140,11 @@ def _run_in_thread(run_id: int) -> threading.Thread:
     return thread
 
 
-def _start_run(topic, provider, teacher) -> DistillationRun:
+def _start_run(topic, provider, teacher, workers: int | None = 0) -> DistillationRun:
     """A run of 1 taxonomy call and 4 intents x 3 question calls, each call taking 0.4 s."""
     teacher.teacher.configure(latency=0.4)
     return run_start(topic=topic, provider=provider, levels=1, tags_per_level=4, questions_per_intent=6,
-                     questions_per_call=2, workers=0)
+                     questions_per_call=2, workers=workers)
 
 
 def _assert_exact(run: DistillationRun, teacher) -> None:
@@ -294,3 +294,23 @@ def test_a_retried_start_with_the_same_idempotency_key_gets_the_same_run(topic, 
     assert again["Idempotent-Replayed"] == "true"
     assert (other_user.status_code, without.status_code) == (201, 201)
     assert DistillationRun.objects.count() == 3
+
+
+@needs_services
+@WORKERS
+@pytest.mark.workers
+def test_two_workers_ride_a_redis_restart_through_and_are_counted_again(topic, provider, teacher, workers):
+    pair = workers.start(2)
+    run = _start_run(topic, provider, teacher, workers=None)  # one job per live worker
+    run.refresh_from_db()
+    assert len(run.job_ids) == 2
+    _mid_run(run, teacher)
+
+    redis_stop()
+    time.sleep(3)
+    redis_start()
+
+    wait_until_ended(run, timeout=60)
+    _assert_exact(run, teacher)
+    assert [process.poll() for process in pair] == [None, None]  # both still alive
+    wait_for(lambda: distill_worker_count() == 2, timeout=20, what="both workers to register again")
