@@ -51,3 +51,16 @@ class RestartTolerantWorker(Worker):
             worker_registration.register(self, pipeline)
             pipeline.expire(self.key, max(self.worker_ttl, self.job_monitoring_interval) + 60)
             pipeline.execute()
+        self.lost_jobs_requeue()
+
+    def lost_jobs_requeue(self) -> None:
+        """Redis came back empty: the jobs of queued runs went with it; queue them again."""
+        from distiller.services.runs import runs_lost_jobs_requeue  # the one product queue whose jobs carry state
+
+        try:
+            requeued = runs_lost_jobs_requeue()
+        except Exception:  # PostgreSQL away too: the runs show as stalled (jobs lost) until resumed
+            self.log.exception("Worker %s: could not requeue the runs whose jobs Redis lost", self.name)
+            return
+        if requeued:
+            self.log.warning("Worker %s: requeued runs %s (Redis lost their jobs)", self.name, requeued)

@@ -24,7 +24,7 @@ from distiller.dedup import DEFAULT_THRESHOLD
 from distiller.mix import mix_validate
 from distiller.models import DistillationRun, DistillationUnit, LLMProvider, key_variable_problem
 from distiller.ratelimit import REDIS_DOWN_ERRORS
-from distiller.selectors import QUEUE, distill_worker_count, run_has_live_lease  # noqa: F401 (re-exported)
+from distiller.selectors import QUEUE, distill_worker_count, run_has_live_lease, run_jobs_lost  # noqa: F401 (re-exported)
 
 QUESTIONS_STAGE = "questions"
 CONTRAST_STAGE = "hard_negatives"
@@ -516,6 +516,22 @@ def _questions_to_judge(topic: Topic, p: dict) -> dict:
             .exclude(status=Question.Status.REJECTED).values("intent_id").annotate(n=Count("id"))
             .values_list("intent_id", "n"))
     return dict(rows)
+
+
+def runs_lost_jobs_requeue() -> list[int]:
+    """Queue new work jobs for queued runs whose jobs Redis lost (a restart that came back empty);
+    returns their ids. Run by every worker when it finds Redis has forgotten it (config.workers),
+    which is the moment such jobs were lost. A run another caller is requeueing is skipped."""
+    requeued = []
+    for run_id in DistillationRun.objects.filter(status=DistillationRun.Status.QUEUED).values_list("pk", flat=True):
+        with transaction.atomic():
+            run = DistillationRun.objects.select_for_update(skip_locked=True).filter(
+                pk=run_id, status=DistillationRun.Status.QUEUED).first()
+            if run is None or not run_jobs_lost(run=run):
+                continue
+            _enqueue_work(run, None)
+            requeued.append(run.pk)
+    return requeued
 
 
 def _enqueue_work(run: DistillationRun, workers: int | None) -> list[str]:

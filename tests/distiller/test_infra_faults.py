@@ -26,7 +26,7 @@ from datasets.models import Question
 from distiller.jobs import run_work
 from distiller.models import DistillationRun, LLMCall
 from distiller.ratelimit import redis_connection
-from distiller.selectors import distill_worker_count, run_progress
+from distiller.selectors import JOBS_LOST_HINT, distill_worker_count, run_progress
 from distiller.services import run_resume, run_start
 from tests.distiller.conftest import WORKERS, wait_for, wait_until_ended
 from tests.distiller.test_runs_on_workers import teacher_stats
@@ -299,14 +299,17 @@ def test_a_retried_start_with_the_same_idempotency_key_gets_the_same_run(topic, 
 @needs_services
 @WORKERS
 @pytest.mark.workers
-def test_two_workers_ride_a_redis_restart_through_and_are_counted_again(topic, provider, teacher, workers):
+def test_two_workers_ride_redis_and_postgresql_restarts_through_and_are_counted_again(topic, provider, teacher, workers):
     pair = workers.start(2)
     run = _start_run(topic, provider, teacher, workers=None)  # one job per live worker
     run.refresh_from_db()
     assert len(run.job_ids) == 2
     _mid_run(run, teacher)
 
-    redis_stop()
+    redis_stop()  # back empty 3 s later; PostgreSQL restarts in the meantime
+    _pg_ctl("-m", "fast", "-w", "-t", "60", "restart")
+    for connection in connections.all():
+        connection.close()
     time.sleep(3)
     redis_start()
 
@@ -314,3 +317,22 @@ def test_two_workers_ride_a_redis_restart_through_and_are_counted_again(topic, p
     _assert_exact(run, teacher)
     assert [process.poll() for process in pair] == [None, None]  # both still alive
     wait_for(lambda: distill_worker_count() == 2, timeout=20, what="both workers to register again")
+
+
+@needs_services
+@WORKERS
+@pytest.mark.workers
+def test_a_queued_run_whose_job_redis_lost_is_requeued_by_a_worker_when_redis_is_back(topic, provider, teacher,
+                                                                                       workers):
+    (worker,) = workers.start(1)
+    run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=2, workers=0)
+    # As if queued a moment before the restart: its job id names a job Redis no longer has.
+    DistillationRun.objects.filter(pk=run.pk).update(job_ids=["lost-in-the-restart"])
+    assert run_progress(run=DistillationRun.objects.get(pk=run.pk))["hint"] == JOBS_LOST_HINT
+
+    redis_stop()
+    redis_start()
+
+    wait_until_ended(run, timeout=50)
+    assert run.status == "succeeded" and run.questions_created == 4
+    assert len(run.job_ids) == 2 and worker.poll() is None
