@@ -644,9 +644,15 @@ def capture_record(*, topic: Topic, text: str, predicted_intent: IntentNode, con
 
 
 def captures_record(*, items: list[dict]) -> CaptureBatchResult:
-    """Record a batch of validated captures (dicts with topic, text, predicted_intent, confidence) atomically."""
-    result = CaptureBatchResult()
+    """Record a batch of validated captures (dicts with topic, text, predicted_intent, confidence) atomically.
+
+    Rows are written in one fixed order (topic, text hash), not the request's: concurrent batches
+    that share queries then wait for each other's row locks instead of deadlocking. Repeats
+    within the batch keep their request order; outcomes come back in the request's order.
+    """
+    order = sorted(range(len(items)), key=lambda i: (items[i]["topic"].pk, text_hash(items[i]["text"].strip())))
+    outcomes: list[CaptureOutcome | None] = [None] * len(items)
     with transaction.atomic():
-        for item in items:
-            result.outcomes.append(capture_record(**item))
-    return result
+        for index in order:
+            outcomes[index] = capture_record(**items[index])
+    return CaptureBatchResult(outcomes=outcomes)

@@ -336,3 +336,59 @@ def test_a_queued_run_whose_job_redis_lost_is_requeued_by_a_worker_when_redis_is
     wait_until_ended(run, timeout=50)
     assert run.status == "succeeded" and run.questions_created == 4
     assert len(run.job_ids) == 2 and worker.poll() is None
+
+
+def _capture_client():
+    from django.contrib.auth.models import Group, User
+    from rest_framework.authtoken.models import Token
+
+    user = User.objects.create_user(username="prod-bot", password="pw-prod-bot")
+    user.groups.add(Group.objects.get(name="capture client"))
+    return Token.objects.create(user=user).key
+
+
+@WORKERS
+def test_overlapping_capture_batches_from_16_threads_never_deadlock_and_count_exactly(topic, make_intent):
+    import random
+
+    from rest_framework.test import APIClient
+
+    intent = make_intent(topic, "Refunds")
+    token = _capture_client()
+    texts = [f"where is refund number {n}" for n in range(40)]
+    posted: list[int] = []
+    statuses: list = []
+    lock = threading.Lock()
+
+    def client_posts(seed: int):
+        rng = random.Random(seed)
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        try:
+            for _ in range(3):
+                batch = rng.sample(range(40), 20)  # the same queries, each client in its own order
+                try:
+                    response = api.post("/api/v1/labeling/captures/", [
+                        {"topic": topic.pk, "text": texts[n], "predicted_intent": intent.pk, "confidence": 0.2}
+                        for n in batch], format="json")
+                except Exception as exc:  # the test client raises what would be a 500 (a deadlock)
+                    with lock:
+                        statuses.append(repr(exc)[:80])
+                    continue
+                with lock:
+                    statuses.append(response.status_code)
+                    if response.status_code == 201:
+                        posted.extend(batch)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=client_posts, args=(seed,)) for seed in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [201] * 48
+    rows = dict(Question.objects.filter(topic=topic, source="captured").values_list("text", "occurrences"))
+    assert rows == {texts[n]: posted.count(n) for n in set(posted)}
+    assert sum(rows.values()) == 16 * 3 * 20
