@@ -87,6 +87,9 @@ RQ_QUEUES = {
 # django-rq's own admin entry lets any staff user in; distiller/admin.py registers one behind the
 # product's roles instead (config/queue_dashboard.py).
 RQ_SHOW_ADMIN_LINK = False
+# Shared by every web process (the captures throttle counts across all of them); Redis, like the queues.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                      "KEY_PREFIX": "cache"}}
 # Workers that ride a Redis restart through and list themselves again after it (config/workers.py).
 RQ = {"WORKER_CLASS": "config.workers.RestartTolerantWorker"}
 RQ_ASYNC = env_bool("RQ_ASYNC", True)

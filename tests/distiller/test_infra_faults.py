@@ -10,6 +10,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -392,3 +393,28 @@ def test_overlapping_capture_batches_from_16_threads_never_deadlock_and_count_ex
     rows = dict(Question.objects.filter(topic=topic, source="captured").values_list("text", "occurrences"))
     assert rows == {texts[n]: posted.count(n) for n in set(posted)}
     assert sum(rows.values()) == 16 * 3 * 20
+
+
+POSTS_FROM_A_SERVER_PROCESS = """
+from django.test import Client
+client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION="Token {token}")
+body = '{{"topic": {topic}, "text": "where is my refund", "predicted_intent": {intent}, "confidence": 0.2}}'
+print(" ".join(str(client.post("/api/v1/labeling/captures/", body, content_type="application/json").status_code)
+               for _ in range(8)))
+"""
+
+
+@WORKERS
+def test_the_captures_throttle_holds_across_two_server_processes(topic, make_intent):
+    from tests.distiller.conftest import ROOT, database_url
+
+    redis_connection().flushdb()
+    intent = make_intent(topic, "Refunds")
+    code = POSTS_FROM_A_SERVER_PROCESS.format(token=_capture_client(), topic=topic.pk, intent=intent.pk)
+    environment = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1", "CAPTURE_THROTTLE_RATE": "10/min"}
+    servers = [subprocess.Popen([sys.executable, "manage.py", "shell", "-v", "0", "-c", code], cwd=ROOT,
+                                env=environment, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    statuses = [status for server in servers for status in server.communicate(timeout=60)[0].split()]
+
+    assert sorted(statuses) == ["201"] * 10 + ["429"] * 6
+    assert Question.objects.get(topic=topic).occurrences == 10
