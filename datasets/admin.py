@@ -21,6 +21,7 @@ from datasets.admin_lifecycle import (
     TopicLifecycleAdminMixin,
     TopicStateFilter,
     intent_change_urls,
+    topic_ids_not_being_deleted,
 )
 from datasets.admin_lists import LargeListAdminMixin, TopicValuesFilter
 from datasets.exports import export_stream
@@ -56,7 +57,7 @@ def status_counts_by(*, field: str, ids: list[int]) -> dict[int, dict[str, int]]
     one list page: one GROUP BY over the (topic, status, …) or (intent, status) index, for the
     page's rows only. Removed questions count, as they always did on these pages."""
     counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
-    rows = Question.objects.filter(**{f"{field}__in": ids}).order_by().values(field, "status").annotate(n=Count("pk"))
+    rows = Question.objects.filter(**{f"{field}__in": ids}).order_by().values(field, "status").annotate(n=Count("*"))
     for row in rows:
         counts[row[field]][row["status"]] = row["n"]
     return counts
@@ -412,16 +413,21 @@ class QuestionAdmin(LargeListAdminMixin, QuestionLifecycleAdminMixin, QuestionIm
     list_per_page = 100
 
     def get_queryset(self, request):
-        return only_reviewed_topics(request, super().get_queryset(request), "topic")
+        # Reviewers: their topics' questions (only_reviewed_topics), as ids rather than a subquery so
+        # the planner knows how many rows that is (see QuestionLifecycleAdminMixin.get_queryset).
+        queryset = super().get_queryset(request)
+        if is_dataset_admin(request.user):
+            return queryset
+        return queryset.filter(topic_id__in=self.visible_topic_ids(request))
 
     def visible_topic_ids(self, request) -> list[int]:
-        """The topics whose questions get_queryset shows this user (TopicValuesFilter's scope), read
-        once per request for the three filters."""
+        """The topics whose questions get_queryset shows this user (also TopicValuesFilter's
+        scope), read once per request."""
         if not hasattr(request, "_question_topic_ids"):
-            topics = Topic.objects.filter(deletion_started_at__isnull=True)
+            topic_ids = topic_ids_not_being_deleted(request)
             if not is_dataset_admin(request.user):
-                topics = topics.filter(pk__in=topics_for_reviewer(request.user))
-            request._question_topic_ids = list(topics.values_list("pk", flat=True))
+                topic_ids = list(topics_for_reviewer(request.user).filter(pk__in=topic_ids).values_list("pk", flat=True))
+            request._question_topic_ids = topic_ids
         return request._question_topic_ids
 
     def get_search_results(self, request, queryset, search_term):

@@ -118,6 +118,14 @@ class TopicLifecycleAdminMixin:
             self.message_user(request, f"{done}: {', '.join(names)}.", messages.SUCCESS)
 
 
+def topic_ids_not_being_deleted(request) -> list[int]:
+    """The ids of the topics not being deleted, read once per request."""
+    if not hasattr(request, "_topic_ids_not_being_deleted"):
+        request._topic_ids_not_being_deleted = list(
+            Topic.objects.filter(deletion_started_at__isnull=True).values_list("pk", flat=True))
+    return request._topic_ids_not_being_deleted
+
+
 class QuestionLifecycleAdminMixin:
     """Remove and restore instead of delete: the review history stays. Removed questions are listed
     only through the "removed" filter."""
@@ -129,7 +137,9 @@ class QuestionLifecycleAdminMixin:
         return is_dataset_admin(request.user)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(topic__deletion_started_at__isnull=True)
+        # The ids, not a join: joined, the planner misjudges how many questions the (rarely
+        # analyzed) topic table lets through and sorts a million rows for a deep page.
+        return super().get_queryset(request).filter(topic_id__in=topic_ids_not_being_deleted(request))
 
     def _change_removal(self, request, queryset, service, done: str):
         try:
