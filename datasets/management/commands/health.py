@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from datasets.formats.readers import READERS
 from datasets.health.render import report_lines
 from datasets.health.services import file_health_report, topic_health_report
-from datasets.models import LANGUAGE_CHOICES, Topic
+from datasets.models import LANGUAGE_CHOICES
+from datasets.selectors import topic_by_name_or_id
 from datasets.services import DatasetError
 
 
@@ -32,9 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, topic, file, json: bool, **options):
         try:
             if topic:
-                target = Topic.objects.filter(name=topic).first()
-                if target is None and topic.isdecimal():
-                    target = Topic.objects.filter(pk=int(topic)).first()
+                target = topic_by_name_or_id(topic)
                 if target is None:
                     raise CommandError(f"No topic named {topic!r} (or with that id).")
                 report = topic_health_report(topic=target)
