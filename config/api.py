@@ -5,6 +5,7 @@ Every error body is {"error": {"code": ..., "message": ..., "details": ...}}.
 
 import sys
 
+import redis
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError
@@ -73,6 +74,12 @@ def unknown_fields(details) -> list[str]:
 def api_exception_handler(exc, context):
     if database_unreachable(exc):
         return Response(error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE),
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        # Redis (queues, the shared throttle) is restarting: a 503 the client retries, not a 500.
+        return Response(error_body("redis_unavailable", "Redis (the work queues and the request throttle) is "
+                                                        "unreachable right now; try again shortly."),
                         status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
     if isinstance(exc, DatasetError):

@@ -418,3 +418,24 @@ def test_the_captures_throttle_holds_across_two_server_processes(topic, make_int
 
     assert sorted(statuses) == ["201"] * 10 + ["429"] * 6
     assert Question.objects.get(topic=topic).occurrences == 10
+
+
+@needs_services
+@WORKERS
+def test_captures_with_redis_down_answer_503_not_500(topic, make_intent):
+    from rest_framework.test import APIClient
+
+    intent = make_intent(topic, "Refunds")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {_capture_client()}")
+    redis_stop()
+    try:
+        response = api.post("/api/v1/labeling/captures/", {"topic": topic.pk, "text": "where is my refund",
+                                                           "predicted_intent": intent.pk, "confidence": 0.2},
+                            format="json")
+    finally:
+        redis_start()
+
+    assert (response.status_code, response["Retry-After"]) == (503, str(DATABASE_RETRY_AFTER_SECONDS))
+    assert response.json()["error"]["code"] == "redis_unavailable"
+    assert not Question.objects.filter(topic=topic).exists()
