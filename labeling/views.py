@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from config.input import id_parse, ids_parse
+from datasets.admin_lists import EstimatedCountPaginator
 from datasets.models import LANGUAGE_CHOICES, Question
 from datasets.permissions import is_dataset_admin, is_reviewer, is_topic_lead, topics_for_reviewer
 from datasets.services import DatasetError
@@ -186,7 +186,8 @@ def question_list(request, topic_id):
         return redirect("labeling:questions", topic_id=topic.pk)
     if request.method == "POST":
         return _bulk_review(request, topic, question_filter, queryset)
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    # Counted exactly up to 10,000 rows, estimated past them ("about"); at most 100 pages.
+    page = EstimatedCountPaginator(queryset, 50).get_page(request.GET.get("page"))
     reviewers = get_user_model().objects.filter(
         pk__in=Question.objects.filter(topic=topic, reviewed_by__isnull=False)
         .values("reviewed_by").distinct()).order_by("username")

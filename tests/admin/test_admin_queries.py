@@ -184,3 +184,14 @@ def test_the_row_checkbox_is_the_stock_html(superuser, billing):
     fast = admin.site._registry[Question].action_checkbox(question)
     stock = admin.ModelAdmin.action_checkbox(admin.site._registry[Question], question)
     assert fast == stock
+
+
+def test_the_review_list_says_about_past_the_exact_limit(client, superuser, billing, monkeypatch):
+    monkeypatch.setattr(admin_lists, "EXACT_COUNT_LIMIT", 5)
+    questions_add(billing["refunds"], 12)
+    client.force_login(superuser)
+    page = client.get(reverse("labeling:questions", args=[billing["refunds"].topic_id])).content.decode()
+    assert "questions)" in page and "(about " in page
+    monkeypatch.setattr(admin_lists, "EXACT_COUNT_LIMIT", 50)
+    page = client.get(reverse("labeling:questions", args=[billing["refunds"].topic_id])).content.decode()
+    assert "(12 questions)" in page and "about" not in page
