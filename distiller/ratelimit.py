@@ -50,6 +50,13 @@ ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit, rpm, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+-- The caller is alive: after a restart that emptied Redis its keeper may not have said so yet, and
+-- a prune by another process would take the call it is about to list for a dead process's.
+local caller_bar = string.find(ARGV[4], '|', 1, true)
+if caller_bar then
+  redis.call('SET', '""" + ALIVE_PREFIX + """' .. string.sub(ARGV[4], 1, caller_bar - 1), 1, 'EX', """ + str(
+    OWNER_TTL_SECONDS) + """)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 """ + PRUNE_BODY + """
 if redis.call('ZCARD', KEYS[1]) >= limit then return -1 end
