@@ -42,6 +42,13 @@ def _migration_rows(request):
     _restore_migration_rows()
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Personas get real passwords; the default hasher's deliberate slowness (about 2 s a user on a
+    # loaded machine) would dominate the permission tests. Subprocesses keep the real hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(username, *, groups=(), staff=True, superuser=False):
     user = User.objects.create_user(username=username, password="pw-" + username, is_staff=staff,
                                     is_superuser=superuser)
