@@ -39,7 +39,11 @@ def poll(client, url: str, *, until, timeout: float = 60) -> dict:
     raise AssertionError(f"{url} never got there: {body}")
 
 
-def test_the_procfile_serves_login_a_run_a_review_and_an_export_with_debug_off(tmp_path, teacher):
+def test_the_procfile_serves_login_a_run_a_review_and_an_export_with_debug_off(tmp_path, teacher, settings):
+    # The servers hash with the production hashers, not the tests' fast one: the password must be theirs.
+    from django.conf import global_settings
+
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
     User.objects.create_superuser("ops", "ops@example.com", "pw-ops-long-enough")
     LLMProvider.objects.create(name="Teacher", kind=LLMProvider.Kind.CUSTOM, base_url=teacher.url, model="teacher-1",
                                api_key_env="", supports_json_schema=True, max_concurrency=4, requests_per_minute=0)
