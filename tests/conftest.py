@@ -2,6 +2,8 @@
 
 import importlib
 import itertools
+import shutil
+import tempfile
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -109,3 +111,27 @@ def make_question(db):
                                        text=text or f"Question number {next(_counter)}?", **fields)
 
     return make
+
+
+@pytest.fixture
+def browser(settings):
+    """Debian's headless Chromium through chromedriver, no background networking, a fresh profile;
+    its console log is kept (the CSP test reads violations from it). Skips without Chromium."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (make browser)")
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
