@@ -33,6 +33,7 @@ class TeacherPool:
         self.members = members
         self._lock = threading.Lock()
         self._rng = rng or random.Random()
+        self._last_error: Exception | None = None  # what took the last member out
 
     def live(self) -> list[PoolMember]:
         with self._lock:
@@ -45,28 +46,30 @@ class TeacherPool:
         with self._lock:
             return self._rng.choices(live, weights=[m.weight for m in live])[0]
 
-    def _take_out(self, member: PoolMember, reason: str) -> None:
+    def _take_out(self, member: PoolMember, error: LLMFatalError | LLMUnavailableError) -> None:
         with self._lock:
             if not member.failed:
-                member.failed = reason
-                logger.warning("pool: %s taken out: %s", member.provider.name, reason)
+                member.failed = error.message
+                self._last_error = error
+                logger.warning("pool: %s taken out: %s", member.provider.name, error.message)
 
     def complete_json_sourced(self, **request):
-        """(answer, provider name, model) from the first live member that answers. Raises the last
-        member's error when every member failed."""
-        last_error = None
+        """(answer, provider name, model) from the first live member that answers. Raises the error
+        that took the last member out when every member failed (also in a thread that finds the
+        pool empty because another thread's call took it out)."""
         while True:
             member = self._draw()
             if member is None:
-                raise last_error or LLMFatalError("The teacher pool has no provider left.")
+                last = self._last_error
+                # A new instance of the same error: threads must not share one exception's traceback.
+                raise type(last)(last.message) if last else LLMFatalError("The teacher pool has no provider left.")
             try:
                 answer = member.client.complete_json(**request)
             except (LLMFatalError, LLMUnavailableError) as exc:
                 others = [m for m in self.live() if m is not member]
                 if isinstance(exc, LLMUnavailableError) and not others:
                     raise  # the last one: a slow spell fails this call, not the provider for good
-                self._take_out(member, exc.message)
-                last_error = exc
+                self._take_out(member, exc)
                 continue
             return answer, member.provider.name, member.client.served_model()
 
