@@ -501,14 +501,18 @@ def _overlap_lease_next(*, topic: Topic, actor, pending: QuerySet, skip_ids, now
 def _overlap_claim_first(free: QuerySet, *, topic: Topic, actor, now) -> Question | None:
     """Take the first question of `free`: lease a single-review one, claim an overlapping one. The
     row is locked (SKIP LOCKED) while the claim is counted again, so a question whose last place
-    was taken meanwhile is passed over for the next."""
+    was taken meanwhile is passed over for the next. When every free row is locked, the first is
+    waited for: an overlapping question is locked only for a moment by another reviewer's claim
+    or vote and may still have a place (skipping it would tell this reviewer the queue is done)."""
     passed: list[int] = []
     for _ in range(50):
         with transaction.atomic():
             candidates = free.exclude(pk__in=passed).order_by(*_queue_order(free))
+            candidate = None
             if connection.features.has_select_for_update_skip_locked:
-                candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-            candidate = candidates.first()
+                candidate = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+            if candidate is None:
+                candidate = candidates.select_for_update(of=("self",)).first()
             if candidate is None:
                 return None
             if not overlap.question_overlaps(question_id=candidate.pk, topic=topic):
