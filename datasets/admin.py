@@ -27,6 +27,7 @@ from datasets.admin_lists import LargeListAdminMixin, TopicValuesFilter
 from datasets.exports import export_stream
 from datasets.models import QUESTION_TEXT_MAX_CHARS, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
+from datasets.question_counts import status_counts_by
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
 from datasets.selectors import taxonomy_with_counts, topic_status_counts
 from datasets.services import DatasetError, intent_create, intent_move
@@ -50,17 +51,6 @@ def _count_of(model, **filters):
 
 
 APPROVED_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
-
-
-def status_counts_by(*, field: str, ids: list[int]) -> dict[int, dict[str, int]]:
-    """{id: {status: questions}} for the topics or intents (`field`: "topic_id" or "intent_id") of
-    one list page: one GROUP BY over the (topic, status, …) or (intent, status) index, for the
-    page's rows only. Removed questions count, as they always did on these pages."""
-    counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
-    rows = Question.objects.filter(**{f"{field}__in": ids}).order_by().values(field, "status").annotate(n=Count("*"))
-    for row in rows:
-        counts[row[field]][row["status"]] = row["n"]
-    return counts
 
 
 class VisibleTopicFilter(admin.RelatedFieldListFilter):
@@ -141,9 +131,9 @@ class TopicAdmin(LargeListAdminMixin, TopicLifecycleAdminMixin, admin.ModelAdmin
         )
 
     def rows_attach(self, topics):
-        # Counted for the page's topics only, once (CappedChangeList), so the change page and the
-        # taxonomy page, which read get_queryset too, count no questions.
-        counts = status_counts_by(field="topic_id", ids=[topic.pk for topic in topics])
+        # Read for the page's topics only, once (CappedChangeList), from the kept counts
+        # (datasets/question_counts.py). Removed questions count, as they always did here.
+        counts = status_counts_by(field="topic_id", ids=[topic.pk for topic in topics], include_removed=True)
         for topic in topics:
             topic.n_questions = sum(counts[topic.pk].values())
             topic.n_approved = sum(counts[topic.pk].get(status, 0) for status in APPROVED_STATUSES)
@@ -258,9 +248,9 @@ class IntentNodeAdmin(LargeListAdminMixin, RefusableSaveMixin, admin.ModelAdmin)
         return only_reviewed_topics(request, super().get_queryset(request), "topic")
 
     def rows_attach(self, nodes):
-        # Counted for the page's intents only, once (CappedChangeList): not a join of every
-        # intent with every question.
-        counts = status_counts_by(field="intent_id", ids=[node.pk for node in nodes])
+        # Read for the page's intents only, once (CappedChangeList), from the kept counts: counting
+        # them read each intent's whole index (350 ms for a page at 1M questions).
+        counts = status_counts_by(field="intent_id", ids=[node.pk for node in nodes], include_removed=True)
         for node in nodes:
             by_status = counts[node.pk]
             node.n_total = sum(by_status.values())

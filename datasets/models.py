@@ -378,6 +378,28 @@ class QuestionBand(models.Model):
         return f"band {self.band} of #{self.question_id}"
 
 
+class QuestionCount(models.Model):
+    """Kept question counts: deltas of the number of questions per (topic, intent, status, removed),
+    written by database triggers on the question table (migration 0017), never by Python code. A
+    key's count is the sum of its rows (datasets.question_counts); a compaction folds a topic's rows
+    into one per key. Deltas rather than one row per key so concurrent writers never wait on a
+    shared row. No foreign keys: the rows of a deleted topic or intent sum to zero and go at the
+    next compaction, and the triggers must not be refused by a constraint mid-deletion."""
+
+    topic_id = models.BigIntegerField()
+    intent_id = models.BigIntegerField()
+    status = models.CharField(max_length=16)
+    removed = models.BooleanField()
+    n = models.BigIntegerField(help_text="Questions added (or, negative, taken away) from this key.")
+
+    class Meta:
+        indexes = [models.Index(fields=["topic_id"], name="questioncount_topic_idx"),
+                   models.Index(fields=["intent_id"], name="questioncount_intent_idx")]
+
+    def __str__(self):
+        return f"{self.n:+d} {self.status}{' removed' if self.removed else ''} of intent {self.intent_id}"
+
+
 class ReviewEvent(models.Model):
     """Append-only audit of every change of a question's status, intent or text."""
 

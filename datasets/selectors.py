@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, F, Max, Min
 
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, Topic
+from datasets.question_counts import intent_status_counts, kept_counts
 
 
 def topic_by_name_or_id(raw: str) -> Topic | None:
@@ -62,12 +63,11 @@ def intent_infos(*, topic: Topic) -> dict[int, IntentInfo]:
 def taxonomy_with_counts(*, topic: Topic) -> list[IntentInfo]:
     """The taxonomy in tree order, each node with question counts by status, own and for its subtree."""
     infos = intent_infos(topic=topic)
-    rows = (Question.objects.filter(topic=topic, removed_at__isnull=True).values("intent_id", "status")
-            .annotate(n=Count("id")).order_by())
-    for row in rows:
-        info = infos.get(row["intent_id"])
+    # Kept counts (datasets/question_counts.py): the whole topic's GROUP BY took ~1 s at 1M questions.
+    for intent_id, by_status in intent_status_counts(topic_id=topic.pk).items():
+        info = infos.get(intent_id)
         if info:
-            info.counts[row["status"]] = row["n"]
+            info.counts.update(by_status)
     for info in reversed(list(infos.values())):  # children before parents
         for status, n in info.counts.items():
             info.subtree_counts[status] = info.subtree_counts.get(status, 0) + n
@@ -86,10 +86,10 @@ def intent_subtree_ids(*, node: IntentNode) -> list[int]:
 
 
 def topic_status_counts(*, topic: Topic) -> dict[str, int]:
+    """The topic's questions by status, removed ones left out (kept counts, one small query)."""
     counts = defaultdict(int)
-    for row in Question.objects.filter(topic=topic, removed_at__isnull=True).values("status").annotate(
-            n=Count("id")).order_by():
-        counts[row["status"]] = row["n"]
+    for row in kept_counts(topic_ids=[topic.pk]):
+        counts[row.status] += row.n
     return dict(counts)
 
 

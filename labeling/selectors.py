@@ -11,6 +11,7 @@ from config.input import id_parse, number_parse
 from datasets.health.index import question_paraphrases
 from datasets.models import PATH_SEPARATOR, IntentNode, Question, ReviewEvent, Topic
 from datasets.normalize import near_duplicate_key, normalize_text
+from datasets.question_counts import intent_status_counts, status_counts_by
 from datasets.selectors import intent_infos, intent_subtree_ids
 from datasets.services import DatasetError
 
@@ -197,10 +198,7 @@ def topic_progress(*, topic: Topic) -> list[IntentProgress]:
     (a reviewer confirmed them under their new intent).
     """
     infos = intent_infos(topic=topic)
-    counts: dict[int, dict[str, int]] = {}
-    for row in Question.objects.filter(topic=topic, removed_at__isnull=True).values("intent_id", "status").annotate(
-            n=Count("id")).order_by():
-        counts.setdefault(row["intent_id"], {})[row["status"]] = row["n"]
+    counts = intent_status_counts(topic_id=topic.pk)  # kept counts: no read of the whole topic
     rows = []
     for info in infos.values():
         if topic.leaf_only and not info.is_leaf and info.id not in counts:
@@ -217,19 +215,18 @@ def topic_progress(*, topic: Topic) -> list[IntentProgress]:
 
 
 def topics_overview(*, topics: QuerySet) -> list[dict]:
-    """Each topic with its question counts by status, for the home page."""
-    totals = {
-        row["id"]: row for row in topics.values("id").annotate(
-            total=Count("questions", filter=Q(questions__removed_at__isnull=True)),
-            pending=Count("questions", filter=Q(questions__status=Question.Status.PENDING,
-                                                questions__removed_at__isnull=True)),
-            approved=Count("questions", filter=Q(questions__status__in=APPROVED_STATUSES,
-                                                 questions__removed_at__isnull=True)),
-            flagged=Count("questions", filter=Q(questions__status=Question.Status.FLAGGED,
-                                                questions__removed_at__isnull=True)),
-        ).order_by()
-    }
-    return [{"topic": topic, **totals.get(topic.pk, {})} for topic in topics.order_by("name")]
+    """Each topic with its question counts by status, for the home page (kept counts: joining
+    every topic with all its questions read them all)."""
+    topics = list(topics.order_by("name"))
+    counts = status_counts_by(field="topic_id", ids=[topic.pk for topic in topics], include_removed=False)
+    overview = []
+    for topic in topics:
+        by_status = counts[topic.pk]
+        overview.append({"topic": topic, "id": topic.pk, "total": sum(by_status.values()),
+                         "pending": by_status.get(Question.Status.PENDING, 0),
+                         "approved": sum(by_status.get(status, 0) for status in APPROVED_STATUSES),
+                         "flagged": by_status.get(Question.Status.FLAGGED, 0)})
+    return overview
 
 
 def taxonomy_choices(*, topic: Topic) -> list[dict]:
