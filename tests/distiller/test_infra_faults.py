@@ -439,3 +439,57 @@ def test_captures_with_redis_down_answer_503_not_500(topic, make_intent):
     assert (response.status_code, response["Retry-After"]) == (503, str(DATABASE_RETRY_AFTER_SECONDS))
     assert response.json()["error"]["code"] == "redis_unavailable"
     assert not Question.objects.filter(topic=topic).exists()
+
+
+def _worker_states() -> list[str]:
+    import django_rq
+    from rq import Worker
+
+    return [worker.get_state() for worker in Worker.all(queue=django_rq.get_queue("distill"))]
+
+
+@needs_services
+@WORKERS
+@pytest.mark.workers
+def test_an_idle_worker_survives_redis_restarting_empty_registers_again_and_takes_the_next_run(
+        topic, provider, teacher, workers):
+    (worker,) = workers.start(1)
+    wait_for(lambda: _worker_states() == ["idle"], timeout=20, what="the worker to idle")
+
+    redis_stop()  # while the worker waits for a job; back empty 5 s later
+    time.sleep(5)
+    redis_start()
+
+    wait_for(lambda: distill_worker_count() == 1, timeout=20, what="the idle worker to register again")
+    assert worker.poll() is None
+    run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=2,
+                    workers=None)  # one job per live worker: the count must have found it
+    wait_until_ended(run, timeout=30)
+    assert (run.status, run.questions_created, len(run.job_ids)) == ("succeeded", 4, 1)
+    assert worker.poll() is None and distill_worker_count() == 1
+
+
+@needs_services
+@WORKERS
+@pytest.mark.workers
+def test_a_worker_whose_job_ends_while_redis_is_down_stays_alive_and_works_on_the_resumed_run(
+        topic, provider, teacher, workers):
+    # Its job gives up after 1 s of outage, so the worker turns idle while Redis is still away.
+    (worker,) = workers.start(1, DISTILL_OUTAGE_SECONDS=1)
+    run = _start_run(topic, provider, teacher, workers=1)
+    _mid_run(run, teacher)
+
+    redis_stop()
+    try:
+        wait_for(lambda: DistillationRun.objects.filter(pk=run.pk, error__startswith="Redis unreachable").exists(),
+                 timeout=30, what="the job to give up")
+        time.sleep(2)  # the work horse exits; its worker meets the outage finishing the job and dequeueing
+        assert worker.poll() is None
+    finally:
+        redis_start()
+
+    wait_for(lambda: distill_worker_count() == 1, timeout=20, what="the worker to register again")
+    run_resume(run=run, workers=1)
+    wait_until_ended(run, timeout=60)
+    _assert_exact(run, teacher)
+    assert worker.poll() is None
