@@ -30,6 +30,8 @@ from config.input import id_parse
 from config.storage import export_storage, storage_file_open, storage_file_put, storage_folder_delete
 from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
 from datasets.formats.base import labels_json
+from datasets.health.index import paraphrase_index_fill
+from datasets.health.selectors import SPLIT_PARAPHRASE_BUCKET, paraphrase_groups
 from datasets.models import Export, IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key
 from datasets.selectors import (
@@ -294,6 +296,8 @@ def export_write(*, export: Export) -> ExportOutcome:
     try:
         if export.split:
             question_near_keys_fill(questions=export_questions_of(export))
+            # The split's paraphrase groups are read inside the read-only snapshot: index first.
+            paraphrase_index_fill(questions=export_questions_of(export))
         with _snapshot():
             outcome, context = _export_files_write(export, writer_class, work)
         extras = writer_class.folder_files(context, outcome.counts, outcome.intent_counts, outcome.num_bytes)
@@ -324,8 +328,10 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
         planner, names, warnings = _assigned_planner(export, questions, intent_label)
         own_part = {name: planner.names.index(name) for name in ASSIGNED_SPLITS}
     elif export.split:
+        # Paraphrase groups join near keys, so a paraphrase pair lands on one side like a near
+        # duplicate. Not in the assigned mode: there the dataset's own membership decides.
         planner = SplitPlanner(ratios=export.split, seed=export.seed, shared=export_shared_near_keys(questions=questions),
-                               intent_label=intent_label)
+                               intent_label=intent_label, groups=paraphrase_groups(questions=questions, max_bucket=SPLIT_PARAPHRASE_BUCKET))
         names = planner.names
     else:
         names = ["train" if not writer_class.single_file else NO_SPLIT_NAME]
@@ -447,7 +453,7 @@ def _with_parts(rows, placed: list[int], own: dict[str, int]):
 
 
 def _near_key(planner: SplitPlanner, row: ExportRow) -> int:
-    return row.near_key if row.near_key is not None else planner.key(row.text)
+    return planner.group_of(row.near_key) if row.near_key is not None else planner.key(row.text)
 
 
 @dataclass

@@ -3,8 +3,10 @@
 Questions are first grouped by their near-duplicate key (datasets.normalize.near_duplicate_key:
 the bag of words of the normalized text, numbers and filler words left out, stored on every
 question), so "Reset my password!" and "please reset my password" are one group; exact
-duplicates share it too. A group is placed whole in one split, so no near duplicate straddles
-train and test. Within each intent the groups are shuffled (sorted by the key mixed with the
+duplicates share it too. A ratio split also joins the groups of paraphrases (`groups`, from the
+paraphrase index: datasets.health.selectors.paraphrase_groups), so "how much money is left in my
+checking account" and "... in my savings account" are one group as well. A group is placed whole
+in one split, so no near duplicate or paraphrase the index finds straddles train and test. Within each intent the groups are shuffled (sorted by the key mixed with the
 seed) and handed out in that order, the first ones to train up to its share of the intent, then
 validation, then test, which gives each intent the ratios as closely as whole groups allow. The
 shares are rounded fairly across intents (what one intent's rounding gave a part is owed back by
@@ -157,8 +159,16 @@ class SplitPlanner:
     the warnings about intents too small to split.
     """
 
-    def __init__(self, *, ratios: dict[str, float], seed: int, intent_label=str, shared: set[int] | None = None):
+    def __init__(self, *, ratios: dict[str, float], seed: int, intent_label=str, shared: set[int] | None = None,
+                 groups: dict[int, int] | None = None):
         self.names = sorted(ratios, key=split_order)
+        # Near keys joined by paraphrases (datasets.health.selectors.paraphrase_groups): a key
+        # stands for its group's key, so a paraphrase pair is kept whole like a near duplicate.
+        self.groups = groups or {}
+        if self.groups and shared is not None:
+            # A paraphrase group may span intents whose near keys each occur under one: remember
+            # every group (few: only keys that have a paraphrase are in `groups`).
+            shared = {self.groups.get(key, key) for key in shared} | set(self.groups.values())
         self.shares = [ratios[name] for name in self.names]
         self.salt = _mix64(seed)
         self.intent_label = intent_label
@@ -171,10 +181,14 @@ class SplitPlanner:
     def key(self, text: str) -> int:
         """The near-duplicate key of a text whose stored key is missing; it is remembered as shared,
         since the database could not say where else it occurs."""
-        key = near_duplicate_key(text)
+        key = self.group_of(near_duplicate_key(text))
         if self.shared is not None:
             self.shared.add(key)
         return key
+
+    def group_of(self, near_key: int) -> int:
+        """The key a question with this stored near key is placed by: its paraphrase group's key."""
+        return self.groups.get(near_key, near_key)
 
     def targets(self, n: int) -> list[int]:
         """Whole numbers of questions per part for an intent of n, adding up to n.
@@ -282,7 +296,7 @@ class SplitPlanner:
 
     def split_of(self, text: str) -> str:
         """The part a text went to (for texts already placed by a planner that remembers all)."""
-        return self.names[self.assignment[near_duplicate_key(text)]]
+        return self.names[self.assignment[self.group_of(near_duplicate_key(text))]]
 
 
 def split_plan(*, rows: Iterable[tuple[int, str]], ratios: dict[str, float], seed: int,

@@ -3,16 +3,25 @@
 from datasets.health.index import paraphrase_candidate_pairs, paraphrase_index_fill
 from datasets.health.paraphrase import PARAPHRASE_THRESHOLD, paraphrase_shingles, paraphrase_similarity
 
+# Neighbours compared in a crowded band key by a split's paraphrase groups: crowds up to this size
+# are compared whole, so whatever order another reader gives them, it finds no pair the split missed.
+SPLIT_PARAPHRASE_BUCKET = 64
 
-def paraphrase_groups(*, questions) -> dict[int, int]:
+
+def paraphrase_groups(*, questions, max_bucket: int = 8) -> dict[int, int]:
     """Near-duplicate keys joined by paraphrases: {near key: the group's key} for every near key
     that has a paraphrase (Jaccard of word shingles >= PARAPHRASE_THRESHOLD) with another near key
     among `questions`, groups closed transitively; the group's key is its smallest near key.
 
     A split that groups questions by `groups.get(near_key, near_key)` instead of `near_key` puts
-    no paraphrase pair the index finds on both sides. Indexes unindexed questions first."""
+    no paraphrase pair the index finds on both sides. Indexes unindexed questions first.
+
+    `max_bucket`: in a band key shared by more questions (a crowd), each is compared with its next
+    `max_bucket` neighbours by id (datasets.health.index.paraphrase_candidate_pairs). A split asks
+    for more (SPLIT_PARAPHRASE_BUCKET) so a pair another ordering of the crowd would compare (the
+    report of the exported files, in file order) is not missed."""
     paraphrase_index_fill(questions=questions)
-    pairs = list(paraphrase_candidate_pairs(questions=questions))
+    pairs = set(paraphrase_candidate_pairs(questions=questions, max_bucket=max_bucket))
     ids = {pk for pair in pairs for pk in pair}
     rows = {pk: (text, near_key) for pk, text, near_key in
             questions.filter(pk__in=ids).values_list("pk", "text", "near_key").iterator(chunk_size=20000)} if ids else {}
