@@ -89,6 +89,8 @@ class Topic(models.Model):
         default=0.85, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Score (F1) every intent must reach to pass.",
     )
+    # The domain template the topic started from: its runs ask for the preset's styles and audiences.
+    preset = models.ForeignKey("TopicPreset", null=True, blank=True, on_delete=models.SET_NULL, related_name="topics")
     # Lifecycle (datasets/lifecycle.py): an archived topic is read-only and out of queues and lists;
     # a topic being deleted is hidden and frozen until its deletion job removes it.
     archived_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -211,6 +213,8 @@ class Question(models.Model):
         IMPORTED = "imported", "Imported"
         CAPTURED = "captured", "Captured"
         MANUAL = "manual", "Manual"
+        # Offline variants of approved questions (datasets/augment.py): typos, casing, chat spelling...
+        AUGMENTED = "augmented", "Augmented"
 
     class Split(models.TextChoices):
         TRAIN = "train", "Train"
@@ -256,6 +260,14 @@ class Question(models.Model):
     )
     confidence = models.FloatField(null=True, blank=True)
     occurrences = models.PositiveIntegerField(default=1)
+
+    # Offline augmentation (datasets/augment.py): what was done to which approved question.
+    transformation = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text='How an augmented question was made from its source, e.g. "typo:swap" or "case:upper+filler:um".')
+    augmented_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="augmentations",
+        help_text="The approved question an augmented one is a variant of.")
 
     # Near-boundary ("hard negative") questions: the neighbouring intent this one is written against.
     contrastive_of = models.ForeignKey(
@@ -475,6 +487,79 @@ class ReviewVote(models.Model):
 
     def __str__(self):
         return f"{self.action or 'claim'} #{self.question_id} by {self.reviewer_id}"
+
+
+class Augmentation(models.Model):
+    """One offline augmentation of a topic (datasets/augment.py, datasets.services.topic_augment): its
+    request, and the status row of the job that writes the variants."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="augmentations")
+    share = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                              help_text="At most floor(share x approved questions) variants per intent.")
+    seed = models.IntegerField(default=1)
+    kinds = models.JSONField(default=list, help_text='Transformations drawn from, e.g. ["typo", "case"].')
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    intents_total = models.PositiveIntegerField(default=0)
+    intents_done = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0, help_text="Pending questions written.")
+    per_kind = models.JSONField(default=dict, blank=True, help_text="Questions written per transformation kind.")
+    error = models.TextField(blank=True)
+    job_id = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Augmentation of {self.topic} ({self.status})"
+
+
+class TopicPreset(models.Model):
+    """A domain template (banking, telecom...) a new topic starts from: its description, and the
+    languages, styles and audiences its distillation runs ask for. Shipped ones come from a data
+    migration; dataset admins add their own in the admin."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(help_text="The new topic's description (the teacher reads it in every prompt).")
+    languages = models.JSONField(
+        default=list, help_text='Language codes, the first one the topic\'s: ["en"] or ["en", "es"].')
+    styles = models.JSONField(default=dict, help_text='The runs\' style weights, e.g. {"request": 3, "casual chat": 1}.')
+    audiences = models.JSONField(default=dict, help_text='The runs\' audience weights, e.g. {"general": 3}.')
+    builtin = models.BooleanField(default=False, editable=False, help_text="Shipped with the product.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        codes = {code for code, _ in LANGUAGE_CHOICES}
+        if not isinstance(self.languages, list) or not self.languages or any(c not in codes for c in self.languages):
+            raise ValidationError({"languages": f"Give a JSON list of language codes from {', '.join(sorted(codes))}."})
+        for field in ("styles", "audiences"):
+            weights = getattr(self, field)
+            if not isinstance(weights, dict) or not weights or not all(
+                    isinstance(k, str) and k.strip() and len(k) <= 30 and not isinstance(v, bool)
+                    and isinstance(v, int | float) and v > 0 for k, v in weights.items()):
+                raise ValidationError({field: 'Give a JSON object of names (up to 30 characters) to positive '
+                                              'weights, e.g. {"general": 3, "expert": 1}.'})
+
+    @property
+    def mix(self) -> dict:
+        """The part of a run's diversity mix (distiller/mix.py) this preset sets."""
+        return {"style": dict(self.styles), "audience": dict(self.audiences)}
 
 
 class ExportStorage(FileSystemStorage):
