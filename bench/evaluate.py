@@ -141,10 +141,10 @@ def step_plain(evaluation_id: int):
 
     from datasets.models import Question
     from evaluation.models import Evaluation
-    from evaluation.services import evaluation_folder
+    from evaluation.services import evaluation_files_local
 
     started = time.perf_counter()
-    with np.load(evaluation_folder(Evaluation.objects.get(pk=evaluation_id)) / "questions.npz") as ids:
+    with np.load(evaluation_files_local(Evaluation.objects.get(pk=evaluation_id)) / "questions.npz") as ids:
         train_ids, test_ids = ids["train_ids"].tolist(), ids["test_ids"].tolist()
     rows = dict(Question.objects.filter(pk__in=train_ids).values_list("pk", "text"))
     intents = dict(Question.objects.filter(pk__in=train_ids).values_list("pk", "intent_id"))

@@ -59,7 +59,11 @@ if S3Storage is not None:
             # S3Storage.open() copies the whole object into a temporary file before the first byte
             # (in memory, by default); the GET's body streams instead.
             key = self._normalize_name(clean_name(name))
-            return self.connection.meta.client.get_object(Bucket=self.bucket_name, Key=key)["Body"]
+            client = self.connection.meta.client
+            try:
+                return client.get_object(Bucket=self.bucket_name, Key=key)["Body"]
+            except client.exceptions.NoSuchKey:  # as the local folder says it, so callers catch one error
+                raise FileNotFoundError(f"No stored file {name!r}.") from None
 
 
 def export_storage() -> Storage:

@@ -2,7 +2,7 @@
 model, download its files (reviewers of the topic and dataset admins). Every view declares its permission;
 an evaluation of a topic the user does not review answers 404."""
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -14,7 +14,6 @@ from config.serializers import IdField, InputSerializer, StrictIntegerField
 from datasets.models import Topic
 from datasets.permissions import IsDatasetAdmin, IsReviewerOrDatasetAdmin
 from datasets.services import DatasetError
-from evaluation.documents import DOWNLOADABLE as MODEL_FILES
 from evaluation.documents import evaluation_document, label_issue_rows
 from evaluation.models import Evaluation
 from evaluation.selectors import evaluations_visible_to
@@ -22,7 +21,7 @@ from evaluation.services import (
     MAX_TRAIN_PER_INTENT,
     evaluation_create,
     evaluation_delete,
-    evaluation_folder,
+    evaluation_file_open,
     evaluation_predict,
 )
 
@@ -127,12 +126,11 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
     def files(self, request, pk=None, name=None):
         """One file of the trained model: model.json, arrays.npz or questions.npz."""
         evaluation = self.get_object()
-        if name not in MODEL_FILES or evaluation.status != Evaluation.Status.SUCCEEDED:
-            raise Http404
-        path = evaluation_folder(evaluation) / name
-        if not path.is_file():
-            raise Http404
-        return FileResponse(path.open("rb"), as_attachment=True, filename=f"evaluation-{evaluation.pk}-{name}")
+        size, stream = evaluation_file_open(evaluation, name)
+        # Streamed from the storage (the object store's GET body, or the local file) in blocks.
+        response = FileResponse(stream, as_attachment=True, filename=f"evaluation-{evaluation.pk}-{name}")
+        response["Content-Length"] = str(size)
+        return response
 
 
 def evaluation_for_user(user, pk: int) -> Evaluation:

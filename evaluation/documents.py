@@ -2,7 +2,7 @@
 
 from evaluation.models import Evaluation
 
-DOWNLOADABLE = ("model.json", "arrays.npz", "questions.npz")
+DOWNLOADABLE = ("model.json", "arrays.npz", "questions.npz")  # evaluation.services.STORED_FILES
 
 
 def evaluation_document(evaluation: Evaluation) -> dict:

@@ -11,6 +11,8 @@ backend on the training side, and computes from the same feature matrix:
 """
 
 import logging
+import os
+import secrets
 import shutil
 import time
 import warnings
@@ -23,11 +25,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.storage import export_storage, storage_file_open, storage_file_put, storage_folder_delete, storage_is_local
 from datasets.models import IntentNode, Question, Topic
 from datasets.selectors import intent_infos
 from datasets.services import DatasetError
 from evaluation import metrics
-from evaluation.backends import BACKENDS, backend_load
+from evaluation.backends import BACKENDS, MODEL_ARRAYS, MODEL_JSON, backend_load
 from evaluation.models import Evaluation, LabelIssue
 from evaluation.selectors import (
     QUEUE,
@@ -56,10 +59,108 @@ LABEL_ISSUES_HELD = 50000
 PREDICT_MAX_TEXTS = 1000
 TOP_K = 3
 QUESTIONS_FILE = "questions.npz"
+# Every file a finished evaluation stores (the same list the API offers for download).
+STORED_FILES = (MODEL_JSON, MODEL_ARRAYS, QUESTIONS_FILE)
 
 
-def evaluation_folder(evaluation: Evaluation) -> Path:
-    return Path(settings.EXPORT_ROOT) / "evaluations" / str(evaluation.pk)
+# Where an evaluation's files are ------------------------------------------------------------
+# In the exports storage (config/storage.py: EXPORT_ROOT, or an S3-compatible bucket), beside the
+# exports, as evaluations/<id>/<file>: the worker that trains is often not the web process that
+# predicts or serves the files. EXPORT_ROOT on each machine only holds a work folder while training
+# and, with an object store, a local copy of the models this machine has used.
+
+def evaluation_stored_folder(evaluation_id: int) -> str:
+    """The name of the folder holding an evaluation's files in the exports storage."""
+    return f"evaluations/{evaluation_id}"
+
+
+def evaluation_work_folder(evaluation_id: int) -> Path:
+    """The local folder the job writes the model files in before they go to the storage."""
+    return Path(settings.EXPORT_ROOT) / "evaluations" / f"{evaluation_id}.partial"
+
+
+def evaluation_copy_folder(evaluation_id: int) -> Path:
+    """This machine's copy of an evaluation's files fetched from an object store (unused when local)."""
+    return Path(settings.EXPORT_ROOT) / "evaluation-copies" / str(evaluation_id)
+
+
+def _stored_files_put(evaluation_id: int, work: Path) -> None:
+    storage = export_storage()
+    folder = evaluation_stored_folder(evaluation_id)
+    storage_folder_delete(storage, folder)  # what an earlier attempt left
+    for path in sorted(work.iterdir()):
+        storage_file_put(storage, f"{folder}/{path.name}", path)
+
+
+def evaluation_files_local(evaluation: Evaluation) -> Path:
+    """A local folder holding the stored files of a finished evaluation: the storage's own folder
+    when it is local; otherwise a copy fetched once from the object store into this machine's
+    EXPORT_ROOT (a finished evaluation's files never change, and its id is never reused).
+
+    Raises DatasetError (not_found) when a file is missing from the storage."""
+    storage = export_storage()
+    folder = evaluation.model_folder or evaluation_stored_folder(evaluation.pk)
+    if storage_is_local(storage):
+        return Path(storage.path(folder))
+    copy = evaluation_copy_folder(evaluation.pk)
+    if all((copy / name).is_file() for name in STORED_FILES):
+        return copy
+    # Fetched into a folder of its own, renamed into place when complete: a process reading the copy
+    # never sees half a file, and two processes fetching at once both end with a whole copy.
+    fetching = copy.with_name(f"{copy.name}.{secrets.token_hex(4)}.partial")
+    fetching.mkdir(parents=True)
+    try:
+        for name in STORED_FILES:
+            with storage_file_open(storage, f"{folder}/{name}") as source, (fetching / name).open("wb") as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+        shutil.rmtree(copy, ignore_errors=True)  # an incomplete copy (a machine that stopped mid-fetch)
+        try:
+            os.rename(fetching, copy)
+        except OSError:  # another process put its whole copy there first
+            pass
+    except FileNotFoundError:
+        raise DatasetError(f"The model files of evaluation {evaluation.pk} are missing.", code="not_found") from None
+    finally:
+        shutil.rmtree(fetching, ignore_errors=True)
+    return copy
+
+
+def evaluation_file_open(evaluation: Evaluation, name: str):
+    """(size, stream) of one stored file of a finished evaluation, read from the storage (the caller
+    closes the stream). Only the names of STORED_FILES: no path tricks. Raises DatasetError (not_found)."""
+    if name not in STORED_FILES or evaluation.status != Evaluation.Status.SUCCEEDED:
+        raise DatasetError(f"Evaluation {evaluation.pk} has no file {name!r}.", code="not_found")
+    storage = export_storage()
+    stored = f"{evaluation.model_folder or evaluation_stored_folder(evaluation.pk)}/{name}"
+    try:
+        return storage.size(stored), storage_file_open(storage, stored)
+    except FileNotFoundError:
+        raise DatasetError(f"Evaluation {evaluation.pk} has no file {name!r}.", code="not_found") from None
+
+
+def evaluation_stored_files_count(*, evaluation_ids) -> int:
+    """How many files the evaluations `evaluation_ids` have in the storage."""
+    storage = export_storage()
+    count = 0
+    for evaluation_id in evaluation_ids:
+        try:
+            count += len(storage.listdir(evaluation_stored_folder(evaluation_id))[1])
+        except FileNotFoundError:
+            pass
+    return count
+
+
+def evaluation_stored_files_delete(*, evaluation_ids) -> int:
+    """Delete the stored files of the evaluations `evaluation_ids`, with their work folder and local
+    copy on this machine; returns how many stored files went. For callers that delete evaluation
+    rows (one, or a topic's in bulk): call it once their transaction commits."""
+    storage = export_storage()
+    deleted = 0
+    for evaluation_id in evaluation_ids:
+        deleted += storage_folder_delete(storage, evaluation_stored_folder(evaluation_id))
+        shutil.rmtree(evaluation_work_folder(evaluation_id), ignore_errors=True)
+        shutil.rmtree(evaluation_copy_folder(evaluation_id), ignore_errors=True)
+    return deleted
 
 
 def evaluation_create(*, topic: Topic, created_by=None, train_spec: str = "", test_spec: str = "",
@@ -139,7 +240,7 @@ def evaluation_run(*, evaluation_id: int) -> bool:
         message = exc.message if isinstance(exc, DatasetError) else f"{type(exc).__name__}: {exc}"
         Evaluation.objects.filter(pk=evaluation_id).update(status=Evaluation.Status.FAILED, error=message,
                                                            stage="failed", finished_at=timezone.now())
-        shutil.rmtree(evaluation_folder(evaluation), ignore_errors=True)
+        evaluation_stored_files_delete(evaluation_ids=[evaluation_id])
         if not isinstance(exc, DatasetError):
             raise
     return True
@@ -413,24 +514,29 @@ def _execute(evaluation: Evaluation) -> None:
     lap("label_issues")
 
     _progress(evaluation.pk, "saving the model", 95)
-    folder = evaluation_folder(evaluation)
-    backend.save(folder)
-    with (folder / QUESTIONS_FILE).open("wb") as out:
-        np.savez_compressed(out, train_ids=np.asarray(data.train_ids, dtype=np.int64), test_ids=test_ids,
-                            capped_ids=capped_ids)
-    figures["model_bytes"] = sum(p.stat().st_size for p in folder.iterdir())
+    work = evaluation_work_folder(evaluation.pk)
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        backend.save(work)
+        with (work / QUESTIONS_FILE).open("wb") as out:
+            np.savez_compressed(out, train_ids=np.asarray(data.train_ids, dtype=np.int64), test_ids=test_ids,
+                                capped_ids=capped_ids)
+        figures["model_bytes"] = sum(p.stat().st_size for p in work.iterdir())
+        _stored_files_put(evaluation.pk, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     lap("save")
     timings["total"] = round(time.perf_counter() - started, 3)
     with transaction.atomic():
         LabelIssue.objects.bulk_create(issues, batch_size=1000)
         finished = Evaluation.objects.filter(pk=evaluation.pk, status=Evaluation.Status.RUNNING).update(
             status=Evaluation.Status.SUCCEEDED, metrics=figures, timings=timings, warnings=data.warnings,
-            model_folder=str(folder.relative_to(settings.EXPORT_ROOT)), stage="done", percent=100,
+            model_folder=evaluation_stored_folder(evaluation.pk), stage="done", percent=100,
             finished_at=timezone.now())
         if not finished:  # deleted (or failed by its callback) meanwhile
             transaction.set_rollback(True)
     if not finished:
-        shutil.rmtree(folder, ignore_errors=True)
+        evaluation_stored_files_delete(evaluation_ids=[evaluation.pk])
 
 
 # Using a finished evaluation ----------------------------------------------------------------
@@ -445,9 +551,9 @@ def evaluation_model(evaluation: Evaluation):
     if evaluation.status != Evaluation.Status.SUCCEEDED or not evaluation.model_folder:
         raise DatasetError(f"Evaluation {evaluation.pk} has no model: it is {evaluation.status}.",
                            code="not_ready")
-    folder = Path(settings.EXPORT_ROOT) / evaluation.model_folder
+    folder = evaluation_files_local(evaluation)
     try:
-        return _model_cached(str(folder), (folder / "arrays.npz").stat().st_mtime)
+        return _model_cached(str(folder), (folder / MODEL_ARRAYS).stat().st_mtime)
     except OSError:
         raise DatasetError(f"The model files of evaluation {evaluation.pk} are missing.", code="not_found") from None
 
@@ -491,7 +597,8 @@ def label_issues_send_to_review(*, topic: Topic, actor, top: int, via: str = "ui
 
 
 def evaluation_delete(*, evaluation: Evaluation) -> None:
-    """Delete an evaluation, its label issues and (after commit) its model files."""
-    folder = evaluation_folder(evaluation)
-    evaluation.delete()
-    transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+    """Delete an evaluation, its label issues and (after commit) its stored files."""
+    evaluation_id = evaluation.pk
+    with transaction.atomic():
+        evaluation.delete()
+        transaction.on_commit(lambda: evaluation_stored_files_delete(evaluation_ids=[evaluation_id]))

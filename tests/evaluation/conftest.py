@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from datasets.models import Question, Topic
 from datasets.services import intent_create
+from tests.object_store import bucket, s3_server  # noqa: F401 - fixtures of the object-store tests
 
 # Each leaf: its own words; every question is one of them in one of the frames, so the word bags differ.
 LEAVES = {

@@ -19,7 +19,7 @@ from datasets.clinc150 import DEFAULT_PATH
 from datasets.models import Question, Topic
 from datasets.services import intent_create, question_bulk_create
 from evaluation.models import Evaluation, LabelIssue
-from evaluation.services import evaluation_create, evaluation_folder, evaluation_run
+from evaluation.services import evaluation_create, evaluation_files_local, evaluation_run
 
 SPLIT_OF = {"train": "train", "val": "validation", "test": "test"}
 FLIPPED = 200
@@ -84,7 +84,7 @@ def test_official_split_reaches_the_papers_svm_and_matches_plain_scikit_learn(cl
     assert (evaluation.train_count, evaluation.test_count, evaluation.intent_count) == (17957, 4477, 150)
     accuracy = evaluation.metrics["accuracy"]
     assert accuracy >= 0.91  # CLINC150 paper, Table 2, "Full", SVM: 91.0
-    with np.load(evaluation_folder(evaluation) / "questions.npz", allow_pickle=False) as ids:
+    with np.load(evaluation_files_local(evaluation) / "questions.npz", allow_pickle=False) as ids:
         plain = plain_sklearn_accuracy(ids["train_ids"].tolist(), ids["test_ids"].tolist())
     assert abs(accuracy - plain) <= 0.005
     assert evaluation.metrics["levels"][0]["level"] == 1 and evaluation.metrics["levels"][0]["accuracy"] > accuracy

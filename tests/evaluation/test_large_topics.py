@@ -12,7 +12,7 @@ from datasets.services import DatasetError
 from evaluation import services
 from evaluation.models import Evaluation, LabelIssue
 from evaluation.selectors import evaluation_data, seeded_priority, spec_parse
-from evaluation.services import evaluation_create, evaluation_folder, evaluation_run
+from evaluation.services import evaluation_create, evaluation_files_local, evaluation_run
 
 CAP = 10
 
@@ -75,7 +75,7 @@ def test_above_the_cap_it_trains_on_the_sample_scores_in_chunks_and_finds_errors
     m = evaluation.metrics
     assert (evaluation.train_count, evaluation.test_count) == (50, 24)
     assert m["cap"] == {"max_train_per_intent": 10, "capped_intents": 5, "left_out": 46, "curve_test_count": 24}
-    with np.load(evaluation_folder(evaluation) / "questions.npz", allow_pickle=False) as ids:
+    with np.load(evaluation_files_local(evaluation) / "questions.npz", allow_pickle=False) as ids:
         assert capped in ids["capped_ids"].tolist() and len(ids["capped_ids"]) == 46
         assert len(ids["train_ids"]) == 50 and tested in ids["test_ids"].tolist()
     # Scored 7 at a time: 23 of 24 test questions right (the flipped one is "wrong" by its given label).

@@ -8,7 +8,7 @@ from datasets.services import DatasetError
 from datasets.splits import split_plan
 from evaluation.backends import TfidfSvmBackend, backend_load
 from evaluation.models import Evaluation, LabelIssue
-from evaluation.services import evaluation_create, evaluation_folder, evaluation_predict, evaluation_run
+from evaluation.services import evaluation_create, evaluation_files_local, evaluation_predict, evaluation_run
 
 
 def run(topic, **options):
@@ -23,7 +23,7 @@ def test_it_trains_tests_and_stores_every_figure(topic, small_topic):
     assert evaluation.status == "succeeded", evaluation.error
     m = evaluation.metrics
     reviewed = set(Question.objects.filter(topic=topic).values_list("pk", flat=True))
-    with np.load(evaluation_folder(evaluation) / "questions.npz", allow_pickle=False) as ids:
+    with np.load(evaluation_files_local(evaluation) / "questions.npz", allow_pickle=False) as ids:
         train, test = set(ids["train_ids"].tolist()), set(ids["test_ids"].tolist())
     assert not train & test and train | test == reviewed
     assert (evaluation.train_count, evaluation.test_count) == (len(train), len(test)) == (m["train_count"], m["test_count"])
@@ -58,7 +58,7 @@ def test_a_flipped_label_is_the_first_likely_error(topic, small_topic):
 
 def test_the_model_saved_is_the_model_trained_and_predicts_top_three(topic, small_topic):
     evaluation = run(topic, learning_curve=False, label_issues=False)
-    folder = evaluation_folder(evaluation)
+    folder = evaluation_files_local(evaluation)
     assert sorted(p.name for p in folder.iterdir()) == ["arrays.npz", "model.json", "questions.npz"]
     model = backend_load(folder)
     assert isinstance(model, TfidfSvmBackend) and model.beta > 0
@@ -89,7 +89,7 @@ def test_the_default_plan_keeps_assigned_splits(topic, small_topic):
     assigned_test = Question.objects.filter(topic=topic, text__startswith="help me")
     assigned_test.update(split="test")
     evaluation = run(topic, learning_curve=False, label_issues=False)
-    with np.load(evaluation_folder(evaluation) / "questions.npz", allow_pickle=False) as ids:
+    with np.load(evaluation_files_local(evaluation) / "questions.npz", allow_pickle=False) as ids:
         assert set(ids["test_ids"].tolist()) == set(assigned_test.values_list("pk", flat=True))
 
 

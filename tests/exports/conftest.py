@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from datasets.models import Question
+from tests.object_store import bucket, s3_server  # noqa: F401 - fixtures of the object-store tests
 
 # (intent path, text, status, source); ids are fixed so exact output is stable across runs.
 KNOWN_QUESTIONS = [

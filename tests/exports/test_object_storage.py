@@ -4,15 +4,12 @@ different EXPORT_ROOT, lists and serves it from there; deleting the export delet
 
 import io
 import os
-import secrets
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import urlparse, urlunparse
 
-import boto3
 import pytest
 from django.db import connection
 
@@ -20,48 +17,9 @@ from config import health
 from config.storage import export_storage, storage_file_open, storage_file_put
 from datasets.models import Export
 from tests.api.clients import api_as
-from tests.ops.processes import VENV_BIN, free_port, start, stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "jsonl-split"
-CREDENTIALS = {"S3_ACCESS_KEY_ID": "test-access", "S3_SECRET_ACCESS_KEY": "test-secret", "S3_REGION": "us-east-1"}
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory):
-    """`moto_server` on a free port: S3's HTTP API, in memory."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
-    process = start([str(Path(VENV_BIN) / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env, log)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for_http(url + "/", process=process, log=log)
-        yield url
-    finally:
-        stop(process)
-
-
-@pytest.fixture
-def bucket(s3_server, settings):
-    """A new bucket, and the exports storage pointed at it as S3_BUCKET... would (config/settings.py)."""
-    name = f"exports-{secrets.token_hex(4)}"
-    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1",
-                          aws_access_key_id=CREDENTIALS["S3_ACCESS_KEY_ID"],
-                          aws_secret_access_key=CREDENTIALS["S3_SECRET_ACCESS_KEY"])
-    client.create_bucket(Bucket=name)
-    settings.STORAGES = {**settings.STORAGES, "exports": {"BACKEND": "config.storage.S3ExportStorage", "OPTIONS": {
-        "bucket_name": name, "endpoint_url": s3_server, "region_name": "us-east-1",
-        "access_key": CREDENTIALS["S3_ACCESS_KEY_ID"], "secret_key": CREDENTIALS["S3_SECRET_ACCESS_KEY"],
-        "default_acl": None, "file_overwrite": True}}}
-    env = {"S3_BUCKET": name, "S3_ENDPOINT_URL": s3_server, **CREDENTIALS}
-
-    def keys() -> list[str]:
-        return sorted(item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", []))
-
-    return SimpleNamespace(name=name, client=client, env=env, keys=keys)
-
-
 def run_worker(export_root: Path, s3_env: dict) -> None:
     """`manage.py rqworker exports --burst` as another machine would run it: its own EXPORT_ROOT,
     the same database, Redis and bucket, settings from the environment only."""
