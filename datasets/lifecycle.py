@@ -5,7 +5,6 @@ Every change to questions here is audited with ReviewEvents, except a deletion, 
 as a DataDeletion row saying what went.
 """
 
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -92,18 +91,6 @@ def topic_unarchive(*, topic: Topic) -> Topic:
 
 # Deleting a topic ---------------------------------------------------------------------------
 
-def _evaluation_folders(evaluations) -> list[Path]:
-    # evaluation/services.py writes an evaluation's model files to EXPORT_ROOT/evaluations/<id>/ and
-    # stores that path in model_folder; datasets does not import the evaluation app (it reads datasets).
-    root = Path(settings.EXPORT_ROOT)
-    folders = []
-    for pk, model_folder in evaluations.values_list("pk", "model_folder"):
-        folders.append(root / "evaluations" / str(pk))
-        if model_folder and root / model_folder not in folders:
-            folders.append(root / model_folder)
-    return folders
-
-
 def _export_files_count(exports) -> int:
     """The stored files of `exports` (Export.files; older rows without that list: their local folder)."""
     root = Path(settings.EXPORT_ROOT)
@@ -117,11 +104,22 @@ def _files_in(folders: list[Path]) -> int:
     return sum(1 for folder in folders if folder.is_dir() for path in folder.rglob("*") if path.is_file())
 
 
-def _files_delete(evaluation_folders: list[Path], export_ids: list[int]) -> None:
-    from datasets.exports import export_stored_files_delete  # the exports storage: local or a bucket
+# The evaluation app reads datasets, never the reverse, but a topic's deletion must remove its
+# evaluations' files, and only that app knows where they are stored: imported here, when called.
 
-    for folder in evaluation_folders:
-        shutil.rmtree(folder, ignore_errors=True)
+def _evaluation_files_count(evaluation_ids: list[int]) -> int:
+    from evaluation.services import evaluation_stored_files_count
+
+    return evaluation_stored_files_count(evaluation_ids=evaluation_ids)
+
+
+def _files_delete(evaluation_ids: list[int], export_ids: list[int]) -> None:
+    """Delete the stored files (the exports storage: the local folder or a bucket) of the topic's
+    evaluations and exports, once the rows are gone."""
+    from datasets.exports import export_stored_files_delete
+    from evaluation.services import evaluation_stored_files_delete
+
+    evaluation_stored_files_delete(evaluation_ids=evaluation_ids)
     export_stored_files_delete(export_ids=export_ids)
 
 
@@ -144,7 +142,7 @@ def topic_deletion_plan(*, topic: Topic) -> dict[str, int]:
         "exports": exports.count(),
         "export_files": _export_files_count(exports),
         "evaluations": evaluations.count(),
-        "evaluation_files": _files_in(_evaluation_folders(evaluations)),
+        "evaluation_files": _evaluation_files_count(list(evaluations.values_list("pk", flat=True))),
         "label_issues": LabelIssue.objects.filter(evaluation__topic=topic).count(),
     }
 
@@ -248,9 +246,9 @@ def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_
         counts: Counter = Counter(_questions_delete(leftover)) if leftover else Counter()
         evaluations = Evaluation.objects.filter(topic_id=topic_id)
         exports = Export.objects.filter(topic_id=topic_id)
-        folders = _evaluation_folders(evaluations)
+        evaluation_ids = list(evaluations.values_list("pk", flat=True))
         export_ids = list(exports.values_list("pk", flat=True))
-        files = _files_in(folders) + _export_files_count(exports)
+        files = _evaluation_files_count(evaluation_ids) + _export_files_count(exports)
         counts["label_issues"] += LabelIssue.objects.filter(evaluation__topic_id=topic_id).delete()[0]
         counts["evaluations"] = evaluations.delete()[1].get(Evaluation._meta.label, 0)
         counts["exports"] = exports.delete()[1].get(Export._meta.label, 0)
@@ -260,7 +258,7 @@ def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_
         counts["distillation_runs"] = runs.delete()[1].get(DistillationRun._meta.label, 0)
         counts["topics"] = Topic.objects.filter(pk=topic_id).delete()[1].get(Topic._meta.label, 0)
         counts["files"] = files
-        transaction.on_commit(lambda: _files_delete(folders, export_ids))
+        transaction.on_commit(lambda: _files_delete(evaluation_ids, export_ids))
     outcome.add_batch(counts, time.monotonic() - began)
     return outcome
 
