@@ -14,6 +14,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from import_export.admin import ImportExportModelAdmin
 from import_export.signals import post_export
 
+from datasets.admin_augment import TopicAugmentAdminMixin
 from datasets.admin_imports import QuestionImportAdminMixin, managed_topics
 from datasets.admin_lifecycle import (
     QuestionLifecycleAdminMixin,
@@ -104,17 +105,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(LargeListAdminMixin, TopicLifecycleAdminMixin, admin.ModelAdmin):
+class TopicAdmin(LargeListAdminMixin, TopicLifecycleAdminMixin, TopicAugmentAdminMixin, admin.ModelAdmin):
     list_display = ("name", "language", "owner", "intent_count", "question_count", "approved_count", "taxonomy_link",
                     "created_at")
     list_filter = (TopicStateFilter, "language", "leaf_only")
-    actions = ["archive_selected", "unarchive_selected"]
+    actions = ["archive_selected", "unarchive_selected", "augment_selected"]
     search_fields = ("name", "description")
     date_hierarchy = "created_at"
     filter_horizontal = ("reviewers", "leads")
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
-        (None, {"fields": ("name", "description", "language", "owner", "reviewers")}),
+        (None, {"fields": ("name", "preset", "description", "language", "owner", "reviewers")}),
         ("Generation defaults", {"fields": ("levels", "tags_per_level", "questions_per_intent", "leaf_only")}),
         ("Review", {"fields": ("target_per_intent", "confidence_threshold", "guidelines", "review_reasons", "leads",
                                "overlap_share", "overlap_reviewers")}),
@@ -145,6 +146,8 @@ class TopicAdmin(LargeListAdminMixin, TopicLifecycleAdminMixin, admin.ModelAdmin
     def save_model(self, request, obj, form, change):
         if not change and obj.owner_id is None:  # a topic made here without an owner is its creator's
             obj.owner = request.user
+        if not change and obj.preset is not None and not obj.description:  # the preset fills what was left blank
+            obj.description = obj.preset.description
         super().save_model(request, obj, form, change)
 
     @admin.display(description="Questions")
@@ -394,6 +397,7 @@ class QuestionAdmin(LargeListAdminMixin, QuestionLifecycleAdminMixin, QuestionIm
             "run", "provider", "model", "temperature", "prompt_version", "style", "complexity", "audience",
             "edge_case")}),
         ("Captured query", {"classes": ("collapse",), "fields": ("predicted_intent", "confidence", "occurrences")}),
+        ("Augmentation", {"classes": ("collapse",), "fields": ("transformation", "augmented_from")}),
         ("Review", {"fields": ("reviewed_by", "reviewed_at", "original_intent", "original_text", "version",
                                "loaded_version", "text_hash", "created_at", "updated_at")}),
     )

@@ -33,10 +33,12 @@ from datasets.lifecycle import (
     topic_deletion_start,
     topic_unarchive,
 )
-from datasets.models import Export, IntentNode, Question, Topic
+from datasets.models import Augmentation, Export, IntentNode, Question, Topic, TopicPreset
 from datasets.permissions import IsDatasetAdmin, IsReviewerOrDatasetAdmin, topics_for_reviewer
 from datasets.selectors import intent_subtree_ids, questions_visible_to, taxonomy_with_counts
 from datasets.serializers import (
+    AugmentationCreateSerializer,
+    AugmentationSerializer,
     BulkResultSerializer,
     DataDeletionSerializer,
     ExportCreateSerializer,
@@ -50,9 +52,10 @@ from datasets.serializers import (
     QuestionIdsSerializer,
     QuestionsChangedSerializer,
     QuestionSerializer,
+    TopicPresetSerializer,
     TopicSerializer,
 )
-from datasets.services import DatasetError, question_bulk_create
+from datasets.services import DatasetError, augmentation_create, question_bulk_create
 
 ERROR = OpenApiResponse(description='{"error": {"code", "message", "details"}}')
 
@@ -74,7 +77,7 @@ class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
     lookup_value_regex = r"\d+"
 
     def get_permissions(self):
-        if self.action in ("create", "destroy", "archive", "unarchive"):
+        if self.action in ("create", "destroy", "archive", "unarchive", "augment"):
             return [IsDatasetAdmin()]
         return [IsReviewerOrDatasetAdmin()]
 
@@ -101,11 +104,44 @@ class TopicViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         """Make the topic read-only and take it out of queues and lists (exports still work)."""
         return Response(TopicSerializer(topic_archive(topic=self.get_object())).data)
 
+    @extend_schema(request=AugmentationCreateSerializer, responses={202: AugmentationSerializer, 400: ERROR,
+                                                                     404: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def augment(self, request, pk=None):
+        """Offline augmentation: a job writes pending variants (typos, missing punctuation, casing, chat
+        spelling, filler words) of the topic's approved questions, at most floor(share x approved) per
+        intent, the same ones for the same seed. Follow it at GET /api/v1/augmentations/{id}/."""
+        data = AugmentationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        augmentation = augmentation_create(topic=self.get_object(), requested_by=request.user, **data.validated_data)
+        return Response(AugmentationSerializer(augmentation).data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(request=None, responses={200: TopicSerializer, 404: ERROR})
     @action(detail=True, methods=["post"])
     def unarchive(self, request, pk=None):
         """Make an archived topic writable and listed again."""
         return Response(TopicSerializer(topic_unarchive(topic=self.get_object())).data)
+
+
+class AugmentationView(APIView):
+    """One augmentation's status and progress (dataset admins)."""
+
+    permission_classes = [IsDatasetAdmin]
+
+    @extend_schema(responses={200: AugmentationSerializer, 404: ERROR})
+    def get(self, request, pk: int):
+        return Response(AugmentationSerializer(get_object_or_404(Augmentation, pk=pk)).data)
+
+
+class TopicPresetListView(APIView):
+    """The domain presets a topic can start from (`preset` when creating a topic): the shipped ones
+    and those dataset admins added in the admin."""
+
+    permission_classes = [IsDatasetAdmin]
+
+    @extend_schema(responses={200: TopicPresetSerializer(many=True)})
+    def get(self, request):
+        return Response(TopicPresetSerializer(TopicPreset.objects.order_by("name"), many=True).data)
 
 
 class IntentTreeView(APIView):

@@ -85,3 +85,40 @@ def topic_delete_job_failed(job, connection, exc_type, exc_value, traceback) -> 
     DataDeletion.objects.filter(pk=job.args[0], status=DataDeletion.Status.RUNNING).update(
         status=DataDeletion.Status.FAILED, error=f"The deletion job failed: {exc_type.__name__}: {exc_value}",
         finished_at=timezone.now())
+
+
+def augmentation_run(augmentation_id: int) -> None:
+    """Write augmentation `augmentation_id`'s variants (datasets.services.topic_augment): queued ->
+    running -> succeeded or failed (error stored). Claimed by a conditional UPDATE, so a job
+    delivered twice runs once; the variants are written in one transaction, so a failed run leaves
+    none."""
+    from datasets.models import Augmentation
+    from datasets.services import topic_augment
+
+    claimed = Augmentation.objects.filter(pk=augmentation_id, status=Augmentation.Status.QUEUED).update(
+        status=Augmentation.Status.RUNNING, started_at=timezone.now(), error="")
+    if not claimed:
+        log.info("augmentation %s is not queued any more; nothing to do", augmentation_id)
+        return
+    augmentation = Augmentation.objects.select_related("topic").get(pk=augmentation_id)
+    try:
+        topic_augment(augmentation=augmentation)
+    except Exception as exc:
+        message = exc.message if isinstance(exc, DatasetError) else f"{type(exc).__name__}: {exc}"
+        Augmentation.objects.filter(pk=augmentation_id).update(status=Augmentation.Status.FAILED, error=message,
+                                                               finished_at=timezone.now())
+        if not isinstance(exc, DatasetError):
+            raise
+        return
+    Augmentation.objects.filter(pk=augmentation_id).update(status=Augmentation.Status.SUCCEEDED,
+                                                           finished_at=timezone.now())
+
+
+def augmentation_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback: a worker killed by the timeout never reached augmentation_run's handler."""
+    from datasets.models import Augmentation
+
+    Augmentation.objects.filter(pk=job.args[0], status__in=[Augmentation.Status.QUEUED, Augmentation.Status.RUNNING]
+                                ).update(status=Augmentation.Status.FAILED,
+                                         error=f"The augmentation job failed: {exc_type.__name__}: {exc_value}",
+                                         finished_at=timezone.now())

@@ -4,11 +4,12 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.serializers import IdField, InputModelSerializer, InputSerializer, StrictIntegerField
+from config.serializers import IdField, InputModelSerializer, InputSerializer, StrictFloatField, StrictIntegerField
+from datasets.augment import KINDS
 from datasets.exports import export_files
 from datasets.formats.readers import READERS
 from datasets.imports import ON_CONFLICT_CHOICES
-from datasets.models import QUESTION_TEXT_MAX_CHARS, DataDeletion, Export, Question, Topic
+from datasets.models import QUESTION_TEXT_MAX_CHARS, Augmentation, DataDeletion, Export, Question, Topic, TopicPreset
 from datasets.splits import SPLIT_ALIASES
 
 MAX_BULK_QUESTIONS = 10_000
@@ -16,12 +17,57 @@ SEED_RANGE = {"min_value": -(2**31), "max_value": 2**31 - 1}
 
 
 class TopicSerializer(InputModelSerializer):
+    preset = serializers.SlugRelatedField(
+        slug_field="name", queryset=TopicPreset.objects.all(), required=False, allow_null=True,
+        help_text="A domain preset's name (GET /api/v1/presets/): fills the description and language when they "
+                  "are not given, and the runs' styles and audiences.")
+
     class Meta:
         model = Topic
         fields = ["id", "name", "description", "language", "levels", "tags_per_level", "questions_per_intent",
-                  "leaf_only", "target_per_intent", "confidence_threshold", "archived_at", "created_at",
+                  "leaf_only", "target_per_intent", "confidence_threshold", "preset", "archived_at", "created_at",
                   "updated_at"]
         read_only_fields = ["archived_at", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        # The preset fills what the request left out: what was given wins.
+        preset = attrs.get("preset")
+        if preset is not None and self.instance is None:
+            if not attrs.get("description"):
+                attrs["description"] = preset.description
+            if "language" not in self.initial_data and preset.languages:
+                attrs["language"] = preset.languages[0]
+        return attrs
+
+
+class TopicPresetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TopicPreset
+        fields = ["id", "name", "description", "languages", "styles", "audiences", "builtin"]
+        read_only_fields = fields
+
+
+class AugmentationCreateSerializer(InputSerializer):
+    share = StrictFloatField(min_value=0.0, max_value=1.0,
+                             help_text="Up to floor(share x approved questions) new variants per intent, e.g. 0.2.")
+    seed = StrictIntegerField(default=1, min_value=-(2**31), max_value=2**31 - 1,
+                              help_text="The same seed gives the same variants.")
+    kinds = serializers.ListField(child=serializers.ChoiceField(choices=list(KINDS)), required=False,
+                                  allow_empty=False, help_text=f"Default: all of {', '.join(KINDS)}.")
+
+    def validate_share(self, value):
+        if value <= 0:
+            raise serializers.ValidationError("The share must be above 0 (0.2: up to a fifth of an intent's "
+                                              "approved questions).")
+        return value
+
+
+class AugmentationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Augmentation
+        fields = ["id", "topic", "share", "seed", "kinds", "status", "intents_total", "intents_done", "created",
+                  "per_kind", "error", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
 
 
 class IntentNodeSerializer(serializers.Serializer):
@@ -51,7 +97,8 @@ class QuestionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Question
         fields = ["id", "topic", "intent", "intent_full_name", "text", "language", "source", "status", "version",
-                  "provider", "model", "prompt_version", "confidence", "removed_at", "created_at", "updated_at"]
+                  "provider", "model", "prompt_version", "confidence", "transformation", "augmented_from",
+                  "removed_at", "created_at", "updated_at"]
         read_only_fields = fields
 
 

@@ -1,5 +1,7 @@
 """Writes on topics, taxonomies and questions."""
 
+import math
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -7,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from datasets.health.index import paraphrase_index_write_by_hash
-from datasets.models import IntentNode, Question, Topic
+from datasets.models import Augmentation, IntentNode, Question, Topic, TopicPreset
 from datasets.normalize import near_duplicate_key, text_hash
 
 
@@ -163,4 +165,129 @@ def question_bulk_create(*, topic: Topic, rows: Iterable[dict], batch_size: int 
         if len(batch) >= batch_size:
             flush()
     flush()
+    return result
+
+
+def topic_preset_apply(*, topic: Topic, preset: TopicPreset) -> Topic:
+    """Start a new (unsaved) topic from a domain preset: the preset is kept (its runs ask for its
+    styles and audiences), its description fills a blank one, its first language is the topic's."""
+    topic.preset = preset
+    if not topic.description:
+        topic.description = preset.description
+    if preset.languages:
+        topic.language = preset.languages[0]
+    return topic
+
+
+def topic_preset_by_name(name: str) -> TopicPreset:
+    """The preset named `name` (case-insensitive); DatasetError listing the presets otherwise."""
+    preset = TopicPreset.objects.filter(name__iexact=name.strip()).first()
+    if preset is None:
+        names = ", ".join(TopicPreset.objects.order_by("name").values_list("name", flat=True))
+        raise DatasetError(f"Unknown preset {name!r}; the presets are: {names}.", code="invalid_preset")
+    return preset
+
+
+# Offline augmentation (datasets/augment.py) -------------------------------------------------------
+
+AUGMENT_SOURCE_STATUSES = (Question.Status.APPROVED, Question.Status.RELABELED)
+AUGMENT_HASH_BATCH = 5000
+
+
+def augmentation_budget(*, share: float, approved: int, existing: int) -> int:
+    """How many new variants an intent may get: floor(share x approved) less the augmented
+    questions it already has (a second run never takes an intent over its share). Rounded to 9
+    places first, so 0.29 x 100 is 29, not the 28 of its binary float."""
+    return max(math.floor(round(share * approved, 9)) - existing, 0)
+
+
+def augmentation_create(*, topic: Topic, share, seed=1, kinds=None, requested_by=None,
+                        enqueue_job: bool = True) -> Augmentation:
+    """Check an augmentation request and queue the job that writes it (datasets.jobs.augmentation_run,
+    after commit). Raises DatasetError naming what to fix (share not in (0, 1], unknown kind, a
+    seed that is not a whole number, an archived topic); nothing is written then. Without
+    `enqueue_job` the row waits, queued, for the caller to run the job itself (the CLI)."""
+    from config.queues import enqueue
+    from datasets.augment import kinds_validate
+    from datasets.jobs import augmentation_job_failed, augmentation_run
+    from datasets.lifecycle import topic_check_writable
+
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise DatasetError(f"The share must be a number above 0 and at most 1 (0.2: up to a fifth of an intent's "
+                           f"approved questions), got {share!r}.", code="invalid_share")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -(2**31) <= seed < 2**31:
+        raise DatasetError(f"The seed must be a whole number, got {seed!r}.", code="invalid_seed")
+    try:
+        kinds = kinds_validate(kinds)
+    except ValueError as exc:
+        raise DatasetError(str(exc), code="invalid_kind") from None
+    topic = topic_check_writable(topic)
+    with transaction.atomic():
+        augmentation = Augmentation.objects.create(topic=topic, share=float(share), seed=seed, kinds=kinds,
+                                                   requested_by=requested_by)
+        if enqueue_job:
+            augmentation.job_id = enqueue(augmentation_run, augmentation.pk, job_id=f"augmentation-{augmentation.pk}",
+                                          on_failure=augmentation_job_failed)
+            augmentation.save(update_fields=["job_id"])
+    return augmentation
+
+
+def topic_augment(*, augmentation: Augmentation) -> BulkResult:
+    """Write the variants of `augmentation`: for each intent of its topic, up to its budget
+    (augmentation_budget) of pending questions with source `augmented`, each the variant of one
+    approved question (datasets.augment.variant_make) with its transformation and source recorded,
+    its language and split copied (a variant stays on its source's side of an assigned split).
+
+    Deterministic for a seed: an intent's approved questions are shuffled by a generator seeded
+    with the seed and the intent's number, and taken in that order; a variant whose text the topic
+    already has (the duplicate check's folded text) or longer than QUESTION_TEXT_MAX_CHARS is
+    passed over. Planned intent by intent (progress in intents_done), then written in one
+    transaction: a failure leaves no variant behind. Returns the rows created and skipped."""
+    from datasets.augment import variant_make
+    from datasets.models import QUESTION_TEXT_MAX_CHARS
+
+    topic, share, kinds = augmentation.topic, augmentation.share, list(augmentation.kinds)
+    live = Question.objects.filter(topic=topic, removed_at__isnull=True)
+    originals = live.filter(status__in=AUGMENT_SOURCE_STATUSES).exclude(source=Question.Source.AUGMENTED)
+    intents = list(IntentNode.objects.filter(pk__in=originals.values("intent_id")).order_by("sort_key")
+                   .values_list("pk", "number"))
+    Augmentation.objects.filter(pk=augmentation.pk).update(intents_total=len(intents), intents_done=0)
+    planned: list[dict] = []
+    per_kind: dict[str, int] = {}
+    taken: set[str] = set()
+    for done, (intent_id, number) in enumerate(intents, start=1):
+        sources = list(originals.filter(intent_id=intent_id).order_by("id")
+                       .values_list("id", "text", "language", "split"))
+        existing = live.filter(intent_id=intent_id, source=Question.Source.AUGMENTED).count()
+        budget = augmentation_budget(share=share, approved=len(sources), existing=existing)
+        if budget:
+            rng = random.Random(f"augment:{augmentation.seed}:{number}")
+            rng.shuffle(sources)
+            candidates = []
+            for pk, text, language, split in sources:
+                made = variant_make(text, kinds, rng)
+                if made is not None and len(made[0]) <= QUESTION_TEXT_MAX_CHARS:
+                    candidates.append((pk, language, split, *made, text_hash(made[0])))
+            chosen = 0
+            for start in range(0, len(candidates), AUGMENT_HASH_BATCH):
+                batch = candidates[start:start + AUGMENT_HASH_BATCH]
+                known = set(Question.objects.filter(topic=topic, text_hash__in=[c[-1] for c in batch])
+                            .values_list("text_hash", flat=True))
+                for pk, language, split, variant, kind, transformation, digest in batch:
+                    if digest in known or digest in taken:
+                        continue
+                    taken.add(digest)
+                    planned.append({"text": variant, "intent_id": intent_id, "language": language, "split": split,
+                                    "status": Question.Status.PENDING, "source": Question.Source.AUGMENTED,
+                                    "transformation": transformation, "augmented_from_id": pk})
+                    per_kind[kind] = per_kind.get(kind, 0) + 1
+                    chosen += 1
+                    if chosen == budget:
+                        break
+                if chosen == budget:
+                    break
+        Augmentation.objects.filter(pk=augmentation.pk).update(intents_done=done)
+    with transaction.atomic():
+        result = question_bulk_create(topic=topic, rows=planned)
+    Augmentation.objects.filter(pk=augmentation.pk).update(created=result.created, per_kind=per_kind)
     return result

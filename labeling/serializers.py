@@ -67,7 +67,7 @@ class ReviewQuestionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "topic", "text", "language", "source", "status", "version", "intent", "original_intent",
             "original_text", "predicted_intent", "confidence", "occurrences", "run", "provider", "model",
-            "temperature", "prompt_version", "style", "complexity", "audience", "edge_case", "reviewed_by",
+            "temperature", "prompt_version", "style", "complexity", "audience", "edge_case", "transformation", "reviewed_by",
             "reviewed_at", "leased_by", "lease_expires_at", "created_at", "similar", "label_issue", "judge",
             "contrastive_of", "overlap",
         ]

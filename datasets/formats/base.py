@@ -28,6 +28,7 @@ class ExportRow(NamedTuple):
     near_key: int | None  # what the split keeps together (datasets.normalize.near_duplicate_key)
     split: str  # the question's own split (Question.split), "" when it has none
     contrastive_of_id: int | None = None  # a hard negative's neighbouring intent (Question.contrastive_of)
+    transformation: str = ""  # an augmented question's (Question.transformation), "" for the others
 
 
 def iso_timestamp(created_at: str) -> str:

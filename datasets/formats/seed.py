@@ -33,7 +33,9 @@ class SeedRecord:
         return (
             f'{{"question": {json_string(row.text)}{self._intent_fragment(intent)}, "question_index": {index}, '
             f'"timestamp": "{iso_timestamp(row.created_at)}", '
-            f'"label": {self.context.labels[intent.id]}, "status": "{row.status}", "source": "{row.source}"}}'
+            f'"label": {self.context.labels[intent.id]}, "status": "{row.status}", "source": "{row.source}"'
+            # Only augmented rows carry it: the other rows stay as the seed schema writes them.
+            + (f', "transformation": {json_string(row.transformation)}}}' if row.transformation else "}")
         )
 
 

@@ -13,6 +13,8 @@ def paraphrase_groups(*, questions, max_bucket: int = 8) -> dict[int, int]:
     that has a paraphrase (Jaccard of word shingles >= PARAPHRASE_THRESHOLD) with another near key
     among `questions`, groups closed transitively; the group's key is its smallest near key.
 
+    Augmented questions join the group of the question they are a variant of.
+
     A split that groups questions by `groups.get(near_key, near_key)` instead of `near_key` puts
     no paraphrase pair the index finds on both sides. Indexes unindexed questions first.
 
@@ -43,6 +45,15 @@ def paraphrase_groups(*, questions, max_bucket: int = 8) -> dict[int, int]:
                 shingles[pk] = paraphrase_shingles(rows[pk][0])
         if paraphrase_similarity(shingles[a], shingles[b]) >= PARAPHRASE_THRESHOLD:
             root_a, root_b = find(rows[a][1]), find(rows[b][1])
+            if root_a != root_b:
+                parent[max(root_a, root_b)] = min(root_a, root_b)
+    # An augmented variant (a typo, chat spelling) is its source question written another way:
+    # it joins its source's group even when their words differ too much for the index.
+    variants = questions.filter(augmented_from__isnull=False, augmented_from__near_key__isnull=False).exclude(
+        near_key=None).values_list("near_key", "augmented_from__near_key")
+    for variant_key, source_key in variants.iterator(chunk_size=20000):
+        if variant_key != source_key:
+            root_a, root_b = find(variant_key), find(source_key)
             if root_a != root_b:
                 parent[max(root_a, root_b)] = min(root_a, root_b)
     return {key: find(key) for key in parent}

@@ -98,6 +98,8 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
     if unknown:
         raise RunError(f"Unknown parameters: {', '.join(sorted(unknown))}.")
     p.update({k: v for k, v in given.items() if v is not None})
+    if p["mix"] is None and topic.preset_id is not None:  # the topic's domain preset: its styles and audiences
+        p["mix"] = topic.preset.mix
     limits = {"levels": (1, 6), "tags_per_level": (1, 50), "questions_per_intent": (1, 10000),
               "questions_per_call": (1, 50), "seed": (0, 2**31), "judge_refine_rounds": (1, 5),
               "judge_batch": (1, 50), "hard_negatives": (0, 1000), "out_of_scope": (0, 10000)}

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from config.embedded_redis import embedded_redis_ensure
 from datasets.models import IntentNode, Topic
-from datasets.services import DatasetError
+from datasets.services import DatasetError, topic_preset_apply, topic_preset_by_name
 from distiller import prompts
 from distiller.jobs import run_work
 from distiller.llm import Endpoint, LLMClient, LLMError
@@ -63,6 +63,7 @@ class Command(BaseCommand):
         auto.add_argument("--questions-per-tag", type=int)
         auto.add_argument("--questions-per-call", type=int)
         auto.add_argument("--language")
+        auto.add_argument("--preset", help="a domain preset for a new topic (banking, telecom...: GET /api/v1/presets/)")
         auto.add_argument("--provider", help="provider name or kind (deepseek, openrouter, openai, custom)")
         leaf = auto.add_mutually_exclusive_group()
         leaf.add_argument("--leaf-only", dest="leaf_only", action="store_true", default=None)
@@ -142,6 +143,13 @@ class Command(BaseCommand):
         name = topic_name_clean(o["topic"])
         provider = provider_resolve(o["provider"])
         topic = Topic.objects.filter(name=name).first()
+        if o.get("preset") and topic is not None:
+            raise CommandError(f"{name!r} exists already: a preset starts a new topic.")
+        try:
+            preset = topic_preset_by_name(o["preset"]) if o.get("preset") else None
+        except DatasetError as exc:
+            raise CommandError(exc.message) from None
+        new_topic = topic_preset_apply(topic=Topic(name=name), preset=preset) if preset else Topic(name=name)
         intents = IntentNode.objects.filter(topic=topic).count() if topic else 0
         if intents and not o["extend"]:
             raise CommandError(
@@ -150,7 +158,7 @@ class Command(BaseCommand):
                 f"`manage.py distill questions --topic {name!r} --intent-path ... --save`.")
         if o["estimate"]:
             # An unsaved topic for a new name: estimating must not create anything.
-            e = run_estimate_for(topic=topic or Topic(name=name), provider=provider, kind="auto", **parameters)
+            e = run_estimate_for(topic=topic or new_topic, provider=provider, kind="auto", **parameters)
             extra = "".join(f", {e[key]} {label}" for key, label in (
                 ("contrast_calls", "hard-negative"), ("out_of_scope_calls", "out-of-scope"),
                 ("judge_calls", f"judge ({e['judge']})")) if e[key])
@@ -160,11 +168,11 @@ class Command(BaseCommand):
                               f"questions, {e['tokens_in']:,} tokens in, {e['tokens_out']:,} tokens out, ${e['cost']}. "
                               "Nothing was started.")
             return
-        run_check(topic=topic or Topic(name=name), provider=provider, kind="auto", **parameters)
+        run_check(topic=topic or new_topic, provider=provider, kind="auto", **parameters)
         # The files need the finished run, so asking for them means waiting for it.
         wait = o["wait"] or bool(o["output"] or o["export_taxonomy"])
         run = self._start_and_follow(topic=topic, topic_name=name, kind="auto", provider=provider, wait=wait,
-                                     workers=o["workers"], **parameters)
+                                     workers=o["workers"], new_topic=new_topic, **parameters)
         if run is None:
             return
         self._write_files(run, o)
@@ -177,15 +185,19 @@ class Command(BaseCommand):
             count = taxonomy_write_json(topic=run.topic, path=o["export_taxonomy"])
             self.stdout.write(f"Wrote {count} intents to {o['export_taxonomy']}.")
 
-    def _start_and_follow(self, *, topic, kind, provider, wait, workers=None, topic_name="", **parameters):
+    def _start_and_follow(self, *, topic, kind, provider, wait, workers=None, topic_name="", new_topic=None,
+                          **parameters):
         """Start a run (creating the topic named `topic_name` when `topic` is None); with `wait`, show its
         progress (working here when no live worker runs) and return it."""
         provider = provider_resolve(provider)
         live = distill_worker_count()
         inline = wait and not live and not workers
         with transaction.atomic():  # a topic created for a run that is refused after all is not kept
-            if topic is None:
-                topic, _ = Topic.objects.get_or_create(name=topic_name)
+            if topic is None:  # `new_topic`: the unsaved topic with its preset applied
+                topic = Topic.objects.filter(name=topic_name).first()
+                if topic is None:
+                    topic = new_topic or Topic(name=topic_name)
+                    topic.save()
             run = run_start(topic=topic, provider=provider, kind=kind, workers=0 if inline else workers,
                             **parameters)
         e = run.estimate

@@ -110,6 +110,7 @@
       ["Original text", q.original_text],
       ["Model", [q.provider, q.model].filter(Boolean).join(" / ")],
       ["Style", q.style], ["Complexity", q.complexity], ["Audience", q.audience], ["Edge case", q.edge_case],
+      ["Augmented", q.transformation],
       ["Prompt", q.prompt_version], ["Run", q.run], ["Reviewed by", q.reviewed_by],
       ["Judge's reason", q.judge && q.judge.reason],
       ["Judge", q.judge && [q.judge.model, q.judge.prompt_version].filter(Boolean).join(" / ")],
