@@ -14,7 +14,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from datasets.models import Topic
+from datasets.selectors import topic_by_name_or_id
 from datasets.services import DatasetError
 from evaluation.documents import evaluation_document
 from evaluation.models import Evaluation
@@ -43,11 +43,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the evaluation's JSON document (implies --wait)")
 
     def handle(self, *args, **o):
-        raw = o["topic"]
-        topic = Topic.objects.filter(pk=int(raw)).first() if raw.isdecimal() else None
-        topic = topic or Topic.objects.filter(name=raw).first()
+        topic = topic_by_name_or_id(o["topic"])  # as `manage.py export` finds it: the name first
         if topic is None:
-            raise CommandError(f"No topic named {raw!r}.")
+            raise CommandError(f"No topic named {o['topic']!r} (or with that id).")
         wait = o["wait"] or o["json"]
         inline = wait and not evaluation_worker_count()
         try:
