@@ -12,7 +12,7 @@ import random
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from datetime import timedelta
 from decimal import Decimal
 
@@ -23,7 +23,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from config.api import database_unreachable
-from distiller.llm import Endpoint, LLMClient, LLMFatalError, Usage
+from distiller.llm import Endpoint, LLMClient, LLMError, LLMFatalError, Usage
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider
 from distiller.pool import PoolMember, TeacherPool
 from distiller.ratelimit import REDIS_DOWN_ERRORS, ProviderLimiter, outage_seconds, redis_connection
@@ -163,6 +163,35 @@ class RunContext:
         with transaction.atomic():
             for usage in usages:
                 self.record(usage, unit_id)
+
+    def collect(self, futures: dict, on_answer, on_error=None) -> tuple[list[str], LLMFatalError | None]:
+        """Hand each answer of `futures` (call futures mapped to their batch) to on_answer(batch,
+        answer) as it arrives; returns the failed calls' messages and the first fatal error.
+
+        A fatal error (401, 402, quota) stops the run's other calls, yet the answers already paid
+        for are still handed on. on_error() runs after each failed call. Calls in flight when this
+        ends (an exception in on_answer) are awaited, so their records reach the unit's Usage even
+        when the unit dies here (see usage_flush)."""
+        errors, fatal = [], None
+        try:
+            for future in as_completed(futures):
+                try:
+                    answer = future.result()
+                except LLMFatalError as exc:
+                    fatal = fatal or exc
+                    self.stop.set()
+                    continue
+                except LLMError as exc:
+                    errors.append(exc.message)
+                    if on_error is not None:
+                        on_error()
+                    continue
+                on_answer(futures[future], answer)
+        finally:
+            for future in futures:
+                future.cancel()
+            wait(futures)
+        return errors, fatal
 
     def check(self) -> None:
         if self.stop.is_set():

@@ -14,14 +14,13 @@ judges only what is left and counts nothing twice.
 """
 
 import math
-from concurrent.futures import as_completed, wait
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from datasets.models import Question
 from distiller import prompts
-from distiller.llm import LLMError, LLMFatalError, Usage
+from distiller.llm import Usage
 from distiller.models import DistillationRun, DistillationUnit
 from distiller.selectors import intent_brief, intent_neighbours
 
@@ -73,26 +72,11 @@ def _judge_pending(ctx, unit, intent, candidates, by_name) -> list[str]:
         size = p["judge_batch"]
         batches = [pending[i:i + size] for i in range(0, len(pending), size)]
         futures = {ctx.call_pool.submit(_ask_judge, ctx, intent, candidates, batch, usage): batch for batch in batches}
-        errors, fatal = [], None
-        try:
-            for future in as_completed(futures):
-                try:
-                    answer = future.result()
-                except LLMFatalError as exc:
-                    fatal = fatal or exc
-                    ctx.stop.set()
-                    continue
-                except LLMError as exc:
-                    errors.append(exc.message)
-                    _write_verdicts(ctx, unit, [], usage)
-                    continue
-                _write_verdicts(ctx, unit, _verdicts(ctx, intent, by_name, futures[future], answer), usage)
-        finally:
-            for future in futures:
-                future.cancel()
-            # Calls already in flight are paid for: let them end, so that their records reach the
-            # unit's Usage even when the unit dies here (execution records it, see RunContext.usage).
-            wait(futures)
+        errors, fatal = ctx.collect(
+            futures,
+            on_answer=lambda batch, answer: _write_verdicts(ctx, unit, _verdicts(ctx, intent, by_name, batch, answer),
+                                                            usage),
+            on_error=lambda: _write_verdicts(ctx, unit, [], usage))
         if fatal is not None:
             _write_verdicts(ctx, unit, [], usage)
             raise fatal
@@ -183,23 +167,15 @@ def _refine(ctx, unit, intent, neighbours: list[dict], failing: list[Question]) 
                                         temperature=p["temperature"], usage=usage, example=prompts.REFINE.EXAMPLE,
                                         max_tokens=200 + 2 * prompts.REFINE.EST_TOKENS_OUT_PER_ITEM * len(batch))
 
-    futures = {ctx.call_pool.submit(ask, batch): batch for batch in batches}
-    rewrites, fatal, errors = {}, None, []
-    for future in as_completed(futures):
-        try:
-            answer = future.result()
-        except LLMFatalError as exc:
-            fatal = fatal or exc
-            ctx.stop.set()
-            continue
-        except LLMError as exc:
-            errors.append(exc.message)
-            continue
-        batch = futures[future]
+    rewrites = {}
+
+    def keep_rewrites(batch, answer):
         for item in (answer.questions if answer else []):
             text = " ".join(item.text.split())
             if 1 <= item.n <= len(batch) and text:
                 rewrites[batch[item.n - 1].pk] = text
+
+    errors, fatal = ctx.collect({ctx.call_pool.submit(ask, batch): batch for batch in batches}, keep_rewrites)
     with transaction.atomic():
         locked = ctx.locked_unit(unit.pk)
         refined = 0

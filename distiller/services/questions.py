@@ -8,7 +8,7 @@ duplicates are refused by the topic-wide text hash; near duplicates by n-gram si
 import hashlib
 import math
 import random
-from concurrent.futures import as_completed, wait
+from functools import partial
 
 from django.db import transaction
 
@@ -17,7 +17,7 @@ from datasets.normalize import text_hash
 from datasets.services import question_bulk_create
 from distiller import prompts
 from distiller.dedup import NearDuplicateIndex
-from distiller.llm import LLMError, LLMFatalError, LLMTruncatedError, Usage
+from distiller.llm import LLMTruncatedError, Usage
 from distiller.mix import mix_draw
 from distiller.models import DistillationUnit
 from distiller.services.runs import ASK_MARGIN
@@ -96,30 +96,11 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
         batches = [specs[i:i + p["questions_per_call"]] for i in range(0, ask, p["questions_per_call"])]
         futures = {ctx.call_pool.submit(_ask, ctx, prompt, batch, existing[-EXISTING_IN_PROMPT:], usage): batch
                    for batch in batches}
-        round_created, round_errors, fatal = 0, [], None
-        try:
-            for future in as_completed(futures):
-                try:
-                    answer = future.result()
-                except LLMFatalError as exc:
-                    # Stop asking, but still write the answers already paid for.
-                    fatal = fatal or exc
-                    ctx.stop.set()
-                    continue
-                except LLMError as exc:
-                    round_errors.append(exc.message)
-                    _write(ctx, unit, [], usage)
-                    continue
-                answer, *made_by = answer if answer is not None else (None, None, None)
-                rows, counts = _screen(ctx, intent.pk, answer, futures[future], seen_hashes, similar,
-                                       contrastive_of=unit.neighbour_id, made_by=tuple(made_by))
-                round_created += _write(ctx, unit, rows, usage, **counts)
-        finally:
-            for future in futures:
-                future.cancel()
-            # Calls already in flight are paid for: let them end, so that their records reach the
-            # unit's Usage even when the unit dies here (execution records it, see RunContext.usage).
-            wait(futures)
+        created: list[int] = []
+        round_errors, fatal = ctx.collect(
+            futures, partial(_write_answer, ctx, unit, intent.pk, usage, seen_hashes, similar, created),
+            on_error=partial(_write, ctx, unit, [], usage))
+        round_created = sum(created)
         if fatal is not None:
             _write(ctx, unit, [], usage)
             raise fatal
@@ -130,6 +111,14 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     if have < unit.target and errors:
         return True, errors[-1]
     return False, ""
+
+
+def _write_answer(ctx, unit, intent_id, usage, seen_hashes, similar, created: list[int], batch, answer) -> None:
+    """Screen one answer's questions and write those that pass; appends how many were written."""
+    answer, *made_by = answer if answer is not None else (None, None, None)
+    rows, counts = _screen(ctx, intent_id, answer, batch, seen_hashes, similar,
+                           contrastive_of=unit.neighbour_id, made_by=tuple(made_by))
+    created.append(_write(ctx, unit, rows, usage, **counts))
 
 
 def max_tokens_for(batch_size: int) -> int:
