@@ -247,3 +247,30 @@ def test_the_admin_topic_action_asks_for_the_share_then_queues_a_job(bank, datas
     assert (augmentation.topic, augmentation.share, augmentation.seed, augmentation.kinds, augmentation.status) == (
         bank, 0.2, 4, ["typo", "filler"], "queued")
     assert browser.get(f"/admin/datasets/augmentation/{augmentation.pk}/change/").status_code == 200
+
+
+def test_an_export_marks_augmented_rows_and_keeps_each_with_its_source_in_a_split(bank, settings, tmp_path):
+    import json
+
+    from datasets.exports import export_create
+    from datasets.jobs import export_run
+
+    settings.EXPORT_ROOT = tmp_path
+    augment(bank, share=0.5, seed=1)
+    Question.objects.filter(topic=bank).update(status="approved", split="")
+    export = export_create(topic=bank, format="jsonl", split={"train": 0.5, "test": 0.5}, seed=3, enqueue_job=False)
+    export_run(export.pk)
+    side = {}
+    marked = {}
+    for part in ("train", "test"):
+        for line in (tmp_path / str(export.pk) / f"{part}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            side[row["question"]] = part
+            if row["source"] == "augmented":
+                marked[row["question"]] = row["transformation"]
+            else:
+                assert "transformation" not in row
+    variants = Question.objects.filter(topic=bank, source="augmented").select_related("augmented_from")
+    assert marked == {q.text: q.transformation for q in variants} and len(marked) == 7
+    # A typo or a chat spelling changes the near-duplicate key: the split joins a variant to its source anyway.
+    assert {q.text: side[q.text] for q in variants} == {q.text: side[q.augmented_from.text] for q in variants}
