@@ -32,6 +32,7 @@ class RestartTolerantWorker(Worker):
         kwargs.setdefault("job_monitoring_interval", 5)
         super().__init__(*args, **kwargs)
         self._state_unsaved = False
+        self._lost_jobs_requeue_pending = False
 
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)
@@ -48,6 +49,8 @@ class RestartTolerantWorker(Worker):
                 self.connection.hset(self.key, "state", self.get_state())
                 self._state_unsaved = False
             self.registration_restore()
+            if self._lost_jobs_requeue_pending:
+                self.lost_jobs_requeue()
         except REDIS_DOWN_ERRORS as exc:
             # RQ's work loop quits on this error; its dequeue meets the same one and retries with backoff.
             self.log.warning("Worker %s: heartbeat failed, Redis unreachable (%s)", self.name, exc)
@@ -115,13 +118,24 @@ class RestartTolerantWorker(Worker):
         self.lost_jobs_requeue()
 
     def lost_jobs_requeue(self) -> None:
-        """Redis came back empty: the jobs of queued runs went with it; queue them again."""
+        """Redis came back empty: the jobs of queued runs went with it; queue them again.
+
+        When PostgreSQL cannot be reached either, the next heartbeat that reaches Redis tries again.
+        """
+        from django.db import connections
+
         from distiller.services.runs import runs_lost_jobs_requeue  # the one product queue whose jobs carry state
 
         try:
             requeued = runs_lost_jobs_requeue()
-        except Exception:  # PostgreSQL away too: the runs show as stalled (jobs lost) until resumed
-            self.log.exception("Worker %s: could not requeue the runs whose jobs Redis lost", self.name)
+        except Exception:
+            self._lost_jobs_requeue_pending = True
+            self.log.exception("Worker %s: could not requeue the runs whose jobs Redis lost; trying again", self.name)
             return
+        finally:
+            # The next work horse is forked from this process: a connection opened here would be
+            # shared with it, and the horse closing it at exit breaks it for this process too.
+            connections.close_all()
+        self._lost_jobs_requeue_pending = False
         if requeued:
             self.log.warning("Worker %s: requeued runs %s (Redis lost their jobs)", self.name, requeued)

@@ -27,7 +27,7 @@ from datasets.models import Question
 from distiller.jobs import run_work
 from distiller.models import DistillationRun, LLMCall
 from distiller.ratelimit import redis_connection
-from distiller.selectors import JOBS_LOST_HINT, distill_worker_count, run_progress
+from distiller.selectors import NO_WORKER_HINT, distill_worker_count, run_progress
 from distiller.services import run_resume, run_start
 from tests.distiller.conftest import WORKERS, wait_for, wait_until_ended
 from tests.distiller.test_runs_on_workers import teacher_stats
@@ -323,20 +323,47 @@ def test_two_workers_ride_redis_and_postgresql_restarts_through_and_are_counted_
 @needs_services
 @WORKERS
 @pytest.mark.workers
-def test_a_queued_run_whose_job_redis_lost_is_requeued_by_a_worker_when_redis_is_back(topic, provider, teacher,
-                                                                                       workers):
+def test_a_queued_run_whose_job_a_redis_restart_lost_is_requeued_within_a_minute(topic, make_topic, provider, teacher,
+                                                                                 workers):
+    import django_rq
+
     (worker,) = workers.start(1)
-    run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=2, workers=0)
-    # As if queued a moment before the restart: its job id names a job Redis no longer has.
-    DistillationRun.objects.filter(pk=run.pk).update(job_ids=["lost-in-the-restart"])
-    assert run_progress(run=DistillationRun.objects.get(pk=run.pk))["hint"] == JOBS_LOST_HINT
+    teacher.teacher.configure(latency=0.6)  # the worker stays busy with the first run through the restart
+    busy = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=6,
+                     questions_per_call=2, workers=1)
+    wait_for(lambda: teacher_stats(teacher)["in_flight"] > 0, timeout=20, what="the worker to call for the first run")
+    queued = run_start(topic=make_topic("Billing"), provider=provider, levels=1, tags_per_level=2,
+                       questions_per_intent=2, workers=1)
+    queued.refresh_from_db()
+    assert django_rq.get_queue("distill").job_ids == queued.job_ids  # waiting behind the busy run
 
     redis_stop()
-    redis_start()
+    redis_start()  # empty: the queued run's job is gone
+    assert django_rq.get_queue("distill").job_ids == []
 
-    wait_until_ended(run, timeout=50)
-    assert run.status == "succeeded" and run.questions_created == 4
-    assert len(run.job_ids) == 2 and worker.poll() is None
+    wait_for(lambda: len(DistillationRun.objects.get(pk=queued.pk).job_ids) == 2, timeout=60,
+             what="the queued run to be requeued")
+    for run, questions in ((busy, 12), (queued, 4)):
+        wait_until_ended(run, timeout=60)
+        assert (run.status, run.units_failed, run.questions_created) == ("succeeded", 0, questions), run.error
+    assert LLMCall.objects.count() == busy.calls + queued.calls == teacher_stats(teacher)["requests"]
+    assert worker.poll() is None
+
+
+@needs_services
+@WORKERS
+@pytest.mark.workers
+def test_a_worker_started_after_redis_came_back_empty_requeues_the_queued_runs(topic, provider, teacher, workers):
+    run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=2, workers=1)
+    redis_stop()
+    redis_start()  # empty, with no worker alive to notice
+    run.refresh_from_db()
+    assert run_progress(run=run)["hint"] == NO_WORKER_HINT.format(id=run.pk)  # flagged meanwhile
+
+    workers.start(1)  # e.g. restarted by its supervisor
+
+    wait_until_ended(run, timeout=60)
+    assert (run.status, run.questions_created, len(run.job_ids)) == ("succeeded", 4, 2)
 
 
 def _capture_client():
