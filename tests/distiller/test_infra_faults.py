@@ -306,6 +306,7 @@ def test_two_workers_ride_redis_and_postgresql_restarts_through_and_are_counted_
     run.refresh_from_db()
     assert len(run.job_ids) == 2
     _mid_run(run, teacher)
+    assert _worker_states() == ["busy", "busy"]
 
     redis_stop()  # back empty 3 s later; PostgreSQL restarts in the meantime
     _pg_ctl("-m", "fast", "-w", "-t", "60", "restart")
@@ -313,6 +314,7 @@ def test_two_workers_ride_redis_and_postgresql_restarts_through_and_are_counted_
         connection.close()
     time.sleep(3)
     redis_start()
+    assert redis_connection().exists(f"rq:job:{run.job_ids[0]}") == 0  # it did come back empty
 
     wait_until_ended(run, timeout=60)
     _assert_exact(run, teacher)
