@@ -508,8 +508,8 @@ class QuestionAdmin(LargeListAdminMixin, QuestionLifecycleAdminMixin, QuestionIm
             messages.error(request, exc.message)
             return
         messages.success(request, f"{action.capitalize()}: {result.changed} question(s).")
-        if result.skipped:
-            messages.warning(request, f"{result.skipped} question(s) changed by someone else meanwhile were left alone.")
+        for note in result.notes():  # what was left alone and why (double review, second opinion, changed)
+            messages.warning(request, note)
 
     @admin.action(description="Approve selected questions", permissions=["change"])
     def approve_selected(self, request, queryset):

@@ -340,10 +340,32 @@ def reviewer_undo_last(*, topic: Topic, actor, release_id: int | None = None, vi
 
 @dataclass
 class BulkReviewResult:
-    """What a bulk review did: how many questions changed, how many were left alone."""
+    """What a bulk review did: how many questions changed, how many were left alone, and why."""
 
     changed: int
-    skipped: int  # matched when the bulk started, but changed (or stopped matching) before they were locked
+    skipped: int  # every question left alone, including the two kinds below
+    held_for_lead: int = 0  # flagged: a topic lead's or dataset admin's second opinion decides them
+    held_for_overlap: int = 0  # pending and set for double review: k reviewers' independent votes decide them
+
+    @property
+    def changed_meanwhile(self) -> int:
+        """Matched when the bulk started, but changed (or stopped matching) before they were locked."""
+        return self.skipped - self.held_for_lead - self.held_for_overlap
+
+    def notes(self) -> list[str]:
+        """What was left alone and why, one sentence per reason, for the page that started the bulk."""
+        notes = []
+        if self.held_for_overlap:
+            notes.append(f"{self.held_for_overlap} pending question(s) set for double review were left alone: "
+                         "several reviewers decide each one independently in the review queue, and a topic lead "
+                         "adjudicates when they disagree.")
+        if self.held_for_lead:
+            notes.append(f"{self.held_for_lead} flagged question(s) were left alone: they wait for a topic lead's "
+                         "or a dataset admin's second opinion.")
+        if self.changed_meanwhile:
+            notes.append(f"{self.changed_meanwhile} question(s) were left alone: someone else changed them "
+                         "meanwhile, or they no longer match the filter.")
+        return notes
 
 
 def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_id: int | None = None,
@@ -357,6 +379,14 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
     queryset's own conditions are applied again and the version compared: a question someone
     else decided in between (no longer pending when the bulk was "of pending", or simply a newer
     version) is skipped, not overwritten. Returns how many changed and how many were skipped.
+
+    Two kinds of question are left alone whoever asks, and counted apart: pending questions the
+    topic sets for double review (labeling.overlap) are decided only by the k reviewers' independent
+    votes, since a bulk decision would settle them without those votes and the agreement figures
+    would count a decision nobody made independently; and, unless the actor leads the topic (a
+    topic lead or a dataset admin), flagged questions, which wait for a lead's second opinion. A
+    lead adjudicates double-reviewed questions the same way: once the reviewers disagree they are
+    flagged, and a lead's bulk decision on flagged questions is that adjudication.
     """
     if action not in BULK_ACTIONS:
         raise DatasetError(f"Bulk review supports {', '.join(BULK_ACTIONS)}; not {action!r}.")
@@ -374,14 +404,21 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
     from datasets.lifecycle import topic_check_writable
     from datasets.permissions import is_topic_lead
 
-    held_for_lead = 0
+    held_for_lead = held_for_overlap = 0
     for topic_id in queryset.order_by().values_list("topic_id", flat=True).distinct():
-        topic_check_writable(topic_id)
+        topic = topic_check_writable(topic_id)
         if not is_topic_lead(actor, topic_id):
             # Flagged questions wait for a lead's second opinion: left alone, and counted so.
             flagged = queryset.filter(topic_id=topic_id, status=Question.Status.FLAGGED)
             held_for_lead += flagged.count()
             queryset = queryset.exclude(pk__in=flagged.values("pk"))
+        threshold = overlap.overlap_threshold(topic)
+        if threshold and action != ReviewEvent.Action.RESET:  # reset, as in question_review, is no decision
+            # Pending questions set for double review are decided by their k reviewers' votes only.
+            double = overlap.with_overlap_bucket(queryset.filter(topic_id=topic_id, status=Question.Status.PENDING))
+            double = double.filter(overlap_bucket__lt=threshold)
+            held_for_overlap += double.count()
+            queryset = queryset.exclude(pk__in=double.values("pk"))
     listed = dict(queryset.order_by("pk").values_list("pk", "version"))
     ids = list(listed)
     changed = 0
@@ -411,7 +448,8 @@ def questions_review_matching(*, queryset: QuerySet, actor, action: str, intent_
             if target is not None:
                 update.update(intent=target, original_intent=Coalesce(F("original_intent"), F("intent")))
             changed += Question.objects.filter(pk__in=[row["pk"] for row in rows]).update(**update)
-    return BulkReviewResult(changed=changed, skipped=len(ids) - changed + held_for_lead)
+    return BulkReviewResult(changed=changed, skipped=len(ids) - changed + held_for_lead + held_for_overlap,
+                            held_for_lead=held_for_lead, held_for_overlap=held_for_overlap)
 
 
 # The review queue ---------------------------------------------------------------------------

@@ -226,7 +226,6 @@ def _bulk_review(request, topic, question_filter, queryset):
         messages.error(request, getattr(exc, "message", "Invalid selection."))
         return redirect(back)
     messages.success(request, f"{action.capitalize()}: {result.changed} question(s).")
-    if result.skipped:
-        messages.warning(request, f"{result.skipped} question(s) were left alone: someone else changed them "
-                                  "meanwhile, or they no longer match the filter.")
+    for note in result.notes():
+        messages.warning(request, note)
     return redirect(back)
