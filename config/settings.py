@@ -121,9 +121,10 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
-# Exports (config/storage.py): without S3_BUCKET they are stored in EXPORT_ROOT, which every web
-# process and worker must then share; with it, in an S3-compatible bucket, and EXPORT_ROOT is only
-# each machine's own scratch folder where files are written before they are uploaded.
+# Exports and evaluations' model files (config/storage.py): without S3_BUCKET they are stored in
+# EXPORT_ROOT, which every web process and worker must then share; with it, in an S3-compatible
+# bucket, and EXPORT_ROOT is only each machine's own scratch folder where files are written before
+# they are uploaded (and where a web process keeps a copy of the evaluation models it used).
 EXPORT_ROOT = Path(env_str("EXPORT_ROOT", str(VAR_DIR / "exports")))
 S3_BUCKET = env_str("S3_BUCKET", "")
 if S3_BUCKET:
