@@ -31,7 +31,7 @@ from config.storage import export_storage, storage_file_open, storage_file_put, 
 from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
 from datasets.formats.base import labels_json
 from datasets.health.index import paraphrase_index_fill
-from datasets.health.selectors import SPLIT_PARAPHRASE_BUCKET, paraphrase_groups
+from datasets.health.selectors import split_paraphrase_groups
 from datasets.models import Export, IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key
 from datasets.selectors import (
@@ -331,7 +331,7 @@ def _export_files_write(export: Export, writer_class, work: Path) -> tuple[Expor
         # Paraphrase groups join near keys, so a paraphrase pair lands on one side like a near
         # duplicate. Not in the assigned mode: there the dataset's own membership decides.
         planner = SplitPlanner(ratios=export.split, seed=export.seed, shared=export_shared_near_keys(questions=questions),
-                               intent_label=intent_label, groups=paraphrase_groups(questions=questions, max_bucket=SPLIT_PARAPHRASE_BUCKET))
+                               intent_label=intent_label, groups=split_paraphrase_groups(questions=questions))
         names = planner.names
     else:
         names = ["train" if not writer_class.single_file else NO_SPLIT_NAME]

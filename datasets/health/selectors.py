@@ -5,10 +5,21 @@ from datasets.health.paraphrase import PARAPHRASE_THRESHOLD, paraphrase_shingles
 
 # Neighbours compared in a crowded band key by a split's paraphrase groups: crowds up to this size
 # are compared whole, so whatever order another reader gives them, it finds no pair the split missed.
+# Past SPLIT_WIDE_BUCKET_MAX_QUESTIONS the candidate pairs would grow eightfold in templated crowds
+# (held in memory): larger splits compare the index's usual 8 neighbours, as the report does.
 SPLIT_PARAPHRASE_BUCKET = 64
+SPLIT_WIDE_BUCKET_MAX_QUESTIONS = 200_000
+REPORT_BUCKET = 8
 
 
-def paraphrase_groups(*, questions, max_bucket: int = 8) -> dict[int, int]:
+def split_paraphrase_groups(*, questions) -> dict[int, int]:
+    """paraphrase_groups for a split of `questions`: crowds compared whole up to
+    SPLIT_PARAPHRASE_BUCKET + 1 members when there are at most SPLIT_WIDE_BUCKET_MAX_QUESTIONS."""
+    wide = questions.count() <= SPLIT_WIDE_BUCKET_MAX_QUESTIONS
+    return paraphrase_groups(questions=questions, max_bucket=SPLIT_PARAPHRASE_BUCKET if wide else REPORT_BUCKET)
+
+
+def paraphrase_groups(*, questions, max_bucket: int = REPORT_BUCKET) -> dict[int, int]:
     """Near-duplicate keys joined by paraphrases: {near key: the group's key} for every near key
     that has a paraphrase (Jaccard of word shingles >= PARAPHRASE_THRESHOLD) with another near key
     among `questions`, groups closed transitively; the group's key is its smallest near key.

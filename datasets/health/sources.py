@@ -12,7 +12,7 @@ from datasets.health.index import paraphrase_candidate_pairs, paraphrase_index_f
 from datasets.health.language import language_detect
 from datasets.health.paraphrase import paraphrase_keys_batch
 from datasets.health.report import HealthData
-from datasets.health.selectors import SPLIT_PARAPHRASE_BUCKET, paraphrase_groups
+from datasets.health.selectors import split_paraphrase_groups
 from datasets.models import Question, Topic
 from datasets.normalize import near_duplicate_key, text_hash
 from datasets.selectors import DEFAULT_EXPORT_STATUSES, export_shared_near_keys, intent_infos
@@ -100,7 +100,7 @@ def _topic_leakage_parts(topic: Topic, data: HealthData) -> None:
         exported = Question.objects.filter(topic=topic)
     # The export's ratio split keeps paraphrase groups whole too: the same groups here.
     planner = SplitPlanner(ratios=LEAKAGE_RATIOS, seed=LEAKAGE_SEED, shared=export_shared_near_keys(questions=exported),
-                           groups=paraphrase_groups(questions=exported, max_bucket=SPLIT_PARAPHRASE_BUCKET))
+                           groups=split_paraphrase_groups(questions=exported))
     unplaced = exported.filter(split="").order_by("intent_id", "id").values_list("id", "intent_id", "near_key", "text")
     by_intent: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for pk, intent_id, near_key, text in unplaced.iterator(chunk_size=20000):
