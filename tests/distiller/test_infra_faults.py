@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connections
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from config.api import DATABASE_RETRY_AFTER_SECONDS
+from config.api import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE
 from datasets.models import Question
 from distiller.jobs import run_work
 from distiller.models import DistillationRun, LLMCall
@@ -79,23 +79,41 @@ def api_routes() -> list[str]:
     return sorted(set(paths))
 
 
+API_METHODS = ("get", "post", "put", "patch", "delete", "options", "head")
+
+
+def _request(caller, method: str, route: str):
+    if method in ("post", "put", "patch", "delete"):
+        return getattr(caller, method)(route, "{}", content_type="application/json")
+    return getattr(caller, method)(route)
+
+
 @needs_services
 @WORKERS
 def test_with_postgresql_stopped_every_api_route_answers_503_in_the_error_shape(client, superuser):
+    """Every route the URL resolver knows under /api/, with every method, from a browser session and
+    from an API token. (A request with no credentials is answered 401 without the database.)"""
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
     client.force_login(superuser)
+    callers = {"session": client, "token": Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=superuser)}")}
     routes = api_routes()
-    assert "/api/v1/runs/" in routes and "/api/v1/runs/1/resume/" in routes
+    assert len(routes) > 40 and "/api/v1/runs/1/resume/" in routes and "/api/v1/labeling/captures/" in routes
     options = postgres_stop()
     try:
-        answers = {route: client.get(route) for route in routes}
-        posted = client.post("/api/v1/runs/", {"topic": "x"}, content_type="application/json")
-        page = client.get("/admin/")
+        answers = {(who, method.upper(), route): _request(caller, method, route)
+                   for who, caller in callers.items() for method in API_METHODS for route in routes}
+        answers["session", "GET", "/admin/"] = client.get("/admin/")
     finally:
         postgres_start(options)
 
-    for route, response in [*answers.items(), ("POST /api/v1/runs/", posted), ("/admin/", page)]:
-        assert (route, response.status_code, response["Retry-After"]) == (route, 503, str(DATABASE_RETRY_AFTER_SECONDS))
-        assert response.json()["error"]["code"] == "database_unavailable", route
+    expected_body = {"error": {"code": "database_unavailable", "message": DATABASE_UNAVAILABLE_MESSAGE, "details": None}}
+    for request, response in answers.items():
+        assert (request, response.status_code, response["Retry-After"]) == (
+            request, 503, str(DATABASE_RETRY_AFTER_SECONDS))
+        assert request[1] == "HEAD" or response.json() == expected_body, request
+    assert len(answers) == 2 * len(API_METHODS) * len(routes) + 1
 
 
 def _redis_server() -> str:
