@@ -10,7 +10,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -442,28 +441,35 @@ def test_overlapping_capture_batches_from_16_threads_never_deadlock_and_count_ex
     assert sum(rows.values()) == 16 * 3 * 20
 
 
-POSTS_FROM_A_SERVER_PROCESS = """
-from django.test import Client
-client = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION="Token {token}")
-body = '{{"topic": {topic}, "text": "where is my refund", "predicted_intent": {intent}, "confidence": 0.2}}'
-print(" ".join(str(client.post("/api/v1/labeling/captures/", body, content_type="application/json").status_code)
-               for _ in range(8)))
-"""
-
-
 @WORKERS
-def test_the_captures_throttle_holds_across_two_server_processes(topic, make_intent):
-    from tests.distiller.conftest import ROOT, database_url
+def test_the_captures_throttle_holds_across_two_server_processes(topic, make_intent, tmp_path):
+    """Two gunicorn servers (one process each, as two machines or two gunicorn workers would be)
+    share one allowance of 10 a minute through Redis; each counting alone would accept 16."""
+    import requests
+
+    from tests.ops.processes import VENV_BIN, free_port, production_env, start, stop, wait_for_http
 
     redis_connection().flushdb()
     intent = make_intent(topic, "Refunds")
-    code = POSTS_FROM_A_SERVER_PROCESS.format(token=_capture_client(), topic=topic.pk, intent=intent.pk)
-    environment = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "1", "CAPTURE_THROTTLE_RATE": "10/min"}
-    servers = [subprocess.Popen([sys.executable, "manage.py", "shell", "-v", "0", "-c", code], cwd=ROOT,
-                                env=environment, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    statuses = [status for server in servers for status in server.communicate(timeout=60)[0].split()]
+    token = _capture_client()
+    ports = [free_port(), free_port()]
+    servers = [start([f"{VENV_BIN}/gunicorn", "config.wsgi", "--config", "config/gunicorn.py"],
+                     production_env(tmp_path, WEB_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=1,
+                                    CAPTURE_THROTTLE_RATE="10/min"), tmp_path / f"server-{port}.log")
+               for port in ports]
+    try:
+        for port, server in zip(ports, servers, strict=True):
+            wait_for_http(f"http://127.0.0.1:{port}/api/v1/", status=401, process=server,
+                          log=tmp_path / f"server-{port}.log")
+        body = {"topic": topic.pk, "text": "where is my refund", "predicted_intent": intent.pk, "confidence": 0.2}
+        statuses = [requests.post(f"http://127.0.0.1:{port}/api/v1/labeling/captures/", json=body, timeout=30,
+                                  headers={"Authorization": f"Token {token}"}).status_code
+                    for _ in range(8) for port in ports]
+    finally:
+        for server in servers:
+            stop(server)
 
-    assert sorted(statuses) == ["201"] * 10 + ["429"] * 6
+    assert sorted(statuses) == [201] * 10 + [429] * 6
     assert Question.objects.get(topic=topic).occurrences == 10
 
 
