@@ -546,3 +546,37 @@ def test_a_worker_whose_job_ends_while_redis_is_down_stays_alive_and_works_on_th
     wait_until_ended(run, timeout=60)
     _assert_exact(run, teacher)
     assert worker.poll() is None
+
+
+def test_a_worker_rides_redis_timeouts_through_in_every_step_of_its_loop(monkeypatch):
+    """Redis that times out (paused, a network partition) rather than refusing: RQ's own worker
+    quits on the first redis.TimeoutError outside its wait for a job."""
+    from config.workers import RestartTolerantWorker
+
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    worker = RestartTolerantWorker(["distill"], connection=connection, name="times-out")
+    worker.register_birth()
+    pool, get_connection = connection.connection_pool, connection.connection_pool.get_connection
+    timeouts_left = [0]
+
+    def get_connection_timing_out(*args, **kwargs):
+        if timeouts_left[0]:
+            timeouts_left[0] -= 1
+            raise redis.TimeoutError("Timeout reading from socket")
+        return get_connection(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "get_connection", get_connection_timing_out)
+    try:
+        timeouts_left[0] = 1000  # Redis times out on everything
+        worker.set_state("idle")  # on its way back to waiting, after a job
+        worker.heartbeat()
+        worker.run_maintenance_tasks()
+        timeouts_left[0] = 1  # once more, then it answers again
+        worker.check_for_suspension(burst=False)
+        assert timeouts_left == [0]
+
+        worker.heartbeat()  # the first beat that reaches Redis writes the state it could not
+        assert connection.hget(worker.key, "state") == b"idle"
+    finally:
+        timeouts_left[0] = 0
+        worker.register_death()
