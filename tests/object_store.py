@@ -1,16 +1,21 @@
 """An S3-compatible object store for tests: moto's server (a real HTTP S3 API) started once per test
 module, and a new bucket per test with the exports storage pointed at it, as S3_BUCKET... would
-(config/settings.py). A test module uses them with `from tests.object_store import bucket, s3_server`."""
+(config/settings.py). A test folder's conftest.py imports them (`from tests.object_store import bucket,
+s3_server`); `worker_run_burst` runs a worker as another machine would."""
 
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import urlparse, urlunparse
 
 import boto3
 import pytest
+from django.db import connection
 
-from tests.ops.processes import VENV_BIN, free_port, start, stop, wait_for_http
+from tests.ops.processes import ROOT, VENV_BIN, free_port, start, stop, wait_for_http
 
 CREDENTIALS = {"S3_ACCESS_KEY_ID": "test-access", "S3_SECRET_ACCESS_KEY": "test-secret", "S3_REGION": "us-east-1"}
 
@@ -49,3 +54,14 @@ def bucket(s3_server, settings):
         return sorted(item["Key"] for item in client.list_objects_v2(Bucket=name).get("Contents", []))
 
     return SimpleNamespace(name=name, client=client, env=env, keys=keys)
+
+
+def worker_run_burst(queue: str, export_root: Path, s3_env: dict) -> None:
+    """`manage.py rqworker QUEUE --burst` as another machine would run it: its own EXPORT_ROOT, the
+    same database, Redis and bucket, settings from the environment only."""
+    url = urlparse(os.environ["DATABASE_URL"])
+    env = {**os.environ, "DATABASE_URL": urlunparse(url._replace(path="/" + connection.settings_dict["NAME"])),
+           "EXPORT_ROOT": str(export_root), "DEBUG": "1", **s3_env}
+    finished = subprocess.run([sys.executable, "manage.py", "rqworker", queue, "--burst"], cwd=ROOT, env=env,
+                              capture_output=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr.decode()[-3000:]

@@ -4,31 +4,18 @@ different EXPORT_ROOT, lists and serves it from there; deleting the export delet
 
 import io
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
-from django.db import connection
 
 from config import health
 from config.storage import export_storage, storage_file_open, storage_file_put
 from datasets.models import Export
 from tests.api.clients import api_as
+from tests.object_store import worker_run_burst
 
-ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden" / "jsonl-split"
-def run_worker(export_root: Path, s3_env: dict) -> None:
-    """`manage.py rqworker exports --burst` as another machine would run it: its own EXPORT_ROOT,
-    the same database, Redis and bucket, settings from the environment only."""
-    url = urlparse(os.environ["DATABASE_URL"])
-    env = {**os.environ, "DATABASE_URL": urlunparse(url._replace(path="/" + connection.settings_dict["NAME"])),
-           "EXPORT_ROOT": str(export_root), "DEBUG": "1", **s3_env}
-    finished = subprocess.run([sys.executable, "manage.py", "rqworker", "exports", "--burst"], cwd=ROOT, env=env,
-                              capture_output=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
 
 
 @pytest.mark.workers
@@ -47,7 +34,7 @@ def test_a_worker_on_another_machine_writes_an_export_the_web_serves_from_the_ob
     assert accepted.status_code == 202, accepted.json()
     export_id = accepted.json()["id"]
 
-    run_worker(worker_root, bucket.env)
+    worker_run_burst("exports", worker_root, bucket.env)
 
     golden = {path.name: path.read_bytes() for path in sorted(GOLDEN.iterdir())}
     assert bucket.keys() == [f"{export_id}/{name}" for name in golden]
