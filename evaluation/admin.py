@@ -1,6 +1,7 @@
 """Admin of evaluations (read-only rows; started from a topic's page or the topics' action)."""
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -9,7 +10,7 @@ from datasets.models import Topic
 from datasets.permissions import is_dataset_admin
 from datasets.services import DatasetError
 from evaluation.models import Evaluation, LabelIssue
-from evaluation.services import evaluation_create
+from evaluation.services import evaluation_create, evaluation_delete, evaluation_stored_files_delete
 
 
 @admin.register(Evaluation)
@@ -32,6 +33,16 @@ class EvaluationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return is_dataset_admin(request.user)
+
+    # Django's own deletes would remove the rows and leave the model files in the storage.
+    def delete_model(self, request, obj):
+        evaluation_delete(evaluation=obj)
+
+    def delete_queryset(self, request, queryset):
+        evaluation_ids = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            queryset.delete()
+            transaction.on_commit(lambda: evaluation_stored_files_delete(evaluation_ids=evaluation_ids))
 
     @admin.display(description="Accuracy")
     def accuracy(self, obj):

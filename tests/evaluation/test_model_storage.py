@@ -117,3 +117,25 @@ def test_a_model_trained_on_one_machine_predicts_and_downloads_on_another(
     assert bucket.keys() == []
     assert local_files(web_root) == []  # this machine's copy goes too
     assert not Evaluation.objects.filter(pk=evaluation.pk).exists()
+
+
+def test_deleting_evaluations_in_the_admin_deletes_their_stored_files(
+        client, topic, dataset_admin, export_root, tmp_path, django_capture_on_commit_callbacks):
+    from config.storage import export_storage, storage_file_put
+
+    evaluations = [Evaluation.objects.create(topic=topic, status=Evaluation.Status.SUCCEEDED) for _ in range(3)]
+    for evaluation in evaluations:
+        for name in FILES:
+            local = tmp_path / name
+            local.write_bytes(b"model")
+            storage_file_put(export_storage(), f"evaluations/{evaluation.pk}/{name}", local)
+    client.force_login(dataset_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:evaluation_evaluation_delete", args=[evaluations[0].pk]), {"post": "yes"})
+    assert response.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:evaluation_evaluation_changelist"), {
+            "action": "delete_selected", "post": "yes", "_selected_action": [e.pk for e in evaluations[1:]]})
+    assert response.status_code == 302
+    assert not Evaluation.objects.exists()
+    assert local_files(export_root) == []
