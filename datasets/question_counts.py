@@ -232,3 +232,18 @@ def status_counts_by(*, field: str, ids: list[int], include_removed: bool) -> di
         by_status = counts[getattr(row, field)]
         by_status[row.status] = by_status.get(row.status, 0) + row.n
     return counts
+
+
+def question_counts_differences() -> dict[tuple, tuple[int, int]]:
+    """{(topic, intent, status, removed): (kept, counted)} wherever the kept counts differ from a
+    GROUP BY over the question table (a full read: for a check, not for a page). Empty when exact."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_KEY}, count(*) FROM datasets_question GROUP BY 1, 2, 3, 4")
+        counted = {(t, i, s, bool(r)): n for t, i, s, r, n in cursor.fetchall()}
+    kept: dict[tuple, int] = defaultdict(int)
+    for row in QuestionCount.objects.values("topic_id", "intent_id", "status", "removed").annotate(
+            total=Sum("n")).order_by():
+        kept[(row["topic_id"], row["intent_id"], row["status"], row["removed"])] += row["total"]
+    keys = {key for key, n in kept.items() if n} | set(counted)
+    return {key: (kept.get(key, 0), counted.get(key, 0)) for key in sorted(keys)
+            if kept.get(key, 0) != counted.get(key, 0)}

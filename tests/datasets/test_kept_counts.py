@@ -86,11 +86,30 @@ def test_created_bulk_created_and_raw_sql_updated_questions_are_counted(topic, t
     Question.objects.update(lease_expires_at=timezone.now(), judge_reason="fine")
     Question.objects.filter(text="Send the invoice").update(status="approved")
     assert QuestionCount.objects.count() == rows_before
-    Question.objects.filter(text="refund 3").delete()
+    # INSERT … ON CONFLICT DO NOTHING: only the rows really inserted are counted.
+    Question.objects.bulk_create([Question(topic=topic, intent=tree["invoices"], text="refund 1", text_hash=text_hash(
+        "refund 1")), Question(topic=topic, intent=tree["invoices"], text="fresh one", text_hash="fresh")],
+        ignore_conflicts=True)
+    assert_kept_equals_counted()
+    Question.objects.filter(text__in=["refund 3", "fresh one"]).delete()
     assert kept() == {(topic.pk, tree["refunds"].pk, "pending", False): 1,
                       (topic.pk, tree["refunds"].pk, "rejected", False): 6,
                       (topic.pk, tree["invoices"].pk, "approved", False): 1}
     assert_kept_equals_counted()
+
+
+def test_captured_queries_and_their_repeats_are_counted(topic, tree):
+    from labeling.services import capture_record
+
+    topic.confidence_threshold = 0.7
+    topic.save()
+    for confidence in (0.5, 0.4, 0.9):
+        capture_record(topic=topic, text="Where did my refund go", predicted_intent=tree["refunds"],
+                       confidence=confidence)
+    capture_record(topic=topic, text="Invoice missing", predicted_intent=tree["invoices"], confidence=0.2)
+    assert Question.objects.get(text="Where did my refund go").occurrences >= 2
+    assert kept() == counted() == {(topic.pk, tree["refunds"].pk, "pending", False): 1,
+                                   (topic.pk, tree["invoices"].pk, "pending", False): 1}
 
 
 def test_an_imported_file_is_counted_a_few_rows_per_copy_batch(topic, tree, monkeypatch):
@@ -211,6 +230,24 @@ def test_a_rebuild_repairs_counts_that_went_wrong(topic, tree, make_question):
     question_counts_rebuild()
     assert kept() == counted() == {(topic.pk, tree["refunds"].pk, "pending", False): 1}
     assert question_counts.question_count_triggers_missing() == []
+
+
+def test_the_command_finds_a_wrong_count_and_rebuilds_it(topic, tree, make_question):
+    from django.core.management import CommandError, call_command
+
+    make_question(tree["refunds"], "refund me")
+    out = io.StringIO()
+    call_command("question_counts", stdout=out)
+    assert out.getvalue() == "The kept question counts are exact.\n"
+    QuestionCount.objects.create(topic_id=topic.pk, intent_id=tree["refunds"].pk, status="pending", removed=False, n=2)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 count\\(s\\) differ"):
+        call_command("question_counts", "--check", stdout=out)
+    assert out.getvalue() == f"topic {topic.pk}, intent {tree['refunds'].pk}, pending: kept 3, counted 1\n"
+    call_command("question_counts", "--rebuild", stdout=io.StringIO())
+    call_command("question_counts", "--compact", stdout=io.StringIO())
+    assert kept() == counted() == {(topic.pk, tree["refunds"].pk, "pending", False): 1}
+    assert QuestionCount.objects.count() == 1
 
 
 def test_the_pages_show_what_counting_showed(topic, tree, make_topic, make_intent, make_question, dataset_admin):
