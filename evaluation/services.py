@@ -80,7 +80,9 @@ def evaluation_work_folder(evaluation_id: int) -> Path:
 
 
 def evaluation_copy_folder(evaluation_id: int) -> Path:
-    """This machine's copy of an evaluation's files fetched from an object store (unused when local)."""
+    """This machine's copies of an evaluation's files fetched from an object store (unused when local):
+    one subfolder named by the evaluation's finish time, so an id that a recreated database gives
+    again never reads an old copy."""
     return Path(settings.EXPORT_ROOT) / "evaluation-copies" / str(evaluation_id)
 
 
@@ -95,14 +97,15 @@ def _stored_files_put(evaluation_id: int, work: Path) -> None:
 def evaluation_files_local(evaluation: Evaluation) -> Path:
     """A local folder holding the stored files of a finished evaluation: the storage's own folder
     when it is local; otherwise a copy fetched once from the object store into this machine's
-    EXPORT_ROOT (a finished evaluation's files never change, and its id is never reused).
+    EXPORT_ROOT (a finished evaluation's files never change).
 
     Raises DatasetError (not_found) when a file is missing from the storage."""
     storage = export_storage()
     folder = evaluation.model_folder or evaluation_stored_folder(evaluation.pk)
     if storage_is_local(storage):
         return Path(storage.path(folder))
-    copy = evaluation_copy_folder(evaluation.pk)
+    finished = evaluation.finished_at.strftime("%Y%m%dT%H%M%S%f") if evaluation.finished_at else "unfinished"
+    copy = evaluation_copy_folder(evaluation.pk) / finished
     if all((copy / name).is_file() for name in STORED_FILES):
         return copy
     # Fetched into a folder of its own, renamed into place when complete: a process reading the copy

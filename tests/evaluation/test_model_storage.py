@@ -40,11 +40,16 @@ def test_a_model_missing_from_the_object_store_is_a_clear_404(
     evaluation = trained(topic, tmp_path / "worker")
     bucket.client.delete_object(Bucket=bucket.name, Key=f"evaluations/{evaluation.pk}/arrays.npz")
     settings.EXPORT_ROOT = tmp_path / "web"
+    # A copy left by an older evaluation with the same id (a database created again) is not this one's.
+    stale = tmp_path / "web" / "evaluation-copies" / str(evaluation.pk) / "20250101T000000000000"
+    stale.mkdir(parents=True)
+    for name in FILES:
+        (stale / name).write_bytes(b"old")
     client = api_as(dataset_admin)
     response = client.post(reverse("api-evaluation-predict", args=[evaluation.pk]), {"texts": TEXTS}, format="json")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == f"The model files of evaluation {evaluation.pk} are missing."
-    assert local_files(tmp_path / "web") == []  # no half copy left behind
+    assert local_files(stale.parent) == [f"20250101T000000000000/{name}" for name in FILES]  # no half copy beside it
     download = client.get(reverse("api-evaluation-files", args=[evaluation.pk, "arrays.npz"]))
     assert download.status_code == 404
     assert download.json()["error"]["message"] == f"Evaluation {evaluation.pk} has no file 'arrays.npz'."
@@ -105,7 +110,8 @@ def test_a_model_trained_on_one_machine_predicts_and_downloads_on_another(
     assert [[(i["name"], i["confidence"]) for i in answer["intents"]] for answer in answers] == expected
     assert [answer["intents"][0]["name"] for answer in answers] == ["Reset Password", "Refunds", "Invoices"]
     # The web machine keeps a copy of the files it fetched, under the evaluation's id.
-    assert local_files(web_root) == [f"evaluation-copies/{evaluation.pk}/{name}" for name in FILES]
+    copy = f"evaluation-copies/{evaluation.pk}/{evaluation.finished_at:%Y%m%dT%H%M%S%f}"
+    assert local_files(web_root) == [f"{copy}/{name}" for name in FILES]
 
     for name in FILES:
         download = client.get(reverse("api-evaluation-files", args=[evaluation.pk, name]))
