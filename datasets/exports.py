@@ -30,7 +30,6 @@ from config.input import id_parse
 from config.storage import export_storage, storage_file_open, storage_file_put, storage_folder_delete
 from datasets.formats import EXPORT_COLUMNS, WRITERS, ExportContext, ExportRow, FormatWriter
 from datasets.formats.base import labels_json
-from datasets.health.index import paraphrase_index_fill
 from datasets.health.selectors import split_paraphrase_groups
 from datasets.models import Export, IntentNode, Question, Topic
 from datasets.normalize import near_duplicate_key
@@ -296,8 +295,6 @@ def export_write(*, export: Export) -> ExportOutcome:
     try:
         if export.split:
             question_near_keys_fill(questions=export_questions_of(export))
-            # The split's paraphrase groups are read inside the read-only snapshot: index first.
-            paraphrase_index_fill(questions=export_questions_of(export))
         with _snapshot():
             outcome, context = _export_files_write(export, writer_class, work)
         extras = writer_class.folder_files(context, outcome.counts, outcome.intent_counts, outcome.num_bytes)

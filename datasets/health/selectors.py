@@ -16,10 +16,11 @@ def split_paraphrase_groups(*, questions) -> dict[int, int]:
     """paraphrase_groups for a split of `questions`: crowds compared whole up to
     SPLIT_PARAPHRASE_BUCKET + 1 members when there are at most SPLIT_WIDE_BUCKET_MAX_QUESTIONS."""
     wide = questions.count() <= SPLIT_WIDE_BUCKET_MAX_QUESTIONS
-    return paraphrase_groups(questions=questions, max_bucket=SPLIT_PARAPHRASE_BUCKET if wide else REPORT_BUCKET)
+    return paraphrase_groups(questions=questions, max_bucket=SPLIT_PARAPHRASE_BUCKET if wide else REPORT_BUCKET,
+                             fill=False)
 
 
-def paraphrase_groups(*, questions, max_bucket: int = REPORT_BUCKET) -> dict[int, int]:
+def paraphrase_groups(*, questions, max_bucket: int = REPORT_BUCKET, fill: bool = True) -> dict[int, int]:
     """Near-duplicate keys joined by paraphrases: {near key: the group's key} for every near key
     that has a paraphrase (Jaccard of word shingles >= PARAPHRASE_THRESHOLD) with another near key
     among `questions`, groups closed transitively; the group's key is its smallest near key.
@@ -27,13 +28,16 @@ def paraphrase_groups(*, questions, max_bucket: int = REPORT_BUCKET) -> dict[int
     Augmented questions join the group of the question they are a variant of.
 
     A split that groups questions by `groups.get(near_key, near_key)` instead of `near_key` puts
-    no paraphrase pair the index finds on both sides. Indexes unindexed questions first.
+    no paraphrase pair the index finds on both sides. Indexes unindexed questions first, unless
+    not `fill` (a split: every write path indexes its rows, and the probe for unindexed ones can
+    be slow on tables the planner has no statistics for).
 
     `max_bucket`: in a band key shared by more questions (a crowd), each is compared with its next
     `max_bucket` neighbours by id (datasets.health.index.paraphrase_candidate_pairs). A split asks
     for more (SPLIT_PARAPHRASE_BUCKET) so a pair another ordering of the crowd would compare (the
     report of the exported files, in file order) is not missed."""
-    paraphrase_index_fill(questions=questions)
+    if fill:
+        paraphrase_index_fill(questions=questions)
     pairs = set(paraphrase_candidate_pairs(questions=questions, max_bucket=max_bucket))
     ids = {pk for pair in pairs for pk in pair}
     rows = {pk: (text, near_key) for pk, text, near_key in
