@@ -333,3 +333,46 @@ def test_concurrent_reviewers_and_compactions_keep_the_counts_exact():
                                    (topic.pk, first.pk, "rejected", False): 40,
                                    (topic.pk, second.pk, "relabeled", False): 40}
     assert IntentNode.objects.filter(topic=topic).count() == 2
+
+
+SQLITE_SCRIPT = """
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from datasets.models import Question, Topic
+from datasets.question_counts import question_count_triggers_missing, question_counts_differences
+from datasets.services import intent_create
+
+call_command("migrate", verbosity=0)
+topic = Topic.objects.create(name="Demo")
+first, second = intent_create(topic=topic, name="First"), intent_create(topic=topic, name="Second")
+Question.objects.bulk_create([Question(topic=topic, intent=first, text=f"q{n}", text_hash=str(n)) for n in range(6)])
+Question.objects.filter(text__in=["q0", "q1"]).update(status="approved", intent=second)
+Question.objects.filter(text="q2").update(removed_at=timezone.now())
+Question.objects.filter(text="q3").update(lease_expires_at=timezone.now())
+Question.objects.filter(text="q4").delete()
+print(question_counts_differences(), Question.objects.count())
+with connection.cursor() as cursor:  # what Django's remake of an altered SQLite table does to triggers
+    cursor.execute("DROP TRIGGER question_counts_update")
+print(question_count_triggers_missing())
+call_command("migrate", verbosity=0)
+Question.objects.filter(text="q5").update(status="rejected")
+print(question_count_triggers_missing(), question_counts_differences())
+"""
+
+
+def test_the_sqlite_demo_keeps_counts_with_row_triggers_and_puts_lost_ones_back(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DEBUG="1", VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
+               DATABASE_URL=f"sqlite:///{tmp_path}/demo.sqlite3")
+    result = subprocess.run([sys.executable, "-c", SQLITE_SCRIPT], cwd=Path(__file__).resolve().parents[2], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["{} 5", "['question_counts_update']", "[] {}"]
