@@ -111,7 +111,7 @@ def test_out_of_scope_intents_are_left_out_unless_asked(topic, small_topic, make
     ({"train_spec": "split=training", "test_spec": "split=test"},
      "Unknown split 'training' in the train SPEC: use train, validation, test, none."),
     ({"train_spec": "source=generated", "test_spec": "source=scraped"},
-     "Unknown source 'scraped' in the test SPEC: use generated, imported, captured, manual."),
+     "Unknown source 'scraped' in the test SPEC: use generated, imported, captured, manual, augmented."),
     ({"train_spec": "colour=red", "test_spec": "split=test"},
      "The train SPEC 'colour=red' has 'colour=red': write key=value[,value], with key one of split, status, "
      "source (e.g. split=train,validation)."),
