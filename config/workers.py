@@ -27,8 +27,8 @@ class RestartTolerantWorker(Worker):
     max_connection_wait_time = 5.0
 
     def __init__(self, *args, **kwargs):
-        # How often a busy worker beats (RQ's default is 30 s): it is also how soon a busy
-        # worker is listed again after Redis came back empty.
+        # How often a worker beats, busy (RQ's default is 30 s) or idle (see dequeue_job_and_maintain_ttl):
+        # it is also how soon a worker is listed again after Redis came back empty.
         kwargs.setdefault("job_monitoring_interval", 5)
         super().__init__(*args, **kwargs)
         self._state_unsaved = False
@@ -63,6 +63,14 @@ class RestartTolerantWorker(Worker):
             # The horse works on (the distiller rides the outage through itself); beat again next interval.
             self.log.warning("Worker %s: Redis unreachable while job %s runs (%s); still watching it",
                              self.name, job.id, exc)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        # Wait for a job one beat interval at a time (RQ waits about 7 minutes), so an idle worker
+        # beats as often as a busy one: Redis emptied without a restart (FLUSHALL), which breaks
+        # no connection, is noticed within seconds, and so is a requeue that has to be retried.
+        if timeout is not None:
+            timeout = min(timeout, self.job_monitoring_interval)
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
     def set_state(self, state, pipeline=None):
         if pipeline is not None:

@@ -509,12 +509,14 @@ def test_an_idle_worker_survives_redis_restarting_empty_registers_again_and_take
     (worker,) = workers.start(1)
     wait_for(lambda: _worker_states() == ["idle"], timeout=20, what="the worker to idle")
 
-    redis_stop()  # while the worker waits for a job; back empty 5 s later
-    time.sleep(5)
+    redis_stop()  # while the worker waits for a job; back empty 2 s later
+    time.sleep(2)
     redis_start()
 
     wait_for(lambda: distill_worker_count() == 1, timeout=20, what="the idle worker to register again")
     assert worker.poll() is None
+    redis_connection().flushall()  # emptied again, this time with no connection broken
+    wait_for(lambda: distill_worker_count() == 1, timeout=20, what="the idle worker to register after FLUSHALL")
     run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=2,
                     workers=None)  # one job per live worker: the count must have found it
     wait_until_ended(run, timeout=30)
