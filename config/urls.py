@@ -8,24 +8,6 @@ from config.api_index import ApiIndexView
 from config.favicon import favicon
 from config.queue_dashboard import queue_dashboard_urlpatterns
 
-admin.site.site_header = "Intent Distiller"
-admin.site.site_title = "Intent Distiller admin"
-admin.site.index_title = "Datasets, runs and review"
-admin.site.enable_nav_sidebar = False
-
-
-def admin_index_with_queue_workers(request, extra_context=None, _index=admin.site.index):
-    """The admin's home, with the live workers of each queue for those who may see the queues."""
-    from config.queue_dashboard import may_use_queue_dashboard
-
-    extra_context = dict(extra_context or {})
-    if may_use_queue_dashboard(request.user, name="home", method="GET"):
-        extra_context["queue_workers"] = health.workers_live_by_queue()
-    return _index(request, extra_context)
-
-
-admin.site.index = admin_index_with_queue_workers
-
 # Under /api/ an unrouted URL or an unhandled error answers the API's JSON error shape.
 handler404 = "config.api.page_not_found"
 handler500 = "config.api.server_error"
