@@ -16,6 +16,9 @@ STALLED_HINT = "No worker is working on this run; resume it."
 NO_WORKER_HINT = ("Queued, but no distill worker is running to pick it up: start one (manage.py rqworker distill), "
                   "or work on it in a shell with `manage.py distill resume {id} --wait`.")
 JOBS_LOST_HINT = "Queued, but its work jobs are no longer on the queue (Redis lost them?): resume it."
+# Workers beat every 5 s (config.workers); a minute of silence leaves room for clocks that differ
+# between machines and for a busy Redis.
+WORKER_SILENT_SECONDS = 60
 
 
 def _process_alive(pid: int) -> bool:
@@ -37,9 +40,10 @@ def queue_workers_live(queue_name: str) -> list:
     """The RQ workers of the named queue that are alive.
 
     RQ keeps a SIGKILLed worker registered until its key expires (up to worker_ttl + 60 s, 8
-    minutes by default), so its own count says a dead worker runs. A worker whose key is gone is
-    dead (RQ's Worker.all drops it); one on this machine is dead when its process is; one on
-    another machine counts while its key lives, i.e. while it keeps its heartbeat.
+    minutes by default), so its own count says a dead worker runs. A worker counts while it
+    beats: every worker beats at least every 5 s, busy or idle (config.workers), so one silent
+    for WORKER_SILENT_SECONDS is dead or cut off from Redis, whatever its key's TTL says. One on
+    this machine is dead as soon as its process is.
     """
     import django_rq
     from rq import Worker
@@ -49,7 +53,9 @@ def queue_workers_live(queue_name: str) -> list:
     except Exception:  # Redis unreachable: nothing can run; enqueueing will say so
         return []
     here = socket.gethostname()
-    return [w for w in workers if not (w.hostname == here and w.pid and not _process_alive(w.pid))]
+    beat_since = timezone.now() - timedelta(seconds=WORKER_SILENT_SECONDS)
+    return [w for w in workers if w.last_heartbeat and w.last_heartbeat >= beat_since
+            and not (w.hostname == here and w.pid and not _process_alive(w.pid))]
 
 
 def distill_worker_count() -> int:

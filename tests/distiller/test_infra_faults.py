@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +21,7 @@ import redis
 from django.conf import settings
 from django.db import connections
 from django.urls import URLPattern, URLResolver, get_resolver
+from rq.utils import utcformat
 
 from config.api import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE
 from datasets.models import Question
@@ -581,4 +583,27 @@ def test_a_worker_rides_redis_timeouts_through_in_every_step_of_its_loop(monkeyp
         assert connection.hget(worker.key, "state") == b"idle"
     finally:
         timeouts_left[0] = 0
+        worker.register_death()
+
+
+def test_a_worker_on_another_machine_counts_while_it_beats_not_while_its_key_lives():
+    import django_rq
+    from rq import Worker
+
+    from distiller.selectors import WORKER_SILENT_SECONDS
+
+    connection = redis_connection()
+    connection.flushdb()
+    worker = Worker([django_rq.get_queue("distill")], connection=connection, name="elsewhere")
+    worker.hostname = "another-machine"  # its process cannot be checked from here
+    worker.register_birth()
+    try:
+        assert distill_worker_count() == 1
+        silent_since = worker.last_heartbeat - timedelta(seconds=WORKER_SILENT_SECONDS + 1)
+        connection.hset(worker.key, "last_heartbeat", utcformat(silent_since))  # SIGKILLed then
+        assert connection.ttl(worker.key) > 60 and distill_worker_count() == 0
+
+        worker.heartbeat()  # it was only cut off for a while
+        assert distill_worker_count() == 1
+    finally:
         worker.register_death()
