@@ -28,7 +28,7 @@ from datasets.models import Question
 from distiller.jobs import run_work
 from distiller.models import DistillationRun, LLMCall
 from distiller.ratelimit import redis_connection
-from distiller.selectors import NO_WORKER_HINT, distill_worker_count, run_progress
+from distiller.selectors import JOBS_LOST_HINT, NO_WORKER_HINT, distill_worker_count, run_progress
 from distiller.services import run_resume, run_start
 from tests.distiller.conftest import WORKERS, wait_for, wait_until_ended
 from tests.distiller.test_runs_on_workers import teacher_stats
@@ -605,5 +605,37 @@ def test_a_worker_on_another_machine_counts_while_it_beats_not_while_its_key_liv
 
         worker.heartbeat()  # it was only cut off for a while
         assert distill_worker_count() == 1
+    finally:
+        worker.register_death()
+
+
+@needs_services
+@WORKERS
+def test_a_run_whose_job_redis_lost_is_flagged_and_a_requeue_meeting_postgresql_down_is_retried_at_the_next_beat(
+        topic, provider):
+    import django_rq
+    from rq import Queue
+
+    from config.workers import RestartTolerantWorker
+
+    run = run_start(topic=topic, provider=provider, levels=1, tags_per_level=2, questions_per_intent=2, workers=1)
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    worker = RestartTolerantWorker([Queue("distill", connection=connection)], connection=connection, name="requeuer")
+    worker.register_birth()  # a live worker (this process), so the hint is not "no worker"
+    try:
+        connection.flushall()  # Redis emptied: the run's job is gone, and the worker's registration
+        options = postgres_stop()  # and PostgreSQL is away when the worker finds out
+        try:
+            worker.heartbeat()  # registers again; the requeue fails
+        finally:
+            postgres_start(options)
+        assert distill_worker_count() == 1
+        assert len(DistillationRun.objects.get(pk=run.pk).job_ids) == 1
+        assert run_progress(run=DistillationRun.objects.get(pk=run.pk))["hint"] == JOBS_LOST_HINT
+
+        worker.heartbeat()  # the next beat tries again
+        run.refresh_from_db()
+        assert len(run.job_ids) == 2 and django_rq.get_queue("distill").job_ids == run.job_ids[1:]
+        assert run_progress(run=run)["hint"] == ""
     finally:
         worker.register_death()
