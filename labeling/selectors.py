@@ -295,10 +295,11 @@ def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | Non
     punctuation, order, numbers and filler words are folded (the stored `near_key`, an index
     lookup whatever the topic's size). One under another intent is a label conflict the reviewer
     should see. Then the paraphrases of the whole topic (datasets.health.index: word shingles
-    with a Jaccard similarity of at least 0.7, found by MinHash LSH band keys). Then, within the intent, PostgreSQL's trigram similarity (pg_trgm) of at least
-    0.3; elsewhere word overlap (Jaccard) against up to 2,000 questions of the intent. The trigram
-    part is limited to the intent so its cost follows the intent's size, not the topic's; see
-    docs/benchmarks.md. Returns None when the lookup ran past SIMILAR_TIMEOUT_MS.
+    with a Jaccard similarity of at least 0.7, found by MinHash LSH band keys), one per
+    near-duplicate group, `near_copies` the number of its other members. Then, within the intent,
+    PostgreSQL's trigram similarity (pg_trgm) of at least 0.3; elsewhere word overlap (Jaccard)
+    against up to 2,000 questions of the intent. The trigram part is limited to the intent so its
+    cost follows the intent's size, not the topic's; see docs/benchmarks.md. Returns None when the lookup ran past SIMILAR_TIMEOUT_MS.
     """
     near_key = question.near_key if question.near_key is not None else near_duplicate_key(question.text)
     same_words = [{**row, "score": 1.0} for row in
@@ -314,6 +315,7 @@ def questions_similar(*, question: Question, limit: int = 5) -> list[dict] | Non
     rows = (same_words + paraphrases + [row for row in rows if row["id"] not in seen])[:limit]
     names = dict(IntentNode.objects.filter(pk__in={r["intent_id"] for r in rows}).values_list("pk", "number"))
     for row in rows:
+        row.setdefault("near_copies", 0)  # set by the paraphrase rows: their group's other members
         row["intent_number"] = names.get(row["intent_id"], "")
         row["other_intent"] = row["intent_id"] != question.intent_id
         row["score"] = round(float(row["score"]), 3)

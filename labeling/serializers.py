@@ -24,7 +24,11 @@ class SimilarQuestionSerializer(serializers.Serializer):
     intent_id = serializers.IntegerField()
     intent_number = serializers.CharField()
     other_intent = serializers.BooleanField(help_text="Under another intent than the question: a possible label conflict.")
-    score = serializers.FloatField(help_text="1.0 for the same words (near-duplicate key); else trigram similarity.")
+    score = serializers.FloatField(help_text="1.0 for the same words (near-duplicate key); a paraphrase's Jaccard "
+                                             "similarity of word shingles; else trigram similarity.")
+    near_copies = serializers.IntegerField(
+        help_text="A paraphrase stands for its near-duplicate group: how many other questions of the topic have "
+                  "its near-duplicate key (not listed; counted up to 999). 0 for the other rows.")
 
 
 class IntentRefSerializer(serializers.Serializer):

@@ -18,11 +18,16 @@ from datasets.health.paraphrase import (
     paraphrase_similarity,
 )
 from datasets.models import Question, QuestionBand
+from datasets.normalize import near_duplicate_key
 
 WRITE_BATCH = 5000
-# Candidates read per lookup: a question sharing a band with more is in a crowd of templated
-# questions; the first ones by id are compared, and the lookup stays a few milliseconds.
-MAX_CANDIDATES = 500
+# A lookup's work is bounded whatever the topic's size: at most this many questions are read per
+# band key (a key shared by more is a crowd of templated questions or of one text's near copies),
+# and the texts of at most LOOKUP_GROUPS near-duplicate groups are read and compared.
+LOOKUP_PER_KEY = 100
+LOOKUP_GROUPS = 20
+# A listed paraphrase's near copies are counted up to this (a count, not a listing: bounded too).
+NEAR_COPIES_COUNTED = 999
 
 
 def paraphrase_index_write(*, questions: Sequence[tuple[int, int, str]], replace: bool = False) -> int:
@@ -92,23 +97,111 @@ def paraphrase_index_fill(*, questions, batch_size: int = WRITE_BATCH) -> int:
 
 def question_paraphrases(*, question: Question, limit: int = 5,
                          threshold: float = PARAPHRASE_THRESHOLD) -> list[dict]:
-    """The paraphrases of `question` in its whole topic, most similar first: questions sharing a
-    band key (one index lookup) whose word shingles have a Jaccard similarity of at least
-    `threshold`. Rows: id, text, status, intent_id, score."""
+    """The paraphrases of `question` in its whole topic, most similar first, one per near-duplicate
+    group: questions sharing a band key (one index lookup) whose word shingles have a Jaccard
+    similarity of at least `threshold`. Rows: id, text, status, intent_id, score, near_copies (how
+    many other questions of the topic share the row's near-duplicate key, up to
+    NEAR_COPIES_COUNTED; they are not listed: a near copy tells the reviewer nothing more).
+
+    The question's own near-duplicate group is left out (the review screen lists it first, by
+    the key). Per group one member is compared, the one sharing most bands with the question
+    (then the lowest id); groups sharing most bands are compared first, at most
+    max(LOOKUP_GROUPS, 4 x limit) of them, so a topic where every text has 40 near copies costs
+    what one without copies does."""
     keys = list(QuestionBand.objects.filter(question_id=question.pk).values_list("key", flat=True))
     if len(keys) < PARAPHRASE_BANDS:  # not indexed yet (raw SQL writes): compute, do not store in a read
         keys = paraphrase_keys_batch([question.text], topic_id=question.topic_id)[0]
-    candidate_ids = (QuestionBand.objects.filter(key__in=keys).exclude(question_id=question.pk)
-                     .order_by("question_id").values_list("question_id", flat=True).distinct()[:MAX_CANDIDATES])
-    candidates = Question.objects.filter(pk__in=list(candidate_ids), topic_id=question.topic_id)
+    own_group = question.near_key if question.near_key is not None else near_duplicate_key(question.text)
+    candidates = _candidate_groups(question=question, keys=keys, own_group=own_group,
+                                   groups=max(LOOKUP_GROUPS, 4 * limit))
     mine = paraphrase_shingles(question.text)
     rows = []
-    for row in candidates.values("id", "text", "status", "intent_id"):
-        score = paraphrase_similarity(mine, paraphrase_shingles(row["text"]))
+    for pk, text, status, intent_id, near_key in candidates:
+        score = paraphrase_similarity(mine, paraphrase_shingles(text))
         if score >= threshold:
-            rows.append({**row, "score": score})
+            rows.append({"id": pk, "text": text, "status": status, "intent_id": intent_id, "score": score,
+                         "near_key": near_key})
     rows.sort(key=lambda r: (-r["score"], r["id"]))
-    return rows[:limit]
+    rows = rows[:limit]
+    copies = _near_copies(topic_id=question.topic_id, near_keys=[r["near_key"] for r in rows if r["near_key"] is not None])
+    for row in rows:
+        near_key = row.pop("near_key")
+        row["near_copies"] = max(copies.get(near_key, 1) - 1, 0) if near_key is not None else 0
+    return rows
+
+
+def _candidate_groups(*, question: Question, keys: list[int], own_group: int,
+                      groups: int) -> list[tuple[int, str, str, int, int | None]]:
+    """(id, text, status, intent_id, near_key) of one member per near-duplicate group sharing a band
+    key with `question`, outside its own group: the member sharing most bands (then the lowest id),
+    the groups sharing most bands first, at most `groups`. A question without a near key (not
+    keyed yet) is a group of its own."""
+    if connection.vendor != "postgresql":  # the SQLite demo: the same rule in Python
+        return _candidate_groups_portable(question=question, keys=keys, own_group=own_group, groups=groups)
+    band, table = QuestionBand._meta.db_table, Question._meta.db_table
+    # One statement: the band rows of each key (bounded, the first ones the index holds), counted
+    # per question, collapsed to one member per group in the database, so only the chosen
+    # members' texts leave it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH shared AS (
+                SELECT b.question_id, count(*) AS bands
+                FROM (SELECT DISTINCT unnest(%s::bigint[]) AS key) k
+                CROSS JOIN LATERAL (SELECT question_id FROM {band}
+                                    WHERE key = k.key AND question_id <> %s LIMIT %s) b
+                GROUP BY b.question_id
+            ), members AS (
+                SELECT q.id, s.bands, row_number() OVER (
+                    PARTITION BY q.near_key, CASE WHEN q.near_key IS NULL THEN q.id END
+                    ORDER BY s.bands DESC, q.id) AS place
+                FROM shared s JOIN {table} q ON q.id = s.question_id
+                WHERE q.topic_id = %s AND q.near_key IS DISTINCT FROM %s
+            )
+            SELECT q.id, q.text, q.status, q.intent_id, q.near_key
+            FROM members m JOIN {table} q ON q.id = m.id
+            WHERE m.place = 1
+            ORDER BY m.bands DESC, m.id
+            LIMIT %s
+            """,
+            [keys, question.pk, LOOKUP_PER_KEY, question.topic_id, own_group, groups])
+        return cursor.fetchall()
+
+
+def _candidate_groups_portable(*, question: Question, keys: list[int], own_group: int,
+                               groups: int) -> list[tuple[int, str, str, int, int | None]]:
+    bands: dict[int, int] = {}
+    for key in set(keys):
+        for pk in (QuestionBand.objects.filter(key=key).exclude(question_id=question.pk).order_by("question_id")
+                   .values_list("question_id", flat=True)[:LOOKUP_PER_KEY]):
+            bands[pk] = bands.get(pk, 0) + 1
+    best: dict[object, tuple[int, int]] = {}
+    for pk, near_key in Question.objects.filter(pk__in=list(bands), topic_id=question.topic_id).exclude(
+            near_key=own_group).values_list("pk", "near_key"):
+        group = near_key if near_key is not None else ("id", pk)
+        best[group] = min(best.get(group, (0, pk)), (-bands[pk], pk))
+    chosen = [pk for _, pk in sorted(best.values())[:groups]]
+    found = {row[0]: row for row in Question.objects.filter(pk__in=chosen).values_list(
+        "pk", "text", "status", "intent_id", "near_key")}
+    return [found[pk] for pk in chosen]
+
+
+def _near_copies(*, topic_id: int, near_keys: list[int]) -> dict[int, int]:
+    """{near key: questions of the topic with it}, each counted up to NEAR_COPIES_COUNTED + 1."""
+    if not near_keys:
+        return {}
+    if connection.vendor != "postgresql":
+        return {key: Question.objects.filter(topic_id=topic_id, near_key=key)[:NEAR_COPIES_COUNTED + 1].count()
+                for key in set(near_keys)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT g.near_key, (SELECT count(*) FROM (SELECT 1 FROM {Question._meta.db_table} q
+                                                     WHERE q.topic_id = %s AND q.near_key = g.near_key
+                                                     LIMIT %s) c)
+            FROM (SELECT DISTINCT unnest(%s::bigint[]) AS near_key) g
+            """, [topic_id, NEAR_COPIES_COUNTED + 1, near_keys])
+        return dict(cursor.fetchall())
 
 
 def paraphrase_candidate_pairs(*, questions, max_bucket: int = 8) -> Iterable[tuple[int, int]]:

@@ -209,7 +209,9 @@
       // The same words under another intent: one of the two labels is probably wrong.
       const li = text("li", s.text, s.other_intent ? "conflict" : "");
       const where = s.other_intent ? " other intent " + s.intent_number : " " + s.intent_number;
-      li.append(text("span", where + " · " + s.status + " · " + Math.round(s.score * 100) + "%", "muted"));
+      // A paraphrase stands for its near-duplicate group: say how many more there are.
+      const copies = s.near_copies ? " · +" + s.near_copies + " near copies" : "";
+      li.append(text("span", where + " · " + s.status + " · " + Math.round(s.score * 100) + "%" + copies, "muted"));
       list.append(li);
     });
   }
