@@ -3,8 +3,8 @@
 Two questions are paraphrases when the Jaccard similarity of their word shingles (the folded
 words of the near-duplicate key without filler words, and their bigrams) is at least
 PARAPHRASE_THRESHOLD. Comparing every pair costs n^2; instead every question stores
-PARAPHRASE_BANDS band keys (Question.paraphrase_keys, a GIN-indexed bigint[] written with the row
-by the same statement that writes its text: model save, bulk create and the import's COPY). Two
+PARAPHRASE_BANDS band keys (QuestionBand rows, B-tree indexed by key, written in the transaction
+that writes its text: model save, bulk create and the import's COPY; datasets/health/index.py). Two
 questions whose MinHash signatures agree on all rows of one band share that band's key; the
 index finds them in one lookup, whatever the size of the topic, and the exact Jaccard of the
 candidates decides.
