@@ -94,7 +94,7 @@ def chat(text: str, rng: random.Random) -> tuple[str, str] | None:
         original = match.group(0)
         short = CHAT_SPELLINGS[original.lower()]
         replaced.append(f"{original.lower()}>{short}")
-        return short
+        return short.upper() if original.isupper() and len(original) > 1 else short  # "ACCOUNT" -> "ACCT"
 
     variant = _CHAT.sub(spell, text)
     return (variant, "chat:" + ",".join(replaced)) if replaced else None

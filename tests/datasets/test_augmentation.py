@@ -64,6 +64,7 @@ def test_each_transformation_makes_the_variant_a_production_classifier_meets():
         "Can u pls tell me ur balance, thx", "chat:you>u,please>pls,your>ur,thanks>thx")
     assert chat("As soon as possible please", seeded()) == ("asap pls", "chat:as soon as possible>asap,please>pls")
     assert chat("balance", seeded()) is None
+    assert chat("MY ACCOUNT, PLEASE", seeded()) == ("MY ACCT, PLS", "chat:account>acct,please>pls")
     assert filler("What's my balance?", seeded()) == ("ok so what's my balance?", "filler:ok_so")
     assert filler("I lost my card", seeded()) == ("ok so I lost my card", "filler:ok_so")
 
