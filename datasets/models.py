@@ -262,8 +262,9 @@ class Question(models.Model):
     occurrences = models.PositiveIntegerField(default=1)
 
     # Offline augmentation (datasets/augment.py): what was done to which approved question.
+    # db_default too: raw INSERTs that predate the column (bench loaders) still write rows.
     transformation = models.CharField(
-        max_length=200, blank=True, default="",
+        max_length=200, blank=True, default="", db_default="",
         help_text='How an augmented question was made from its source, e.g. "typo:swap" or "case:upper+filler:um".')
     augmented_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="augmentations",
