@@ -51,9 +51,16 @@ def paraphrase_groups(*, questions, max_bucket: int = REPORT_BUCKET, fill: bool 
             key = parent[key]
         return key
 
+    def root(key: int) -> int:  # find() without adding the key: most near keys join nothing
+        while (up := parent.get(key, key)) != key:
+            key = up
+        return key
+
     shingles: dict[int, frozenset] = {}
     for a, b in pairs:
         if a not in rows or b not in rows or rows[a][1] == rows[b][1]:
+            continue
+        if parent and root(rows[a][1]) == root(rows[b][1]):  # already joined: a crowd's later pairs
             continue
         for pk in (a, b):
             if pk not in shingles:
