@@ -205,10 +205,15 @@ class DistillationRunAdmin(admin.ModelAdmin):
         """The topic named on the form, owned by its creator, with the form's generation settings
         as its defaults (unsaved)."""
         from datasets.models import Topic
+        from datasets.services import topic_preset_apply
 
-        return Topic(name=topic_name_clean(data["new_topic"]), owner=user, levels=data["levels"],
-                     tags_per_level=data["tags_per_level"], questions_per_intent=data["questions_per_intent"],
-                     language=data["language"], leaf_only=data["leaf_only"])
+        topic = Topic(name=topic_name_clean(data["new_topic"]), owner=user, levels=data["levels"],
+                      tags_per_level=data["tags_per_level"], questions_per_intent=data["questions_per_intent"],
+                      language=data["language"], leaf_only=data["leaf_only"])
+        if data.get("preset") is not None:
+            topic_preset_apply(topic=topic, preset=data["preset"])
+            topic.language = data["language"]  # the form's own choice wins
+        return topic
 
     def _act(self, request, run_id, service, verb):
         run = get_object_or_404(DistillationRun, pk=run_id)

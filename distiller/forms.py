@@ -4,7 +4,7 @@ import json
 
 from django import forms
 
-from datasets.models import LANGUAGE_CHOICES, Topic
+from datasets.models import LANGUAGE_CHOICES, Topic, TopicPreset
 from distiller.mix import DEFAULT_MIX
 from distiller.models import DistillationRun, LLMProvider
 
@@ -13,6 +13,10 @@ class RunStartForm(forms.Form):
     topic = forms.ModelChoiceField(queryset=Topic.objects.all(), required=False)
     new_topic = forms.CharField(max_length=200, required=False, label="Or a new topic",
                                 help_text="A name: the topic is created, with the settings below, when the run starts.")
+    preset = forms.ModelChoiceField(
+        queryset=TopicPreset.objects.all(), required=False, label="Preset (new topic)",
+        help_text="A domain template for the new topic: its description, and its styles and audiences for "
+                  "the runs when the mix below is left as it is.")
     kind = forms.ChoiceField(choices=DistillationRun.Kind.choices, initial=DistillationRun.Kind.AUTO)
     provider = forms.ModelChoiceField(queryset=LLMProvider.objects.filter(is_active=True))
     levels = forms.IntegerField(min_value=1, max_value=6, initial=2)
@@ -59,6 +63,8 @@ class RunStartForm(forms.Form):
             raise forms.ValidationError("Choose a topic, or name a new one.")
         if new_topic and Topic.objects.filter(name__iexact=new_topic).exists():
             raise forms.ValidationError(f"A topic named {new_topic!r} exists already: choose it in the list.")
+        if data.get("preset") and not new_topic:
+            raise forms.ValidationError("A preset starts a new topic: name one, or clear the preset.")
         data["new_topic"] = new_topic
         return data
 
@@ -69,4 +75,6 @@ class RunStartForm(forms.Form):
             if data.get(name) in (None, ""):
                 data.pop(name, None)  # the run's default
         data.pop("new_topic", None)  # the view makes the topic (distiller.admin, start_view)
+        if data.pop("preset", None) is not None and data.get("mix") in (None, DEFAULT_MIX):
+            data["mix"] = None  # the mix left as it was: the run takes the new topic's preset's
         return {"topic": data.pop("topic"), "kind": data.pop("kind"), "provider": data.pop("provider"), **data}

@@ -81,3 +81,27 @@ def test_dataset_admins_add_their_own_presets_in_the_admin_and_cannot_delete_shi
         "gate_accuracy": 0.9, "gate_intent": 0.85})
     assert Topic.objects.filter(name="Claims").values_list("description", flat=True).get() == \
         "Questions policy holders ask."
+
+
+def test_start_a_run_makes_the_new_topic_from_a_preset_and_the_run_takes_its_styles(db, superuser, settings):
+    import json
+
+    from distiller.mix import DEFAULT_MIX
+    from distiller.models import DistillationRun, LLMProvider
+
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "teacher-1"
+    browser = Client()
+    browser.force_login(superuser)
+    telecom = TopicPreset.objects.get(name="Telecom")
+    form = {"topic": "", "new_topic": "Phones", "preset": telecom.pk, "kind": "auto",
+            "provider": LLMProvider.objects.get(name="Custom").pk, "levels": 2, "tags_per_level": 3,
+            "questions_per_intent": 5, "questions_per_call": 10, "language": "en", "leaf_only": "on",
+            "mix": json.dumps(DEFAULT_MIX), "start": "Start run"}
+    assert browser.post("/admin/distiller/distillationrun/start/", form).status_code == 302
+    topic = Topic.objects.get(name="Phones")
+    assert (topic.preset, topic.description) == (telecom, telecom.description)
+    mix = DistillationRun.objects.get(topic=topic).parameters["mix"]
+    assert mix["style"] == {k: float(v) for k, v in telecom.styles.items()}
+    refused = browser.post("/admin/distiller/distillationrun/start/",
+                           {**form, "new_topic": "", "topic": topic.pk, "start": "Start run"})
+    assert "A preset starts a new topic: name one, or clear the preset." in refused.content.decode()
