@@ -134,6 +134,8 @@ class RestartTolerantWorker(Worker):
 
         from distiller.services.runs import runs_lost_jobs_requeue  # the one product queue whose jobs carry state
 
+        if self.is_horse:
+            return  # the horse's job owns this process's database connections; its worker requeues
         try:
             requeued = runs_lost_jobs_requeue()
         except Exception:
