@@ -113,7 +113,7 @@ def step_setup(size: int):
     report(step="setup", size=size, questions=len(seen), seconds=round(time.perf_counter() - started, 1))
 
 
-def step_evaluate(label_issues: bool, learning_curve: bool):
+def step_evaluate(label_issues: bool, learning_curve: bool, folds: int):
     django_setup()
     from datasets.models import Topic
     from evaluation.services import evaluation_create, evaluation_run
@@ -121,13 +121,14 @@ def step_evaluate(label_issues: bool, learning_curve: bool):
     topic = Topic.objects.get(name="Bench")
     started = time.perf_counter()
     evaluation = evaluation_create(topic=topic, enqueue=False, train_spec="split=train,validation",
-                                   test_spec="split=test", label_issues=label_issues, learning_curve=learning_curve)
+                                   test_spec="split=test", label_issues=label_issues, learning_curve=learning_curve,
+                                   folds=folds)
     evaluation_run(evaluation_id=evaluation.pk)
     evaluation.refresh_from_db()
     assert evaluation.status == "succeeded", evaluation.error
     m = evaluation.metrics
     report(step="evaluate", evaluation=evaluation.pk, seconds=round(time.perf_counter() - started, 1),
-           train=evaluation.train_count, capped=m["cap"], test=evaluation.test_count, accuracy=m["accuracy"],
+           folds=folds, train=evaluation.train_count, capped=m["cap"], test=evaluation.test_count, accuracy=m["accuracy"],
            timings=evaluation.timings, model_megabytes=round(m["model_bytes"] / 2**20, 1),
            label_issues=m.get("label_issues"), learning_curve=m["learning_curve"])
 
@@ -171,17 +172,18 @@ def main():
     parser.add_argument("--size", type=int, default=22500)
     parser.add_argument("--no-label-issues", action="store_true")
     parser.add_argument("--no-learning-curve", action="store_true")
+    parser.add_argument("--folds", type=int, default=5, help="k of the cross-validation (2-10; the product's default 5)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--evaluation", type=int, help=argparse.SUPPRESS)
     o = parser.parse_args()
     if o.step:
         {"setup": lambda: step_setup(o.size), "plain": lambda: step_plain(o.evaluation),
-         "evaluate": lambda: step_evaluate(not o.no_label_issues, not o.no_learning_curve)}[o.step]()
+         "evaluate": lambda: step_evaluate(not o.no_label_issues, not o.no_learning_curve, o.folds)}[o.step]()
         return
     os.environ.setdefault("EXPORT_ROOT", "/tmp/bench-evaluate-exports")
     results = []
     for step in ("setup", "evaluate", "plain"):
-        args = [sys.executable, __file__, "--step", step, "--size", str(o.size)]
+        args = [sys.executable, __file__, "--step", step, "--size", str(o.size), "--folds", str(o.folds)]
         args += ["--no-label-issues"] * o.no_label_issues + ["--no-learning-curve"] * o.no_learning_curve
         if step == "plain":
             args += ["--evaluation", str(results[-1]["evaluation"])]
