@@ -61,6 +61,15 @@ def queue_filters(*, topic: Topic, actor, now) -> tuple[Q, Q]:
     return free, held
 
 
+def held_question_ids(*, topic: Topic, actor, now) -> list[int]:
+    """The questions of `topic` the actor may hold: a live lease (single review) or a live undecided
+    claim (overlap). A handful at most; queue_filters()'s `held` says which of them still count."""
+    leased = Question.objects.filter(leased_by=actor, lease_expires_at__gt=now, topic=topic).values_list("pk", flat=True)
+    claimed = ReviewVote.objects.filter(reviewer=actor, decided_at__isnull=True, claim_expires_at__gt=now,
+                                        question__topic=topic).values_list("question_id", flat=True)
+    return [*leased, *claimed]
+
+
 def annotate_taken(queryset: QuerySet, *, now) -> QuerySet:
     return with_overlap_bucket(queryset).annotate(overlap_taken=_taken(now))
 

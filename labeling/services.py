@@ -521,7 +521,11 @@ def _overlap_lease_next(*, topic: Topic, actor, pending: QuerySet, skip_ids, now
         if skip_ids:
             Question.objects.filter(pk__in=skip_ids, leased_by=actor).update(leased_by=None, lease_expires_at=None)
             overlap.overlap_claims_release(question_ids=skip_ids, actor=actor)
-        mine = pending.filter(held).exclude(pk__in=skip_ids).order_by(*_queue_order(pending)).first()
+        # What the actor holds, found from the actor's few leases and claims (their indexes), not by
+        # testing every pending question of the topic: that walk grew with the topic (3.7x p95 at 1M).
+        held_ids = overlap.held_question_ids(topic=topic, actor=actor, now=now)
+        mine = (pending.filter(held, pk__in=held_ids).exclude(pk__in=skip_ids).order_by(*_queue_order(pending)).first()
+                if held_ids else None)
         if mine is not None:
             if overlap.question_overlaps(question_id=mine.pk, topic=topic):
                 overlap.overlap_claim_renew(question_id=mine.pk, actor=actor, seconds=lease_seconds())
