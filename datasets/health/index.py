@@ -6,8 +6,9 @@ the table; paraphrase_index_fill catches rows written by a path that bypassed th
 """
 
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from datasets.health.paraphrase import (
@@ -79,6 +80,17 @@ def paraphrase_index_write_by_hash(*, topic_id: int, texts_by_hash: dict[str, st
 def questions_unindexed(questions):
     """Those of `questions` without band keys."""
     return questions.filter(~Exists(QuestionBand.objects.filter(question_id=OuterRef("pk"))))
+
+
+@contextmanager
+def _without_nested_loops():
+    """A cursor whose statements PostgreSQL plans without nested loops, in a transaction (a savepoint
+    inside the caller's) that restores the setting after; an error rolls the setting back with it."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true)")
+        before = cursor.fetchone()[0]
+        yield cursor
+        cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])
 
 
 def paraphrase_index_fill(*, questions, batch_size: int = WRITE_BATCH) -> int:
@@ -213,15 +225,18 @@ def paraphrase_candidate_pairs(*, questions, max_bucket: int = 8) -> Iterable[tu
         subquery, params = ids.query.sql_with_params()
         # A plain cursor, not a server-side one: PostgreSQL plans those for the first rows (a nested
         # loop over the key index), which took 40 s on 10,000 questions instead of a hash join's 0.1 s.
-        with connection.cursor() as cursor:
+        # Nested loops are off for the statement too: on a table without statistics yet (just
+        # loaded, or still in its loading transaction) the planner expects one row a side and probed
+        # every question for each band row (20 minutes on CLINC150).
+        with _without_nested_loops() as cursor:
             cursor.execute(
                 f"SELECT array_agg(b.question_id ORDER BY b.question_id) FROM {QuestionBand._meta.db_table} b "
                 f"WHERE b.question_id IN ({subquery}) GROUP BY b.key HAVING count(*) > 1", params)
-            while chunk := cursor.fetchmany(5000):
-                for (members,) in chunk:
-                    for i, a in enumerate(members):
-                        for b in members[i + 1:i + 1 + max_bucket]:
-                            yield a, b
+            buckets = cursor.fetchall()  # already in this process: a plain cursor reads the whole result
+        for (members,) in buckets:
+            for i, a in enumerate(members):
+                for b in members[i + 1:i + 1 + max_bucket]:
+                    yield a, b
         return
     buckets = (QuestionBand.objects.filter(question_id__in=ids).order_by("key", "question_id")
                .values_list("key", "question_id"))

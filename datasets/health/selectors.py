@@ -6,10 +6,11 @@ from datasets.health.paraphrase import PARAPHRASE_THRESHOLD, paraphrase_shingles
 # Neighbours compared in a crowded band key by a split's paraphrase groups: crowds up to this size
 # are compared whole, so whatever order another reader gives them, it finds no pair the split missed.
 # Past SPLIT_WIDE_BUCKET_MAX_QUESTIONS the candidate pairs would grow eightfold in templated crowds
-# (held in memory): larger splits compare the index's usual 8 neighbours, as the report does.
+# (each compared): larger splits compare the index's usual 8 neighbours, as the report does.
 SPLIT_PARAPHRASE_BUCKET = 64
 SPLIT_WIDE_BUCKET_MAX_QUESTIONS = 200_000
 REPORT_BUCKET = 8
+SETTLE_BATCH = 20_000  # candidate pairs compared per read of their texts
 
 
 def split_paraphrase_groups(*, questions) -> dict[int, int]:
@@ -38,10 +39,10 @@ def paraphrase_groups(*, questions, max_bucket: int = REPORT_BUCKET, fill: bool 
     report of the exported files, in file order) is not missed."""
     if fill:
         paraphrase_index_fill(questions=questions)
-    pairs = set(paraphrase_candidate_pairs(questions=questions, max_bucket=max_bucket))
-    ids = {pk for pair in pairs for pk in pair}
-    rows = {pk: (text, near_key) for pk, text, near_key in
-            questions.filter(pk__in=ids).values_list("pk", "text", "near_key").iterator(chunk_size=20000)} if ids else {}
+    # Streamed: the candidate pairs of a million templated questions run to tens of millions (a
+    # set of them took 3 GB). Only the near keys are held for every question; the pairs that still
+    # need comparing are settled in batches, their texts read per batch.
+    near_of = dict(questions.exclude(near_key=None).values_list("pk", "near_key").iterator(chunk_size=20000))
     parent: dict[int, int] = {}
 
     def find(key: int) -> int:
@@ -56,19 +57,30 @@ def paraphrase_groups(*, questions, max_bucket: int = REPORT_BUCKET, fill: bool 
             key = up
         return key
 
-    shingles: dict[int, frozenset] = {}
-    for a, b in pairs:
-        if a not in rows or b not in rows or rows[a][1] == rows[b][1]:
+    def joined(a: int, b: int) -> bool:  # same near key, or groups already joined: nothing to compare
+        return near_of[a] == near_of[b] or (bool(parent) and root(near_of[a]) == root(near_of[b]))
+
+    def settle(batch: list[tuple[int, int]]) -> None:
+        ids = {pk for pair in batch for pk in pair}
+        shingles = {pk: paraphrase_shingles(text) for pk, text in
+                    questions.filter(pk__in=ids).values_list("pk", "text").iterator(chunk_size=20000)}
+        for a, b in batch:
+            if joined(a, b) or a not in shingles or b not in shingles:
+                continue
+            if paraphrase_similarity(shingles[a], shingles[b]) >= PARAPHRASE_THRESHOLD:
+                root_a, root_b = find(near_of[a]), find(near_of[b])
+                if root_a != root_b:
+                    parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    batch: list[tuple[int, int]] = []
+    for a, b in paraphrase_candidate_pairs(questions=questions, max_bucket=max_bucket):
+        if a not in near_of or b not in near_of or joined(a, b):
             continue
-        if parent and root(rows[a][1]) == root(rows[b][1]):  # already joined: a crowd's later pairs
-            continue
-        for pk in (a, b):
-            if pk not in shingles:
-                shingles[pk] = paraphrase_shingles(rows[pk][0])
-        if paraphrase_similarity(shingles[a], shingles[b]) >= PARAPHRASE_THRESHOLD:
-            root_a, root_b = find(rows[a][1]), find(rows[b][1])
-            if root_a != root_b:
-                parent[max(root_a, root_b)] = min(root_a, root_b)
+        batch.append((a, b))
+        if len(batch) >= SETTLE_BATCH:
+            settle(batch)
+            batch = []
+    settle(batch)
     # An augmented variant (a typo, chat spelling) is its source question written another way:
     # it joins its source's group even when their words differ too much for the index.
     variants = questions.filter(augmented_from__isnull=False, augmented_from__near_key__isnull=False).exclude(
