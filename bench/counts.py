@@ -38,57 +38,15 @@ def report(**fields):
 
 def build(rows: int, path: str) -> int:
     """The database, the topic and the questions file (COPY text, written by the server)."""
-    from urllib.parse import urlparse, urlunparse
-
-    import psycopg
-
-    base = urlparse(os.environ["DATABASE_URL"])
-    with psycopg.connect(urlunparse(base._replace(path="/postgres")), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {export_bench.BENCH_DB}")
-        admin.execute(f"CREATE DATABASE {export_bench.BENCH_DB}")
-    export_bench.django_setup()
-    from django.core.management import call_command
+    export_bench.bench_database_create()
     from django.db import connection
-    from django.utils import timezone
 
-    from datasets.clinc150 import DEFAULT_PATH, _title
-    from datasets.imports import question_copy_defaults
-    from datasets.models import Topic
-    from datasets.normalize import near_duplicate_key, text_hash
-    from datasets.services import intent_create
-
-    call_command("migrate", verbosity=0)
-    domains = json.loads((DEFAULT_PATH / "domains.json").read_text())
-    data = json.loads((DEFAULT_PATH / "data_full.json").read_text())
-    topic = Topic.objects.create(name="Bench", levels=2, tags_per_level=15)
-    intents = {}
-    for domain, names in domains.items():
-        parent = intent_create(topic=topic, name=_title(domain))
-        for raw in names:
-            intents[raw] = intent_create(topic=topic, parent=parent, name=_title(raw)).pk
-    sentences = [(text, intents[label]) for split in ("train", "val", "test") for text, label in data[split]
-                 if label in intents]
-    columns, defaults = question_copy_defaults(timezone.now())
-    fixed = {**defaults, "topic_id": topic.pk, "language": "en", "source": "generated", "provider": "deepseek",
-             "model": "deepseek-chat", "temperature": 0.8, "prompt_version": "questions-v1", "style": "casual",
-             "complexity": "simple", "audience": "consumer"}
-    attnames = list(defaults)
+    columns, values = export_bench.clinc_topic_rows(rows)
     with connection.cursor() as cursor:
         cursor.execute("CREATE UNLOGGED TABLE bench_staging (LIKE datasets_question INCLUDING DEFAULTS INCLUDING IDENTITY)")
         with cursor.cursor.copy(f"COPY bench_staging ({', '.join(columns)}) FROM STDIN") as copy:
-            seen = set()
-            for i in range(rows):
-                sentence, intent_id = sentences[i % len(sentences)]
-                text = sentence if i < len(sentences) else f"{sentence} {export_bench.letters(i // len(sentences))}"
-                digest = text_hash(text)
-                if digest in seen:
-                    text = f"{text} {export_bench.letters(i)}z"
-                    digest = text_hash(text)
-                seen.add(digest)
-                status = "approved" if i % 10 < 8 else "relabeled" if i % 10 == 8 else "pending"
-                row = {**fixed, "intent_id": intent_id, "text": text, "text_hash": digest,
-                       "near_key": near_duplicate_key(text), "status": status}
-                copy.write_row([row[name] for name in attnames])
+            for value in values:
+                copy.write_row(value)
         cursor.execute(f"COPY bench_staging ({', '.join(columns)}) TO %s", [path])
         cursor.execute("DROP TABLE bench_staging")
     return len(columns)

@@ -60,7 +60,8 @@ def report(**fields):
 # --- steps (each runs in its own process) ---------------------------------------------------
 
 
-def step_setup(rows: int):
+def bench_database_create():
+    """A fresh, migrated BENCH_DB, and Django set up on it."""
     import psycopg
 
     base = urlparse(os.environ["DATABASE_URL"])
@@ -69,7 +70,14 @@ def step_setup(rows: int):
         admin.execute(f"CREATE DATABASE {BENCH_DB}")
     django_setup()
     from django.core.management import call_command
-    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+
+
+def clinc_topic_rows(rows: int):
+    """Create the CLINC150-shaped topic "Bench" (10 domains, 150 intents) and return the question
+    columns and an iterator of `rows` questions' values in that order, for COPY: the CLINC150
+    sentences, repeats made unique by a suffix word; 80 % approved, 10 % relabeled, 10 % pending."""
     from django.utils import timezone
 
     from datasets.clinc150 import DEFAULT_PATH, _title
@@ -78,10 +86,8 @@ def step_setup(rows: int):
     from datasets.normalize import near_duplicate_key, text_hash
     from datasets.services import intent_create
 
-    call_command("migrate", verbosity=0)
     domains = json.loads((DEFAULT_PATH / "domains.json").read_text())
     data = json.loads((DEFAULT_PATH / "data_full.json").read_text())
-    started = time.perf_counter()
     topic = Topic.objects.create(name="Bench", levels=2, tags_per_level=15)
     intents = {}
     for domain, names in domains.items():
@@ -95,23 +101,39 @@ def step_setup(rows: int):
              "model": "deepseek-chat", "temperature": 0.8, "prompt_version": "questions-v1", "style": "casual",
              "complexity": "simple", "audience": "consumer"}
     attnames = list(defaults)
+
+    def values():
+        seen = set()
+        for i in range(rows):
+            sentence, intent_id = sentences[i % len(sentences)]
+            text = sentence if i < len(sentences) else f"{sentence} {letters(i // len(sentences))}"
+            digest = text_hash(text)
+            if digest in seen:  # CLINC150 has a few texts equal after normalization
+                text, digest = f"{text} {letters(i)}z", text_hash(f"{text} {letters(i)}z")
+            seen.add(digest)
+            status = "approved" if i % 10 < 8 else "relabeled" if i % 10 == 8 else "pending"
+            row = {**fixed, "intent_id": intent_id, "text": text, "text_hash": digest,
+                   "near_key": near_duplicate_key(text), "status": status}
+            yield [row[name] for name in attnames]
+
+    return columns, values()
+
+
+def step_setup(rows: int):
+    bench_database_create()
+    started = time.perf_counter()
+    from django.db import connection
+
+    from datasets.models import Topic
+
+    columns, values = clinc_topic_rows(rows)
     with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY datasets_question ({', '.join(columns)}) FROM STDIN") as copy:
-            seen = set()
-            for i in range(rows):
-                sentence, intent_id = sentences[i % len(sentences)]
-                text = sentence if i < len(sentences) else f"{sentence} {letters(i // len(sentences))}"
-                digest = text_hash(text)
-                if digest in seen:  # CLINC150 has a few texts equal after normalization
-                    text, digest = f"{text} {letters(i)}z", text_hash(f"{text} {letters(i)}z")
-                seen.add(digest)
-                status = "approved" if i % 10 < 8 else "relabeled" if i % 10 == 8 else "pending"
-                row = {**fixed, "intent_id": intent_id, "text": text, "text_hash": digest,
-                       "near_key": near_duplicate_key(text), "status": status}
-                copy.write_row([row[name] for name in attnames])
+        with cursor.cursor.copy(f"COPY datasets_question ({', '.join(columns)}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
         cursor.execute("VACUUM ANALYZE datasets_question")
-    report(step="setup", rows=rows, seconds=round(time.perf_counter() - started, 1), topic=topic.pk)
+    report(step="setup", rows=rows, seconds=round(time.perf_counter() - started, 1),
+           topic=Topic.objects.get(name="Bench").pk)
 
 
 def letters(number: int) -> str:
