@@ -11,24 +11,36 @@ from datasets.services import DatasetError
 log = logging.getLogger(__name__)
 
 
+def _status_row_claim(model, pk: int) -> bool:
+    """queued -> running for a job's status row (an Export, an Augmentation) by a conditional
+    UPDATE, so a job delivered twice runs once."""
+    claimed = model.objects.filter(pk=pk, status=model.Status.QUEUED).update(
+        status=model.Status.RUNNING, started_at=timezone.now(), error="")
+    if not claimed:
+        log.info("%s %s is not queued any more; nothing to do", model._meta.verbose_name, pk)
+    return bool(claimed)
+
+
+def _status_row_fail(model, pk: int, exc: Exception) -> bool:
+    """Store why the job failed on its status row; True when `exc` is a bug (not a DatasetError),
+    which the caller re-raises so RQ keeps the traceback."""
+    message = exc.message if isinstance(exc, DatasetError) else f"{type(exc).__name__}: {exc}"
+    model.objects.filter(pk=pk).update(status=model.Status.FAILED, error=message, finished_at=timezone.now())
+    return not isinstance(exc, DatasetError)
+
+
 def export_run(export_id: int) -> None:
     """Write export `export_id`'s files: queued -> running -> succeeded or failed (error stored).
 
     The queued -> running step is a conditional UPDATE, so a job delivered twice runs once.
     """
-    claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
-        status=Export.Status.RUNNING, started_at=timezone.now(), error="")
-    if not claimed:
-        log.info("export %s is not queued any more; nothing to do", export_id)
+    if not _status_row_claim(Export, export_id):
         return
     export = Export.objects.select_related("topic").get(pk=export_id)
     try:
         outcome = export_write(export=export)
     except Exception as exc:
-        message = exc.message if isinstance(exc, DatasetError) else f"{type(exc).__name__}: {exc}"
-        Export.objects.filter(pk=export_id).update(status=Export.Status.FAILED, error=message,
-                                                   finished_at=timezone.now())
-        if not isinstance(exc, DatasetError):
+        if _status_row_fail(Export, export_id, exc):
             raise  # a bug: let RQ keep the traceback in its failed-job registry
         return
     finished = Export.objects.filter(pk=export_id).update(
@@ -95,19 +107,13 @@ def augmentation_run(augmentation_id: int) -> None:
     from datasets.models import Augmentation
     from datasets.services import topic_augment
 
-    claimed = Augmentation.objects.filter(pk=augmentation_id, status=Augmentation.Status.QUEUED).update(
-        status=Augmentation.Status.RUNNING, started_at=timezone.now(), error="")
-    if not claimed:
-        log.info("augmentation %s is not queued any more; nothing to do", augmentation_id)
+    if not _status_row_claim(Augmentation, augmentation_id):
         return
     augmentation = Augmentation.objects.select_related("topic").get(pk=augmentation_id)
     try:
         topic_augment(augmentation=augmentation)
     except Exception as exc:
-        message = exc.message if isinstance(exc, DatasetError) else f"{type(exc).__name__}: {exc}"
-        Augmentation.objects.filter(pk=augmentation_id).update(status=Augmentation.Status.FAILED, error=message,
-                                                               finished_at=timezone.now())
-        if not isinstance(exc, DatasetError):
+        if _status_row_fail(Augmentation, augmentation_id, exc):
             raise
         return
     Augmentation.objects.filter(pk=augmentation_id).update(status=Augmentation.Status.SUCCEEDED,
