@@ -53,7 +53,7 @@ class AugmentationCreateSerializer(InputSerializer):
     seed = StrictIntegerField(default=1, min_value=-(2**31), max_value=2**31 - 1,
                               help_text="The same seed gives the same variants.")
     kinds = serializers.ListField(child=serializers.ChoiceField(choices=list(KINDS)), required=False,
-                                  allow_empty=False, help_text=f"Default: all of {', '.join(KINDS)}.")
+                                  allow_empty=False, max_length=len(KINDS), help_text=f"Default: all of {', '.join(KINDS)}.")
 
     def validate_share(self, value):
         if value <= 0:

@@ -199,6 +199,8 @@ def test_reviewers_and_anonymous_callers_cannot_augment(bank, reviewer):
 @pytest.mark.parametrize(("payload", "field"), [
     ({"share": 1.5}, "share"), ({"share": 0}, "share"), ({"share": "lots"}, "share"),
     ({"share": 0.2, "kinds": ["emoji"]}, "kinds"), ({"share": 0.2, "colour": "red"}, None),
+    ({"share": 0.2, "kinds": ["typo"] * 100_000}, "kinds"), ({"share": 0.2, "seed": "١"}, "seed"),
+    ({"share": "0.2\x00"}, None),
 ])
 def test_bad_api_input_is_a_400_naming_the_field_and_writes_nothing(bank, dataset_admin, payload, field):
     response = api_as(dataset_admin).post(f"/api/v1/topics/{bank.pk}/augment/", payload, format="json")
