@@ -57,7 +57,9 @@ def wait_for_run(connection_args, demo, log, condition, timeout=120):
         assert demo.poll() is None, log.read_text()[-3000:]
         try:
             row = run_row(connection_args)
-        except psycopg.errors.UndefinedTable:  # still migrating
+        except (psycopg.errors.UndefinedTable, psycopg.errors.DeadlockDetected):
+            # Still migrating: a table not made yet, or this read deadlocked with a migration's
+            # lock on a table it alters (the kept-counts triggers); ask again.
             row = None
         if row and condition(row):
             return row
