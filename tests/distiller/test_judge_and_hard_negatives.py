@@ -1,5 +1,8 @@
 """The LLM judge (mark, reject, refine), hard negatives and out-of-scope questions, on the engine, inline."""
 
+import math
+from collections import Counter
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -83,8 +86,10 @@ def test_refine_rewrites_the_failed_share_with_the_reason_and_judges_it_again(to
         expected = "other_intent" if judge_disagrees(q.text, SEED, RATE) else "pass"
         assert q.judge_verdict == expected and q.status == "pending"
     assert all(q.judge_verdict == "pass" for q in questions if q not in refined)
+    # One refine call per intent and batch of questions_per_call (5) failing questions.
+    per_intent = Counter(q.intent_id for q in refined)
     refine_calls = LLMCall.objects.filter(run=run, kind="refine", outcome="ok").count()
-    assert refine_calls == len({q.intent_id for q in refined})
+    assert refine_calls == sum(math.ceil(n / 5) for n in per_intent.values())
     assert run.warnings == []  # a judge unit's unused refinement rounds are no shortfall
 
 
