@@ -17,6 +17,7 @@ from import_export.signals import post_export
 from datasets.admin_augment import TopicAugmentAdminMixin
 from datasets.admin_imports import QuestionImportAdminMixin, managed_topics
 from datasets.admin_lifecycle import (
+    IntentLifecycleAdminMixin,
     QuestionLifecycleAdminMixin,
     RemovedFilter,
     TopicLifecycleAdminMixin,
@@ -237,7 +238,7 @@ class IntentNodeForm(forms.ModelForm):
 
 
 @admin.register(IntentNode)
-class IntentNodeAdmin(LargeListAdminMixin, RefusableSaveMixin, admin.ModelAdmin):
+class IntentNodeAdmin(IntentLifecycleAdminMixin, LargeListAdminMixin, RefusableSaveMixin, admin.ModelAdmin):
     form = IntentNodeForm
     list_display = ("indented_name", "topic", "depth", "question_total", "approved", "pending")
     list_filter = (("topic", VisibleTopicFilter), "depth")

@@ -6,7 +6,7 @@ as a DataDeletion row saying what went.
 """
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,10 +14,11 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from datasets.models import DataDeletion, Export, IntentNode, Question, QuestionBand, ReviewEvent, Topic
+from datasets.question_counts import kept_counts
 from datasets.selectors import intent_subtree_ids
 from datasets.services import DatasetError, intent_renumber
 
@@ -129,13 +130,15 @@ def topic_deletion_plan(*, topic: Topic) -> dict[str, int]:
     LabelIssue = apps.get_model("evaluation", "LabelIssue")
     DistillationRun = apps.get_model("distiller", "DistillationRun")
     LLMCall = apps.get_model("distiller", "LLMCall")
-    questions = Question.objects.filter(topic=topic)
     evaluations = Evaluation.objects.filter(topic=topic)
     exports = Export.objects.filter(topic=topic)
+    # Questions from the kept counts (exact, one small query), not a count of the topic's rows.
+    kept = kept_counts(topic_ids=[topic.pk], include_removed=True)
+    questions = sum(row.n for row in kept)
     return {
         "intents": IntentNode.objects.filter(topic=topic).count(),
-        "questions": questions.count(),
-        "removed_questions": questions.filter(removed_at__isnull=False).count(),
+        "questions": questions,
+        "removed_questions": questions - sum(row.n for row in kept_counts(topic_ids=[topic.pk])),
         "review_events": ReviewEvent.objects.filter(question__topic=topic).count(),
         "distillation_runs": DistillationRun.objects.filter(topic=topic).count(),
         "llm_calls": LLMCall.objects.filter(run__topic=topic).count(),
@@ -431,10 +434,13 @@ def _merge_into(source: IntentNode, target: IntentNode, *, actor, via: str, resu
 def intent_question_counts(*, node: IntentNode) -> dict[str, int]:
     """The questions of `node` and its sub-intents by status (removed ones as "removed"), and how many sub-intents."""
     ids = intent_subtree_ids(node=node)
-    questions = Question.objects.filter(intent_id__in=ids)
-    by_status = dict(questions.filter(removed_at__isnull=True).values_list("status").annotate(n=Count("pk")).order_by())
-    counts = {status: by_status[status] for status in Question.Status.values if status in by_status}  # a fixed order
-    removed = questions.filter(removed_at__isnull=False).count()
+    # From the kept counts (exact: they commit with the questions), not a count of the subtree's
+    # questions, which reads a top-level intent's hundred thousand rows at 1,000,000 questions.
+    by_status: dict[str, int] = defaultdict(int)
+    for row in kept_counts(intent_ids=ids):
+        by_status[row.status] += row.n
+    counts = {status: by_status[status] for status in Question.Status.values if by_status.get(status)}  # fixed order
+    removed = sum(row.n for row in kept_counts(intent_ids=ids, include_removed=True)) - sum(by_status.values())
     if removed:
         counts["removed"] = removed
     return {"sub_intents": len(ids) - 1, "questions": sum(counts.values()), **counts}

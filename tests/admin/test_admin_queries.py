@@ -197,3 +197,22 @@ def test_the_review_list_says_about_past_the_exact_limit(client, superuser, bill
     monkeypatch.setattr(admin_lists, "EXACT_COUNT_LIMIT", 50)
     page = client.get(reverse("labeling:questions", args=[billing["refunds"].topic_id])).content.decode()
     assert "(12 questions)" in page and "about" not in page
+
+
+def test_the_intent_delete_page_states_the_kept_counts_and_reads_no_question(client, superuser, billing):
+    questions_add(billing["refunds"], 4, status="approved")
+    questions_add(billing["refunds"], 1)
+    client.force_login(superuser)
+    url = reverse("admin:datasets_intentnode_delete", args=[billing["parent"].pk])
+    queries = page_queries(client, url)
+    assert not any('FROM "datasets_question"' in sql for sql in queries)  # Django's own collected every one
+    page = client.get(url).content.decode()
+    assert "has 5 questions (1 pending, 4 approved)" in page
+    assert reverse("admin:datasets_topic_intent_change", args=[billing["parent"].topic_id, billing["parent"].pk,
+                                                               "delete"]) in page
+    assert "permission to delete" not in page
+    # Nothing to move: the confirmation names the intent and its sub-intents, and deleting works.
+    empty = reverse("admin:datasets_intentnode_delete", args=[billing["invoices"].pk])
+    assert "Intent: 1.2 Invoices" in client.get(empty).content.decode()
+    assert client.post(empty, {"post": "yes"}).status_code == 302
+    assert not billing["invoices"].__class__.objects.filter(pk=billing["invoices"].pk).exists()
