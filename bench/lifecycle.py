@@ -9,7 +9,8 @@ Per size: a fresh database, migrated; a topic "Doomed" of SIZE questions under 1
 INSERT ... SELECT over generate_series), 60% of them approved with a ReviewEvent each, 8 paraphrase
 band rows per question (as the real write paths store), and a topic "Live" of 20,000 pending
 questions. VACUUM ANALYZE. Then:
-- without deletion: question_lease_next + question_lease_release on "Live", for --seconds;
+- without deletion: question_lease_next + question_lease_release on "Live", for --seconds before the
+  deletion and again for --seconds after it;
 - with deletion: the same loop while another process runs the deletion job (topic_delete_run);
 and the report: wall time of the job, batches, the longest batch, and the p50/p95 lease latency
 without and during the deletion.
@@ -169,7 +170,7 @@ def bench(size: int, seconds: float) -> dict:
 
     settings.DATABASES["default"]["NAME"] = url.rsplit("/", 1)[1]
     connections.close_all()
-    without = lease_latencies(seconds)
+    before = lease_latencies(seconds)
     deletion = int(next(line for line in shell(env, START).splitlines() if line.startswith("DELETION")).split()[1])
     job = subprocess.Popen([PYTHON, "manage.py", "shell", "-c", RUN.format(deletion=deletion)], cwd=ROOT, env=env,
                            stdout=subprocess.PIPE, text=True)
@@ -178,8 +179,13 @@ def bench(size: int, seconds: float) -> dict:
     during = lease_latencies(0, until=lambda: job.poll() is None)
     out = job.stdout.read()
     result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[6:])
+    # The same loop again once the topic is gone: the baseline is before and after, so a load that
+    # changed on the machine over the deletion's minutes weighs on both sides.
+    after = lease_latencies(seconds)
     connections.close_all()
+    without = before + after
     row = {"size": size, **result, "without_p50": p(without, 50), "without_p95": p(without, 95),
+           "before_p95": p(before, 95), "after_p95": p(after, 95),
            "during_p50": p(during, 50), "during_p95": p(during, 95), "samples": [len(without), len(during)]}
     print(json.dumps(row), flush=True)
     return row
