@@ -400,8 +400,11 @@ def questions_import(*, topic: Topic, stream, format: str, create_intents: bool 
                         index.find([PATH_SEPARATOR.join(item.intent_path)]) if item.intent_path else None)
                     if intent_id is None:  # the first pass placed every row: a bug, not the file's fault
                         raise DatasetError(f"line {item.line}: its intent was not found after creating intents.")
-                    yield dict(text=item.text, intent_id=intent_id, status=row_status,
-                               source=Question.Source.IMPORTED.value, language=topic.language, split=row_split,
+                    # An augmented row of our own export stays augmented (its transformation kept), so
+                    # it can still be filtered out of a test set; every other row is imported.
+                    source = Question.Source.AUGMENTED.value if item.augmented else Question.Source.IMPORTED.value
+                    yield dict(text=item.text, intent_id=intent_id, status=row_status, source=source,
+                               transformation=item.transformation, language=topic.language, split=row_split,
                                reviewed_by_id=actor.pk if reviewed and actor else None,
                                reviewed_at=now if reviewed else None)
 

@@ -31,6 +31,13 @@ class ExportRow(NamedTuple):
     transformation: str = ""  # an augmented question's (Question.transformation), "" for the others
 
 
+def provenance_fields(row: ExportRow) -> str:
+    """`, "source": ..., "transformation": ...` for a JSON record: on every row (a column present in
+    some records only is dropped by readers that take the columns from the first record), so a
+    user can filter augmented rows (source `augmented`) out of a test set."""
+    return f', "source": {json_string(row.source)}, "transformation": {json_string(row.transformation)}'
+
+
 def iso_timestamp(created_at: str) -> str:
     """"2026-01-02 03:04:05.678+00" (PostgreSQL) or "2026-01-02 03:04:05.678" (SQLite), both UTC,
     as "2026-01-02T03:04:05+00:00"."""

@@ -7,13 +7,13 @@ import json
 import pyarrow as pa
 import yaml
 
-from datasets.formats.base import FormatWriter, json_string, labels_json
+from datasets.formats.base import FormatWriter, json_string, labels_json, provenance_fields
 from datasets.formats.parquet import ParquetRowGroups
 
 # Each row's share of a split held as one Arrow table by `datasets` (what its num_bytes counts):
-# a 4-byte offset per string value (text and intent) and 8 bytes for the int64 label, plus the
-# UTF-8 bytes of the two strings.
-ARROW_ROW_OVERHEAD = 4 + 4 + 8
+# a 4-byte offset per string value (text, intent, source, transformation) and 8 bytes for the
+# int64 label, plus the UTF-8 bytes of the four strings.
+ARROW_ROW_OVERHEAD = 4 * 4 + 8
 RUN_PARAMETERS = (("levels", "taxonomy levels"), ("tags_per_level", "tags per level"),
                   ("leaf_only", "leaf intents only"), ("questions_per_intent", "questions per intent"),
                   ("questions_per_call", "questions per call"), ("temperature", "temperature"), ("seed", "seed"),
@@ -37,12 +37,12 @@ class HuggingFaceWriter(FormatWriter):
         size = self._intent_bytes.get(intent.id)
         if size is None:
             size = self._intent_bytes[intent.id] = len(intent.intent_full_name.encode()) + ARROW_ROW_OVERHEAD
-        self.num_bytes += len(row.text.encode()) + size
+        self.num_bytes += len(row.text.encode()) + len(row.source) + len(row.transformation.encode()) + size
 
     def row(self, row, intent, index):
         self._count(row, intent)
         return (f'{{"text": {json_string(row.text)}, "label": {self.context.labels[intent.id]}, '
-                f'"intent": {json_string(intent.intent_full_name)}}}\n')
+                f'"intent": {json_string(intent.intent_full_name)}{provenance_fields(row)}}}\n')
 
     @classmethod
     def folder_files(cls, context, counts, intent_counts, num_bytes=None):
@@ -64,14 +64,16 @@ class HuggingFaceParquetWriter(HuggingFaceWriter):
 
     def __init__(self, context):
         super().__init__(context)
-        self._file = ParquetRowGroups(context, {"text": pa.string(), "label": pa.int64(), "intent": pa.string()})
+        self._file = ParquetRowGroups(context, {"text": pa.string(), "label": pa.int64(), "intent": pa.string(),
+                                                "source": pa.string(), "transformation": pa.string()})
 
     def begin(self):
         return self._file.begin()
 
     def row(self, row, intent, index):
         self._count(row, intent)
-        return self._file.add((row.text, self.context.labels[intent.id], intent.intent_full_name))
+        return self._file.add((row.text, self.context.labels[intent.id], intent.intent_full_name, row.source,
+                               row.transformation))
 
     def end(self):
         return self._file.end()
@@ -101,6 +103,10 @@ def dataset_card(context, counts: dict[str, int], intent_counts: dict[str, dict[
                 {"name": "text", "dtype": "string"},
                 {"name": "label", "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(context.label_names)}}}},
                 {"name": "intent", "dtype": "string"},
+                # Where a question comes from; how an augmented one (source "augmented") was made,
+                # blank for the others: what a user filters augmented rows out of a test set by.
+                {"name": "source", "dtype": "string"},
+                {"name": "transformation", "dtype": "string"},
             ],
             "splits": split_infos,
         },

@@ -10,7 +10,7 @@ export folder works as LLaMA-Factory's `dataset_dir` as is.
 import json
 import re
 
-from datasets.formats.base import ExportContext, FormatWriter, json_string
+from datasets.formats.base import ExportContext, FormatWriter, json_string, provenance_fields
 
 
 def default_instruction(context: ExportContext) -> str:
@@ -67,7 +67,7 @@ class AlpacaWriter(InstructWriter):
 
     def row(self, row, intent, index):
         text = (f'{self.separator}{self._head}{json_string(row.text)}, '
-                f'"output": {json_string(intent.intent_full_name)}{self._system}}}')
+                f'"output": {json_string(intent.intent_full_name)}{self._system}{provenance_fields(row)}}}')
         self.separator = ",\n"
         return text
 
@@ -104,7 +104,8 @@ class ShareGptWriter(InstructWriter):
 
     def row(self, row, intent, index):
         return (f'{{"conversations": [{{"from": "human", "value": {json_string(self._instruction + row.text)}}}, '
-                f'{{"from": "gpt", "value": {json_string(intent.intent_full_name)}}}]{self._system}}}\n')
+                f'{{"from": "gpt", "value": {json_string(intent.intent_full_name)}}}]{self._system}'
+                f'{provenance_fields(row)}}}\n')
 
     @classmethod
     def llama_factory_entry(cls, context):

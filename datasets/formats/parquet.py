@@ -95,7 +95,8 @@ class ParquetRowGroups:
 
 
 TABLE_COLUMNS = {"text": pa.string(), "label": pa.int64(), "intent": pa.string(), "intent_number": pa.string(),
-                 "intent_path": pa.string(), "status": pa.string(), "source": pa.string(), "id": pa.int64()}
+                 "intent_path": pa.string(), "status": pa.string(), "source": pa.string(), "id": pa.int64(),
+                 "transformation": pa.string()}
 
 
 class ParquetWriter(FormatWriter):
@@ -117,7 +118,7 @@ class ParquetWriter(FormatWriter):
 
     def row(self, row, intent, index):
         return self._file.add((row.text, self.context.labels[intent.id], intent.intent_full_name, intent.number,
-                               intent.intent_path, row.status, row.source, row.id))
+                               intent.intent_path, row.status, row.source, row.id, row.transformation))
 
     def end(self):
         return self._file.end()

@@ -25,6 +25,9 @@ _NUMBERED = re.compile(r"^\d+(\.\d+)*\s+")
 # would fail the whole import with a database error.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # The fields that name a row's intent, as the error about a row without one lists them.
+# A row's `source` kept by an import (others become "imported"), and Question.transformation's size.
+AUGMENTED_SOURCE = "augmented"
+TRANSFORMATION_MAX_CHARS = 200
 INTENT_FIELDS = ("intent_path", "intent_hierarchy", "intent_full_name", "intent_number", "intent", "label")
 
 
@@ -48,6 +51,10 @@ class ImportRecord:
     status: str | None = None
     # The row's own split (train, validation or test), when it gives one.
     split: str | None = None
+    # An augmented question exported by this project (source "augmented") stays augmented, with
+    # how it was made; every other row is imported (its run, model or capture are not in a file).
+    augmented: bool = False
+    transformation: str = ""
 
 
 def _physical_lines(stream) -> Iterator[tuple[int, str | ImportProblem]]:
@@ -178,13 +185,23 @@ def _record(line: int, data, topic_name: str, text_keys=("question", "text"), *,
         if normal is None:
             return ImportProblem(line, f"unknown split {split.strip()!r}: use {ACCEPTED_SPLIT_NAMES}")
         split = normal
+    augmented = data.get("source") == AUGMENTED_SOURCE
+    transformation = data.get("transformation") if augmented else ""
+    if transformation is None:
+        transformation = ""
+    if not isinstance(transformation, str):
+        return ImportProblem(line, "field 'transformation' must be a string")
+    transformation = transformation.strip()
+    if len(transformation) > TRANSFORMATION_MAX_CHARS:
+        return ImportProblem(line, f"field 'transformation' is {len(transformation):,} characters long, over the "
+                                   f"limit of {TRANSFORMATION_MAX_CHARS}")
     # The intent's names are stored too when missing intents are created from the path.
     for field_name, value in [(text_key, text), *(("intent", name) for name in names + path),
-                              ("status", status or "")]:
+                              ("status", status or ""), ("transformation", transformation)]:
         if problem := _unstorable(line, field_name, value):
             return problem
     return ImportRecord(line=line, text=text, intent_names=names, intent_path=path, status=status or None,
-                        split=split or None)
+                        split=split or None, augmented=augmented, transformation=transformation)
 
 
 class FormatReader:
@@ -332,8 +349,9 @@ class AlpacaReader(FormatReader):
         if not isinstance(output, str):
             return ImportProblem(number, f"field {intent_key!r} (the intent) must be a string")
         fields = {"input": data[text_key], **_mapped_intent_fields(output), "split": data.get("split")}
-        if "status" in data:
-            fields["status"] = data["status"]
+        for key in ("status", "source", "transformation"):
+            if key in data:
+                fields[key] = data[key]
         return _record(number, fields, self.topic_name, text_keys=("input",))
 
     def _read_array(self, stream):

@@ -5,7 +5,9 @@ import io
 
 from datasets.formats.base import FormatWriter
 
-CSV_COLUMNS = ["text", "label", "intent", "intent_number", "intent_path", "status", "source", "id"]
+# `source` and `transformation` (blank but for augmented rows) let a user filter augmented rows out
+# of a test set; they come last so `text,label` stays first.
+CSV_COLUMNS = ["text", "label", "intent", "intent_number", "intent_path", "status", "source", "id", "transformation"]
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); captured
 # queries come from the public. Such a cell is written with a leading apostrophe, which
 # spreadsheets hide and this project's CSV import takes off again (csv_cell_restore).
@@ -47,4 +49,4 @@ class CsvWriter(FormatWriter):
 
     def row(self, row, intent, index):
         return self._line([row.text, self.context.labels[intent.id], intent.intent_full_name, intent.number,
-                           intent.intent_path, row.status, row.source, row.id])
+                           intent.intent_path, row.status, row.source, row.id, row.transformation])

@@ -12,7 +12,8 @@ import json
 
 from datasets.formats.base import FormatWriter
 
-TRIPLET_COLUMNS = ["query", "positive", "negative", "positive_path", "negative_path", "id"]
+TRIPLET_COLUMNS = ["query", "positive", "negative", "positive_path", "negative_path", "id", "source",
+                   "transformation"]
 
 
 class TripletsJsonlWriter(FormatWriter):
@@ -28,7 +29,8 @@ class TripletsJsonlWriter(FormatWriter):
     def _values(self, row, intent) -> list:
         negative = self.context.intents.get(row.contrastive_of_id)
         return [row.text, intent.intent_full_name, negative.intent_full_name if negative else "",
-                intent.intent_path, negative.intent_path if negative else "", row.id]
+                intent.intent_path, negative.intent_path if negative else "", row.id, row.source,
+                row.transformation]
 
     def row(self, row, intent, index):
         return json.dumps(dict(zip(TRIPLET_COLUMNS, self._values(row, intent), strict=True)),

@@ -40,7 +40,8 @@ def test_triplets_load_with_plain_readers_and_every_negative_is_a_neighbour(topi
         assert negative in intent_neighbours(intent=positive)
         question = Question.objects.get(pk=row["id"])
         assert (question.text, question.intent, question.contrastive_of) == (row["query"], positive, negative)
-    assert set(jsonl[0]) == {"query", "positive", "negative", "positive_path", "negative_path", "id"}
+    assert set(jsonl[0]) == {"query", "positive", "negative", "positive_path", "negative_path", "id", "source",
+                             "transformation"}
 
 
 def test_an_export_can_require_the_judges_pass(topic, make_intent, make_question):

@@ -76,7 +76,8 @@ def test_alpaca_without_an_instruction_or_system_prompt_uses_the_default_instruc
     assert export.status == "succeeded", export.error
     assert_matches_golden(export_root / str(export.pk), GOLDEN / "alpaca-default")
     records = json.loads((export_root / str(export.pk) / "questions.json").read_text(encoding="utf-8"))
-    assert {tuple(r) for r in records} == {("instruction", "input", "output")}  # no "system" key at all
+    # no "system" key at all
+    assert {tuple(r) for r in records} == {("instruction", "input", "output", "source", "transformation")}
     assert {r["instruction"] for r in records} == {
         "Classify the user's question into one intent of the Customer Care taxonomy. "
         "Answer with the intent's number and name only."}
@@ -108,9 +109,12 @@ def test_a_subtree_export_lists_only_its_intents_as_labels(known_dataset, export
     folder = export_root / str(export.pk)
     assert json.loads((folder / "labels.json").read_text()) == ["2 Account", "2.1 Reset Password"]
     assert [json.loads(line) for line in (folder / "train.jsonl").read_text().splitlines()] == [
-        {"text": "Delete my account | close it", "label": 0, "intent": "2 Account"},
-        {"text": "I forgot my password", "label": 1, "intent": "2.1 Reset Password"},
-        {"text": "reset password\nnow", "label": 1, "intent": "2.1 Reset Password"},
+        {"text": "Delete my account | close it", "label": 0, "intent": "2 Account", "source": "manual",
+         "transformation": ""},
+        {"text": "I forgot my password", "label": 1, "intent": "2.1 Reset Password", "source": "generated",
+         "transformation": ""},
+        {"text": "reset password\nnow", "label": 1, "intent": "2.1 Reset Password", "source": "generated",
+         "transformation": ""},
     ]
     assert "- **intent subtree**: 2 Account\n" in (folder / "README.md").read_text()
 

@@ -33,7 +33,7 @@ def test_sharegpt_is_llama_factorys_conversations_and_openai_the_messages_shape(
     openai = run_export(known_dataset, format="openai")
     assert lines(export_root / str(sharegpt.pk) / "questions.jsonl")[0] == {
         "conversations": [{"from": "human", "value": "I want my money back"}, {"from": "gpt", "value": "1.1 Refunds"}],
-        "system": "Route it."}
+        "system": "Route it.", "source": "generated", "transformation": ""}
     assert lines(export_root / str(openai.pk) / "questions.jsonl")[0] == {
         "messages": [{"role": "user", "content": "I want my money back"},
                      {"role": "assistant", "content": "1.1 Refunds"}]}
@@ -86,7 +86,8 @@ def test_parquet_holds_exactly_the_rows_of_the_csv_typed_and_in_row_groups(known
         assert table.to_pylist() == [
             {"text": r["question"], "label": r["label"], "intent": r["intent_full_name"],
              "intent_number": r["intent_number"], "intent_path": r["intent_path"], "status": r["status"],
-             "source": r["source"], "id": table.column("id")[i].as_py()} for i, r in enumerate(expected)]
+             "source": r["source"], "id": table.column("id")[i].as_py(), "transformation": r.get("transformation", "")}
+            for i, r in enumerate(expected)]
         assert table.schema.field("label").type == pa.int64()
         assert pq.ParquetFile(path).metadata.num_row_groups == (len(expected) + 1) // 2
     assert export.counts == jsonl.counts == {"train": 5, "test": 4}
@@ -111,7 +112,8 @@ def test_the_card_gives_each_splits_size_as_the_arrow_table_datasets_builds(know
     export = run_export(known_dataset, format="huggingface", split=SPLIT, seed=7)
     folder = export_root / str(export.pk)
     card = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
-    schema = pa.schema([("text", pa.string()), ("label", pa.int64()), ("intent", pa.string())])
+    schema = pa.schema([("text", pa.string()), ("label", pa.int64()), ("intent", pa.string()),
+                        ("source", pa.string()), ("transformation", pa.string())])
     sizes = {part: pa.Table.from_pylist(lines(folder / f"{part}.jsonl"), schema=schema).nbytes
              for part in ("train", "test")}
     assert card["dataset_info"]["splits"] == [
