@@ -153,10 +153,10 @@ def p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-def bench(size: int, seconds: float) -> dict:
-    print(f"size {size:,}", flush=True)
+def bench(size: int, seconds: float, rest_percent: int) -> dict:
+    print(f"size {size:,}, the job resting {rest_percent}% of each batch's time", flush=True)
     url = database_for(size)
-    env = django_env(url)
+    env = {**django_env(url), "DELETION_REST_PERCENT": str(rest_percent)}
     load(url, env, size)
     os.environ["DATABASE_URL"] = url
     import django
@@ -184,7 +184,7 @@ def bench(size: int, seconds: float) -> dict:
     after = lease_latencies(seconds)
     connections.close_all()
     without = before + after
-    row = {"size": size, **result, "without_p50": p(without, 50), "without_p95": p(without, 95),
+    row = {"size": size, "rest_percent": rest_percent, **result, "without_p50": p(without, 50), "without_p95": p(without, 95),
            "before_p95": p(before, 95), "after_p95": p(after, 95),
            "during_p50": p(during, 50), "during_p95": p(during, 95), "samples": [len(without), len(during)]}
     print(json.dumps(row), flush=True)
@@ -195,15 +195,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100000, 300000])
     parser.add_argument("--seconds", type=float, default=20, help="Length of the baseline latency run.")
+    parser.add_argument("--rest-percents", type=int, nargs="+", default=[100],
+                        help="DELETION_REST_PERCENT values to measure (a fresh database for each).")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["DEBUG"] = "1"
-    rows = [bench(size, args.seconds) for size in args.sizes]
-    print("\n| questions | wall time | batches | longest batch | lease p50 / p95 without | during | p95 ratio |")
-    print("|---|---|---|---|---|---|---|")
+    rows = [bench(size, args.seconds, rest) for size in args.sizes for rest in args.rest_percents]
+    print("\n| questions | rest | wall time | batches | longest batch | lease p50 / p95 without | during | p95 ratio |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']:,} | {r['wall']:.0f} s | {r['batches']} | {r['longest_batch_ms']} ms | "
+        print(f"| {r['size']:,} | {r['rest_percent']} % | {r['wall']:.0f} s | {r['batches']} | {r['longest_batch_ms']} ms | "
               f"{r['without_p50']:.1f} / {r['without_p95']:.1f} ms | {r['during_p50']:.1f} / {r['during_p95']:.1f} ms | "
               f"{r['during_p95'] / r['without_p95']:.2f} |")
 

@@ -149,6 +149,11 @@ else:
 # reservation frees itself after this.
 REVIEW_LEASE_SECONDS = env_int("REVIEW_LEASE_SECONDS", 300, minimum=10)
 
+# A topic deletion (a job, datasets/lifecycle.py) rests after each batch of 1,000 questions this
+# percentage of the time the batch took, so the reviews of other topics keep their speed; 0 deletes
+# flat out (a database on machines of its own).
+DELETION_REST_PERCENT = env_int("DELETION_REST_PERCENT", 100, minimum=0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"

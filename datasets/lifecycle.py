@@ -24,10 +24,11 @@ from datasets.services import DatasetError, intent_renumber
 
 # Questions deleted per transaction: each batch holds its row locks a few tens of milliseconds.
 DELETE_BATCH = 1000
-# After each batch the job rests this many times as long as the batch took: on a small machine a
-# deletion running flat out takes the CPU and the disk from the reviews of every other topic
-# (bench/lifecycle.py: p95 of the review queue 2.5x without the rest).
-DELETE_REST_RATIO = 1.0
+# After each batch the job rests settings.DELETION_REST_PERCENT of the time the batch took: on a
+# small machine a deletion running flat out takes the CPU and the disk from the reviews of every
+# other topic (bench/lifecycle.py measures the review queue's p95 during a deletion).
+# A running deletion writes what it has deleted so far to its record at most this often.
+PROGRESS_EVERY_SECONDS = 2.0
 # A topic deletion may take a while on a million questions; the job's own timeout.
 TOPIC_DELETE_TIMEOUT = 6 * 3600
 CHANGE_CHUNK = 1000
@@ -203,8 +204,8 @@ def _questions_delete(ids: list[int]) -> dict[str, int]:
 
 
 def _questions_delete_in_batches(questions: QuerySet, outcome: BatchDeleteOutcome, batch_size: int,
-                                 rest_ratio: float = 0.0) -> None:
-    last = 0
+                                 rest_ratio: float = 0.0, on_progress=None) -> None:
+    last, reported = 0, time.monotonic()
     while True:
         ids = list(questions.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch_size])
         if not ids:
@@ -215,12 +216,21 @@ def _questions_delete_in_batches(questions: QuerySet, outcome: BatchDeleteOutcom
         took = time.monotonic() - began
         outcome.add_batch(counts, took)
         last = ids[-1]
+        if on_progress is not None and time.monotonic() - reported >= PROGRESS_EVERY_SECONDS:
+            on_progress(outcome)
+            reported = time.monotonic()
         if rest_ratio:
             time.sleep(took * rest_ratio)
 
 
+def _deletion_progress(deletion_id: int, outcome: BatchDeleteOutcome) -> None:
+    """What a running deletion has deleted so far, on its record (the admin's progress bar, the API)."""
+    DataDeletion.objects.filter(pk=deletion_id, status=DataDeletion.Status.RUNNING).update(
+        deleted=dict(outcome.deleted), batches=outcome.batches, longest_batch_ms=outcome.longest_batch_ms)
+
+
 def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_BATCH,
-                            rest_ratio: float = DELETE_REST_RATIO) -> BatchDeleteOutcome:
+                            rest_ratio: float | None = None) -> BatchDeleteOutcome:
     """Delete the topic of `deletion`: its questions (with events, band keys, label issues) a batch
     per transaction, then, in one last short transaction under the topic's row lock, whatever was
     written meanwhile, its distillation runs and their LLM calls, evaluations, exports, intents and
@@ -231,7 +241,10 @@ def topic_delete_in_batches(*, deletion: DataDeletion, batch_size: int = DELETE_
     LLMCall = apps.get_model("distiller", "LLMCall")
     outcome = BatchDeleteOutcome()
     topic_id = deletion.topic_id
-    _questions_delete_in_batches(Question.objects.filter(topic_id=topic_id), outcome, batch_size, rest_ratio)
+    if rest_ratio is None:
+        rest_ratio = settings.DELETION_REST_PERCENT / 100
+    _questions_delete_in_batches(Question.objects.filter(topic_id=topic_id), outcome, batch_size, rest_ratio,
+                                 on_progress=lambda done: _deletion_progress(deletion.pk, done))
     # LLM calls can be many (one per generated batch): in batches too.
     calls = LLMCall.objects.filter(run__topic_id=topic_id)
     while ids := list(calls.order_by("pk").values_list("pk", flat=True)[:batch_size * 5]):

@@ -4,6 +4,7 @@ removing and restoring questions with their history, purging, merging and deleti
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from datasets.jobs import topic_delete_run
@@ -129,6 +130,31 @@ def test_a_deletion_runs_in_batches_and_records_the_longest(full_topic, dataset_
     # 8 questions in batches of 3, one of LLM calls, and the last one (topic, intents, runs...).
     assert outcome.batches == 3 + 1 + 1
     assert outcome.deleted["questions"] == 8
+
+
+def test_a_running_deletion_reports_its_progress_on_its_record(full_topic, dataset_admin, client, monkeypatch,
+                                                                django_capture_on_commit_callbacks):
+    from datasets import lifecycle
+
+    with django_capture_on_commit_callbacks(execute=False):
+        deletion = topic_deletion_start(topic=full_topic["topic"], actor=dataset_admin)
+    DataDeletion.objects.filter(pk=deletion.pk).update(status=DataDeletion.Status.RUNNING)
+    seen = []
+    real = lifecycle._deletion_progress
+
+    def spy(deletion_id, outcome):
+        real(deletion_id, outcome)
+        row = DataDeletion.objects.get(pk=deletion_id)
+        seen.append((row.batches, row.deleted["questions"]))
+
+    monkeypatch.setattr(lifecycle, "PROGRESS_EVERY_SECONDS", 0)
+    monkeypatch.setattr(lifecycle, "_deletion_progress", spy)
+    lifecycle.topic_delete_in_batches(deletion=deletion, batch_size=3)
+    assert seen == [(1, 3), (2, 6), (3, 8)]  # on the record after each batch of questions
+    # The admin's list of data deletions shows it to dataset admins: 8 of the 8 planned questions.
+    client.force_login(dataset_admin)
+    page = client.get(reverse("admin:datasets_datadeletion_changelist")).content.decode()
+    assert full_topic["topic"].name in page and "8 / 8" in page
 
 
 def test_starting_a_deletion_cancels_the_topics_active_runs(full_topic, dataset_admin,
