@@ -77,16 +77,43 @@ def level_accuracy(y_true: np.ndarray, y_pred: np.ndarray, infos: dict[int, Inte
     return result
 
 
-def gates(*, accuracy: float, per_intent: list[dict], gate_accuracy: float, gate_intent: float) -> dict:
-    """The topic's gates: overall accuracy and every intent's F1, each pass or fail with what fails."""
+def gates(*, accuracy: float, per_intent: list[dict], gate_accuracy: float, gate_intent: float,
+          accuracy_interval: list[float] | None = None) -> dict:
+    """The topic's gates: overall accuracy and every intent's F1, each pass or fail with what fails.
+
+    `passed` and `failing` are the point estimates against the thresholds (what the training guide's gates
+    say). With intervals (rows carrying `f1_interval` and `gate`, see intent_gate_verdicts) the intent gate
+    also lists the intents whose interval straddles the threshold (`uncertain`, with about how many more
+    test questions would settle each) and counts every verdict; the accuracy gate carries its interval."""
     failing = [{"id": row["id"], "number": row["number"], "name": row["name"], "f1": row["f1"]}
                for row in per_intent if row["f1"] < gate_intent]
-    return {
+    result = {
         "accuracy": {"threshold": gate_accuracy, "value": round(accuracy, 4), "passed": accuracy >= gate_accuracy},
         "intent": {"threshold": gate_intent, "passed": not failing, "failing": failing,
                    "failing_count": len(failing)},
         "passed": accuracy >= gate_accuracy and not failing,
     }
+    if accuracy_interval is not None:
+        result["accuracy"]["interval"] = accuracy_interval
+        result["accuracy"]["verdict"] = gate_verdict(accuracy_interval, gate_accuracy)
+    if per_intent and all("gate" in row for row in per_intent):
+        uncertain = [{"id": row["id"], "number": row["number"], "name": row["name"], "f1": row["f1"],
+                      "f1_interval": row["f1_interval"], "support": row["support"],
+                      "more_test_questions": more_test_questions(value=row["f1"], interval=row["f1_interval"],
+                                                                 support=row["support"], threshold=gate_intent)}
+                     for row in per_intent if row["gate"] == "uncertain"]
+        result["intent"]["uncertain"] = uncertain
+        result["intent"]["uncertain_count"] = len(uncertain)
+        result["intent"]["verdicts"] = {verdict: sum(row["gate"] == verdict for row in per_intent)
+                                        for verdict in ("pass", "uncertain", "fail")}
+    return result
+
+
+def intent_gate_verdicts(per_intent: list[dict], f1_intervals: dict[int, list[float]], gate_intent: float) -> None:
+    """Add to every per-intent row its F1 interval and its verdict against the per-intent gate (in place)."""
+    for row in per_intent:
+        row["f1_interval"] = f1_intervals[row["id"]]
+        row["gate"] = gate_verdict(row["f1_interval"], gate_intent)
 
 
 def out_of_scope_recall(y_true: np.ndarray, y_pred: np.ndarray, oos_ids: set[int]) -> dict | None:
@@ -101,3 +128,109 @@ def out_of_scope_recall(y_true: np.ndarray, y_pred: np.ndarray, oos_ids: set[int
     return {"recall": round(float(caught.mean()), 4), "support": int(is_oos.sum()),
             "in_scope_accuracy": round(float((y_true[in_scope] == y_pred[in_scope]).mean()), 4)
             if in_scope.any() else None}
+
+
+# Uncertainty of the figures ------------------------------------------------------------------
+# A figure on a test set is an estimate: each one gets a 95 % interval, and a gate verdict says when
+# the interval straddles the threshold (the test set is too small to tell pass from fail).
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def wilson_interval(successes: int, n: int, *, confidence: float = CONFIDENCE) -> list[float] | None:
+    """Wilson score interval of a proportion (successes of n), [low, high]; None when n is 0.
+
+    Preferred to the normal (Wald) interval: it stays inside [0, 1] and keeps its coverage near 0 and 1,
+    where good classifiers' accuracies are."""
+    from scipy.stats import norm
+
+    if n <= 0:
+        return None
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [max(0.0, float(centre - half)), min(1.0, float(centre + half))]
+
+
+def bootstrap_f1_intervals(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int,
+                           resamples: int = BOOTSTRAP_RESAMPLES,
+                           confidence: float = CONFIDENCE) -> tuple[dict[int, list[float]], list[float]]:
+    """95 % percentile intervals of every test intent's F1 and of the macro-F1, by a seeded bootstrap of the
+    test set stratified by the given intent: ({intent id: [low, high]}, [macro low, macro high]).
+
+    Resampling an intent's n test questions with replacement draws its row of the confusion matrix from a
+    multinomial (n, that row's observed shares), so each resample is drawn as one multinomial per intent
+    over the cells it actually has: the cost is resamples x non-zero cells of the confusion matrix, not
+    resamples x test questions, and the result is the same bootstrap as resampling the label arrays.
+    Each interval is widened to contain its point estimate (a percentile interval of a skewed
+    distribution can miss it by a hair)."""
+    labels, true_index = np.unique(y_true, return_inverse=True)
+    k = len(labels)
+    pred_index = _labels_position(labels, y_pred)  # k: a predicted intent that is no test intent
+    support = np.bincount(true_index, minlength=k)
+    cells = true_index.astype(np.int64) * (k + 1) + pred_index
+    cell_ids, cell_counts = np.unique(cells, return_counts=True)
+    cell_true, cell_pred = cell_ids // (k + 1), cell_ids % (k + 1)
+    rng = np.random.default_rng(seed)
+    true_positive = np.zeros((resamples, k), dtype=np.int64)
+    predicted = np.zeros((resamples, k + 1), dtype=np.int64)
+    starts = np.searchsorted(cell_true, np.arange(k + 1))
+    for intent in range(k):
+        row = slice(starts[intent], starts[intent + 1])
+        columns, counts = cell_pred[row], cell_counts[row]
+        drawn = rng.multinomial(support[intent], counts / support[intent], size=resamples)
+        predicted[:, columns] += drawn  # columns are distinct within a row
+        hit = np.flatnonzero(columns == intent)
+        if len(hit):
+            true_positive[:, intent] = drawn[:, hit[0]]
+    # F1 = 2TP / (2TP + FP + FN) = 2TP / (predicted + support); support > 0 for every test intent.
+    f1 = 2 * true_positive / (predicted[:, :k] + support)
+    point = _f1_of_counts(cell_true, cell_pred, cell_counts, support, k)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(f1, [tail, 100 - tail], axis=0)
+    macro = f1.mean(axis=1)
+    macro_low, macro_high = np.percentile(macro, [tail, 100 - tail])
+    intervals = {int(label): [round(float(min(lo, p)), 4), round(float(max(hi, p)), 4)]
+                 for label, lo, hi, p in zip(labels, low, high, point, strict=True)}
+    macro_point = float(point.mean())
+    return intervals, [round(float(min(macro_low, macro_point)), 4), round(float(max(macro_high, macro_point)), 4)]
+
+
+def _labels_position(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in the sorted `labels`, len(labels) where it is none of them."""
+    position = np.minimum(np.searchsorted(labels, values), len(labels) - 1)
+    return np.where(labels[position] == values, position, len(labels))
+
+
+def _f1_of_counts(cell_true, cell_pred, cell_counts, support, k) -> np.ndarray:
+    true_positive = np.zeros(k, dtype=np.int64)
+    diagonal = cell_true == cell_pred
+    true_positive[cell_true[diagonal]] = cell_counts[diagonal]
+    predicted = np.bincount(cell_pred, weights=cell_counts, minlength=k + 1)[:k]
+    return 2 * true_positive / (predicted + support)
+
+
+def gate_verdict(interval: list[float], threshold: float) -> str:
+    """"pass" when the whole interval is at or above the threshold, "fail" when it is all below, "uncertain"
+    when it straddles it: the test set cannot tell which side the intent is on."""
+    low, high = interval
+    if low >= threshold:
+        return "pass"
+    if high < threshold:
+        return "fail"
+    return "uncertain"
+
+
+def more_test_questions(*, value: float, interval: list[float], support: int, threshold: float) -> int | None:
+    """About how many more test questions would move an uncertain interval off the threshold, if the figure
+    stayed where it is: an interval's half-width shrinks as 1/sqrt(n), so the side facing the threshold
+    (h = its distance from the figure) must shrink to the figure's distance d from it: n' = n (h/d)^2.
+    None when the figure is exactly on the threshold (no number of questions would settle it)."""
+    distance = abs(threshold - value)
+    if distance == 0:
+        return None
+    facing = (interval[1] - value) if threshold > value else (value - interval[0])
+    needed = int(np.ceil(support * (facing / distance) ** 2))
+    return max(needed - support, 1)

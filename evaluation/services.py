@@ -463,18 +463,29 @@ def _execute(evaluation: Evaluation) -> None:
             else:
                 _confident_learning_chunk(candidates, thresholds, test_ids[start:stop],
                                           _labels_index(backend.classes, y_test[start:stop]), probabilities)
-    accuracy = float((y_pred == y_test).mean())
+    correct = int((y_pred == y_test).sum())
+    accuracy = correct / len(y_test)
     per_intent = metrics.per_intent_scores(y_test, y_pred, infos)
+    # 95 % intervals: Wilson for the accuracy; a seeded bootstrap stratified by intent, on the label arrays,
+    # for the F1s (tens of milliseconds on CLINC150; see docs/evaluation.md, "How sure are the figures").
+    f1_intervals, macro_f1_interval = metrics.bootstrap_f1_intervals(y_test, y_pred, seed=evaluation.seed)
+    metrics.intent_gate_verdicts(per_intent, f1_intervals, topic.gate_intent)
+    accuracy_interval = [round(bound, 4) for bound in metrics.wilson_interval(correct, len(y_test))]
     figures = {
         "accuracy": round(accuracy, 4),
+        "accuracy_interval": accuracy_interval,
         "macro_f1": round(float(np.mean([row["f1"] for row in per_intent])), 4),
+        "macro_f1_interval": macro_f1_interval,
+        "intervals": {"confidence": metrics.CONFIDENCE, "accuracy": "wilson",
+                      "f1": "bootstrap, stratified by intent", "resamples": metrics.BOOTSTRAP_RESAMPLES,
+                      "seed": evaluation.seed},
         "train_count": len(y_train), "test_count": len(y_test), "intent_count": int(len(backend.classes)),
         "per_intent": per_intent,
         "confusion_pairs": metrics.confusion_pairs(y_test, y_pred, test_ids, infos, texts_of=question_texts),
         "levels": metrics.level_accuracy(y_test, y_pred, infos),
         "out_of_scope": metrics.out_of_scope_recall(y_test, y_pred, oos_ids),
         "gates": metrics.gates(accuracy=accuracy, per_intent=per_intent, gate_accuracy=topic.gate_accuracy,
-                               gate_intent=topic.gate_intent),
+                               gate_intent=topic.gate_intent, accuracy_interval=accuracy_interval),
         "cap": {"max_train_per_intent": cap, "capped_intents": data.capped_intents,
                 "left_out": len(capped_ids), "curve_test_count": len(data.curve_test_positions)},
     }
@@ -522,8 +533,10 @@ def _execute(evaluation: Evaluation) -> None:
     try:
         backend.save(work)
         with (work / QUESTIONS_FILE).open("wb") as out:
+            # The test questions' given and predicted intents, in test_ids' order: two evaluations tested on the
+            # same questions are compared question by question (McNemar's test, evaluation.comparison).
             np.savez_compressed(out, train_ids=np.asarray(data.train_ids, dtype=np.int64), test_ids=test_ids,
-                                capped_ids=capped_ids)
+                                capped_ids=capped_ids, test_labels=y_test, test_predictions=y_pred)
         figures["model_bytes"] = sum(p.stat().st_size for p in work.iterdir())
         _stored_files_put(evaluation.pk, work)
     finally:
