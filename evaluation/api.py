@@ -5,7 +5,7 @@ an evaluation of a topic the user does not review answers 404."""
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from config.serializers import IdField, InputSerializer, StrictIntegerField
 from datasets.models import Topic
 from datasets.permissions import IsDatasetAdmin, IsReviewerOrDatasetAdmin
 from datasets.services import DatasetError
+from evaluation.comparison import accuracy_difference
 from evaluation.documents import evaluation_document, label_issue_rows
 from evaluation.models import Evaluation
 from evaluation.selectors import evaluations_visible_to
@@ -98,6 +99,19 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins
 
     def perform_destroy(self, instance):
         evaluation_delete(evaluation=instance)
+
+    @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)],
+                   responses={200: OpenApiTypes.OBJECT, 400: ERROR, 404: ERROR})
+    @action(detail=False, methods=["get"])
+    def compare(self, request):
+        """Whether evaluation b's accuracy differs from a's by more than test-set noise (?a=ID&b=ID): McNemar's
+        exact test when both were tested on the same questions, a two-proportion test otherwise."""
+        from config.input import id_parse
+
+        visible = self.get_queryset()
+        a = get_object_or_404(visible, pk=id_parse(request.query_params.get("a", ""), "a"))
+        b = get_object_or_404(visible, pk=id_parse(request.query_params.get("b", ""), "b"))
+        return Response(accuracy_difference(a=a, b=b))
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
     @action(detail=True, methods=["get"], url_path="label-issues")

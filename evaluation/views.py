@@ -1,4 +1,5 @@
-"""HTML pages of evaluations: a topic's evaluations, one evaluation's figures and charts, two side by side.
+"""HTML pages of evaluations: a topic's evaluations, one evaluation's figures and charts, two side by side
+(with whether their accuracy difference is significant).
 
 Every page needs a login and shows only topics the user reviews (others answer 404). Charts are
 plain HTML bars and inline SVG, drawn from geometry computed here: no CDN. The one script is the
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.services import DatasetError
+from evaluation.comparison import accuracy_difference
 from evaluation.documents import label_issue_rows
 from evaluation.models import Evaluation
 from evaluation.selectors import evaluations_visible_to
@@ -44,11 +46,25 @@ def learning_curve_chart(points: list[dict]) -> dict | None:
             "x0": CURVE_PAD, "x1": CURVE_WIDTH - CURVE_PAD}
 
 
+def f1_bar(row: dict, gate: float, more: dict[int, int | None]) -> dict:
+    """One intent's F1 bar: its width, its verdict against the gate (an evaluation stored before the intervals
+    has only pass or fail, from the F1 alone) and, with an interval, the whisker's position."""
+    verdict = row.get("gate") or ("fail" if row["f1"] < gate else "pass")
+    bar = {**row, "width": round(100 * row["f1"], 1), "verdict": verdict, "failing": verdict == "fail",
+           "uncertain": verdict == "uncertain", "more_test_questions": more.get(row["id"])}
+    interval = row.get("f1_interval")
+    if interval:
+        bar["whisker_left"] = round(100 * interval[0], 1)
+        bar["whisker_width"] = round(100 * (interval[1] - interval[0]), 1)
+    return bar
+
+
 def _figures(evaluation: Evaluation) -> dict:
     m = evaluation.metrics or {}
     gate = evaluation.topic.gate_intent
-    bars = [{**row, "width": round(100 * row["f1"], 1), "failing": row["f1"] < gate}
-            for row in m.get("per_intent", [])]
+    more = {row["id"]: row["more_test_questions"]
+            for row in ((m.get("gates") or {}).get("intent") or {}).get("uncertain", [])}
+    bars = [f1_bar(row, gate, more) for row in m.get("per_intent", [])]
     return {"evaluation": evaluation, "m": m, "bars": bars, "gate_left": round(100 * gate, 1),
             "curve": learning_curve_chart(m.get("learning_curve", []))}
 
@@ -92,7 +108,8 @@ def evaluation_compare(request):
                      "change": round(row["f1"] - before["f1"], 4) if before else None})
     rows.sort(key=lambda r: (r["change"] if r["change"] is not None else 0, r["intent"]["number"]))
     return render(request, "evaluation/compare.html", {"left": _figures(left), "right": _figures(right),
-                                                       "rows": rows, "topic": right.topic})
+                                                       "rows": rows, "topic": right.topic,
+                                                       "difference": accuracy_difference(a=left, b=right)})
 
 
 @login_required

@@ -108,11 +108,20 @@ class Command(BaseCommand):
         w = self.stdout.write
         w(f"Evaluation #{evaluation.pk} of {evaluation.topic.name!r}: trained on {m['train_count']}, tested on "
           f"{m['test_count']} questions ({m['intent_count']} intents).")
-        w(f"  accuracy {m['accuracy']:.4f} (gate {g['accuracy']['threshold']}: "
-          f"{'pass' if g['accuracy']['passed'] else 'FAIL'}), macro-F1 {m['macro_f1']:.4f}")
+        w(f"  accuracy {m['accuracy']:.4f}{_interval(m.get('accuracy_interval'))} (gate {g['accuracy']['threshold']}: "
+          f"{'pass' if g['accuracy']['passed'] else 'FAIL'}), macro-F1 {m['macro_f1']:.4f}"
+          f"{_interval(m.get('macro_f1_interval'))}")
         w(f"  intents with F1 below {g['intent']['threshold']}: {g['intent']['failing_count']}"
           + (": " + ", ".join(f"{x['name']} ({x['f1']})" for x in g["intent"]["failing"][:10])
              if g["intent"]["failing"] else ""))
+        verdicts = g["intent"].get("verdicts")
+        if verdicts:
+            w(f"  by 95 % interval: {verdicts['pass']} pass, {verdicts['fail']} fail, {verdicts['uncertain']} uncertain "
+              "(the interval contains the gate)")
+            for x in g["intent"]["uncertain"][:10]:
+                more = (f"about {x['more_test_questions']} more test questions would settle it"
+                        if x["more_test_questions"] else "the F1 is on the gate")
+                w(f"    uncertain: {x['name']} F1 {x['f1']:.4f}{_interval(x['f1_interval'])}, n={x['support']}; {more}")
         w("  per level: " + ", ".join(f"level {x['level']} {x['accuracy']}" for x in m["levels"]))
         if m.get("out_of_scope"):
             w(f"  out-of-scope recall {m['out_of_scope']['recall']}")
@@ -122,3 +131,8 @@ class Command(BaseCommand):
             w(f"  likely label errors: {m['label_issues']['found']} (top ones at /evaluations/{evaluation.pk}/)")
         for warning in evaluation.warnings[:10]:
             w(f"  warning: {warning}")
+
+
+def _interval(bounds) -> str:
+    """" (low–high)" of a 95 % interval; nothing for an evaluation stored without one."""
+    return f" ({bounds[0]:.4f}–{bounds[1]:.4f})" if bounds else ""
