@@ -143,15 +143,26 @@ def wilson_interval(successes: int, n: int, *, confidence: float = CONFIDENCE) -
 
     Preferred to the normal (Wald) interval: it stays inside [0, 1] and keeps its coverage near 0 and 1,
     where good classifiers' accuracies are."""
-    from scipy.stats import norm
-
     if n <= 0:
         return None
+    low, high = _wilson_bounds(np.asarray(successes, dtype=float), np.asarray(n, dtype=float), confidence)
+    return [float(low), float(high)]
+
+
+def _wilson_bounds(successes: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.stats import norm
+
     z = float(norm.ppf(1 - (1 - confidence) / 2))
+    n = np.maximum(n, 1e-12)  # callers mask n == 0
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [max(0.0, float(centre - half)), min(1.0, float(centre + half))]
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def _harmonic(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    total = precision + recall
+    return np.where(total > 0, 2 * precision * recall / np.where(total > 0, total, 1), 0.0)
 
 
 def bootstrap_f1_intervals(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int,
@@ -164,8 +175,12 @@ def bootstrap_f1_intervals(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int,
     multinomial (n, that row's observed shares), so each resample is drawn as one multinomial per intent
     over the cells it actually has: the cost is resamples x non-zero cells of the confusion matrix, not
     resamples x test questions, and the result is the same bootstrap as resampling the label arrays.
-    Each interval is widened to contain its point estimate (a percentile interval of a skewed
-    distribution can miss it by a hair)."""
+    Each interval is then widened to contain
+    - its point estimate (a percentile interval of a skewed distribution can miss it by a hair);
+    - the F1 at the Wilson bounds of the intent's recall (precision held) and of its precision (recall held):
+      a bootstrap cannot draw an error it never saw, so an intent with 5 of 5 test questions right and
+      nothing else predicted as it would get [1, 1]; the Wilson interval of 5/5 (0.57-1) says what 5
+      questions can tell. On intents with a few hundred test questions this changes next to nothing."""
     labels, true_index = np.unique(y_true, return_inverse=True)
     k = len(labels)
     pred_index = _labels_position(labels, y_pred)  # k: a predicted intent that is no test intent
@@ -187,9 +202,18 @@ def bootstrap_f1_intervals(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int,
             true_positive[:, intent] = drawn[:, hit[0]]
     # F1 = 2TP / (2TP + FP + FN) = 2TP / (predicted + support); support > 0 for every test intent.
     f1 = 2 * true_positive / (predicted[:, :k] + support)
-    point = _f1_of_counts(cell_true, cell_pred, cell_counts, support, k)
+    point_positive, point_predicted = _counts_of_cells(cell_true, cell_pred, cell_counts, k)
+    point = 2 * point_positive / (point_predicted + support)
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(f1, [tail, 100 - tail], axis=0)
+    precision = np.where(point_predicted > 0, point_positive / np.maximum(point_predicted, 1), 0.0)
+    recall = point_positive / support
+    recall_low, recall_high = _wilson_bounds(point_positive, support, confidence)
+    low, high = np.minimum(low, _harmonic(precision, recall_low)), np.maximum(high, _harmonic(precision, recall_high))
+    predicted_any = point_predicted > 0
+    precision_low, precision_high = _wilson_bounds(point_positive, point_predicted, confidence)
+    low = np.where(predicted_any, np.minimum(low, _harmonic(precision_low, recall)), low)
+    high = np.where(predicted_any, np.maximum(high, _harmonic(precision_high, recall)), high)
     macro = f1.mean(axis=1)
     macro_low, macro_high = np.percentile(macro, [tail, 100 - tail])
     intervals = {int(label): [round(float(min(lo, p)), 4), round(float(max(hi, p)), 4)]
@@ -204,12 +228,13 @@ def _labels_position(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(labels[position] == values, position, len(labels))
 
 
-def _f1_of_counts(cell_true, cell_pred, cell_counts, support, k) -> np.ndarray:
+def _counts_of_cells(cell_true, cell_pred, cell_counts, k) -> tuple[np.ndarray, np.ndarray]:
+    """(true positives, times predicted) of each of the k test intents, from the confusion matrix's cells."""
     true_positive = np.zeros(k, dtype=np.int64)
     diagonal = cell_true == cell_pred
     true_positive[cell_true[diagonal]] = cell_counts[diagonal]
     predicted = np.bincount(cell_pred, weights=cell_counts, minlength=k + 1)[:k]
-    return 2 * true_positive / (predicted + support)
+    return true_positive, predicted
 
 
 def gate_verdict(interval: list[float], threshold: float) -> str:
@@ -232,5 +257,5 @@ def more_test_questions(*, value: float, interval: list[float], support: int, th
     if distance == 0:
         return None
     facing = (interval[1] - value) if threshold > value else (value - interval[0])
-    needed = int(np.ceil(support * (facing / distance) ** 2))
+    needed = int(np.ceil(round(support * (facing / distance) ** 2, 6)))  # 80.00000000000003 is 80
     return max(needed - support, 1)
