@@ -168,7 +168,9 @@ class DistillationRunAdmin(admin.ModelAdmin):
             if topic:
                 initial = {"topic": topic, "levels": topic.levels, "tags_per_level": topic.tags_per_level,
                            "questions_per_intent": topic.questions_per_intent, "language": topic.language,
-                           "leaf_only": topic.leaf_only}
+                           "leaf_only": topic.leaf_only,
+                           # Prefilled from the topic's domain preset, as a run started elsewhere defaults.
+                           "languages": list(topic.preset.languages) if topic.preset_id else [topic.language]}
         try:  # the default provider (LLM_DEFAULT_PROVIDER, else the Custom one), as the API and CLI take it
             initial.setdefault("provider", provider_resolve())
         except DatasetError:

@@ -38,6 +38,11 @@ class RunStartSerializer(InputSerializer):
     questions_per_intent = StrictIntegerField(required=False, min_value=1, max_value=10000)
     questions_per_call = StrictIntegerField(required=False, min_value=1, max_value=50)
     language = serializers.ChoiceField(choices=LANGUAGE_CHOICES, required=False)
+    # Codes are checked by the run's service, whose error lists the supported ones.
+    languages = serializers.ListField(
+        child=serializers.CharField(max_length=8), required=False, max_length=len(LANGUAGE_CHOICES),
+        help_text='the questions\' languages, spread evenly over each intent, e.g. ["en", "es"]; default: the '
+                  "topic's preset's languages, else [language]")
     leaf_only = serializers.BooleanField(required=False, allow_null=True, default=None)
     temperature = StrictFloatField(required=False, min_value=0, max_value=2)
     seed = StrictIntegerField(required=False, min_value=0, max_value=2**31)

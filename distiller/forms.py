@@ -23,7 +23,14 @@ class RunStartForm(forms.Form):
     tags_per_level = forms.IntegerField(min_value=1, max_value=50, initial=5)
     questions_per_intent = forms.IntegerField(min_value=1, max_value=10000, initial=20)
     questions_per_call = forms.IntegerField(min_value=1, max_value=50, initial=10)
-    language = forms.ChoiceField(choices=LANGUAGE_CHOICES, initial="en")
+    language = forms.ChoiceField(choices=LANGUAGE_CHOICES, initial="en",
+                                 help_text="The language of the taxonomy's intent names (and of the questions, "
+                                           "when no languages are ticked below).")
+    languages = forms.MultipleChoiceField(
+        choices=LANGUAGE_CHOICES, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="The languages the questions are written in, spread evenly over each intent. Left blank: "
+                  "the preset's languages (a new topic's preset, or the topic's, when the language above is "
+                  "left as the topic's), else the language above.")
     leaf_only = forms.BooleanField(required=False, initial=True, help_text="Questions for leaf intents only.")
     mix = forms.CharField(widget=forms.Textarea(attrs={"rows": 6, "cols": 90}), required=False,
                           initial=json.dumps(DEFAULT_MIX), help_text="Diversity mix: weights per style, complexity, "
@@ -75,6 +82,14 @@ class RunStartForm(forms.Form):
             if data.get(name) in (None, ""):
                 data.pop(name, None)  # the run's default
         data.pop("new_topic", None)  # the view makes the topic (distiller.admin, start_view)
-        if data.pop("preset", None) is not None and data.get("mix") in (None, DEFAULT_MIX):
+        preset = data.pop("preset", None)
+        if preset is not None and data.get("mix") in (None, DEFAULT_MIX):
             data["mix"] = None  # the mix left as it was: the run takes the new topic's preset's
+        if not data.get("languages"):
+            data.pop("languages", None)
+            topic = data.get("topic")
+            if preset is not None:
+                data["languages"] = list(preset.languages)
+            elif topic is not None and topic.preset_id is not None and data.get("language") == topic.language:
+                data.pop("language")  # the language left as the topic's: the run takes its preset's languages
         return {"topic": data.pop("topic"), "kind": data.pop("kind"), "provider": data.pop("provider"), **data}

@@ -12,14 +12,16 @@ _FUNCTION_WORDS = {
     "de": "der die das ist und ich nicht mein meine ein eine wie was wo wann warum bitte kann ich können mit für "
           "auf zu den dem des sie es ihr wir haben ist sind mir mich",
     "es": "el la los las es y de que en un una mi por para con como qué dónde cuándo cuál puedo quiero no se "
-          "del al lo está son hay por favor mis tengo",
+          "del al lo está son hay por favor mis tengo desde pueden usted ustedes",
     "fr": "le la les est et de que en un une mon ma mes pour avec comment quoi où quand je ne pas vous est-ce "
-          "du des au aux sont ai suis puis veux",
+          "du des au aux sont ai suis puis veux votre vos sur merci",
     "it": "il lo la gli le è e di che in un una mio mia per con come cosa dove quando non sono ho voglio posso "
-          "del della al nel",
+          "del della al nel mi ci da così perché grazie ciao tutti",
     "pt": "o a os as é e de que em um uma meu minha para com como onde quando não eu você do da no na são tenho "
-          "quero posso",
+          "quero posso vocês depois desde me",
 }
+# Words that told the test teacher's sentences apart (Italian "mi", "da"; French "votre", "sur";
+# Spanish "desde", "pueden"; Portuguese "vocês", "depois"), which it read as a neighbour language.
 _WORDS = {lang: frozenset(words.split()) for lang, words in _FUNCTION_WORDS.items()}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")

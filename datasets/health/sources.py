@@ -60,8 +60,9 @@ def topic_health_data(*, topic: Topic) -> HealthData:
 
 
 def _topic_requests(topic: Topic) -> tuple[list[str], list[dict]]:
-    """The languages asked for (the topic's and its runs') and, per run, the requested mix of
-    styles, audiences and edge cases against what its questions carry."""
+    """The languages asked for (the topic's and its runs' question languages: a run's `languages`,
+    or its `language` for runs started before it) and, per run, the requested mix of styles,
+    audiences and edge cases against what its questions carry."""
     from distiller.mix import mix_validate
     from distiller.models import DistillationRun
 
@@ -69,8 +70,8 @@ def _topic_requests(topic: Topic) -> tuple[list[str], list[dict]]:
     mix_rows = []
     for run in DistillationRun.objects.filter(topic=topic).order_by("id"):
         params = run.parameters or {}
-        if params.get("language"):
-            languages.add(params["language"])
+        requested_languages = params.get("languages") or [params.get("language")]
+        languages.update(code for code in requested_languages if code)
         try:
             requested = mix_validate(params.get("mix"))
         except ValueError:

@@ -23,6 +23,7 @@ from distiller import prompts
 from distiller.llm import Usage
 from distiller.models import DistillationRun, DistillationUnit
 from distiller.selectors import intent_brief, intent_neighbours
+from distiller.services.runs import run_languages
 
 MAX_JUDGE_ROUNDS = 3  # rounds of asking again for questions an answer left out
 V = Question.JudgeVerdict
@@ -155,14 +156,20 @@ def _refine(ctx, unit, intent, neighbours: list[dict], failing: list[Question]) 
     usage = ctx.usage(unit)
     path = [n.name for n in intent.ancestors()]
     size = p["questions_per_call"]
-    batches = [failing[i:i + size] for i in range(0, len(failing), size)]
+    # A run in several languages rewrites each question in its own: one language per call.
+    several = len(run_languages(p)) > 1
+    by_language: dict[str, list[Question]] = {}
+    for question in failing:
+        by_language.setdefault(question.language if several else p["language"], []).append(question)
+    batches = [(language, group[i:i + size]) for language, group in by_language.items()
+               for i in range(0, len(group), size)]
 
-    def ask(batch):
+    def ask(language, batch):
         if ctx.stop.is_set():
             return None
         items = [{"n": n, "text": q.text, "reason": q.judge_reason} for n, q in enumerate(batch, start=1)]
         messages = prompts.REFINE.messages(topic=ctx.topic.name, intent_path=path, description=intent.description,
-                                          language=p["language"], neighbours=neighbours, items=items)
+                                          language=language, neighbours=neighbours, items=items)
         return ctx.client.complete_json(messages=messages, schema=prompts.REFINE.Answer, schema_name="refine",
                                         temperature=p["temperature"], usage=usage, example=prompts.REFINE.EXAMPLE,
                                         max_tokens=200 + 2 * prompts.REFINE.EST_TOKENS_OUT_PER_ITEM * len(batch))
@@ -175,7 +182,8 @@ def _refine(ctx, unit, intent, neighbours: list[dict], failing: list[Question]) 
             if 1 <= item.n <= len(batch) and text:
                 rewrites[batch[item.n - 1].pk] = text
 
-    errors, fatal = ctx.collect({ctx.call_pool.submit(ask, batch): batch for batch in batches}, keep_rewrites)
+    errors, fatal = ctx.collect({ctx.call_pool.submit(ask, language, batch): batch for language, batch in batches},
+                                keep_rewrites)
     with transaction.atomic():
         locked = ctx.locked_unit(unit.pk)
         refined = 0

@@ -11,6 +11,7 @@ import random
 from functools import partial
 
 from django.db import transaction
+from django.db.models import Count
 
 from datasets.models import Question
 from datasets.normalize import text_hash
@@ -20,7 +21,7 @@ from distiller.dedup import NearDuplicateIndex
 from distiller.llm import LLMTruncatedError, Usage
 from distiller.mix import mix_draw
 from distiller.models import DistillationUnit
-from distiller.services.runs import ASK_MARGIN
+from distiller.services.runs import ASK_MARGIN, language_quotas, run_languages
 
 MAX_ROUNDS = 4
 MAX_TEXT_LENGTH = 2000
@@ -79,11 +80,13 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
               "neighbours": neighbours, "contrast": contrast,
               "out_of_scope": unit.kind == DistillationUnit.Kind.OUT_OF_SCOPE}
     usage, errors = ctx.usage(unit), []
+    # Each language its share of the unit; one language per call, so a prompt asks for one.
+    quotas = language_quotas(run_languages(p), unit.target, _rng(p["seed"], unit.key, "languages"))
     for round_number in range(MAX_ROUNDS):
         ctx.check()
-        have = unit_questions(ctx, unit).count()
-        need = unit.target - have
-        if need <= 0:
+        have = dict(unit_questions(ctx, unit).values_list("language").annotate(n=Count("id")).order_by())
+        needs = {language: quota - have.get(language, 0) for language, quota in quotas.items()}
+        if all(need <= 0 for need in needs.values()):
             break
         existing = list(Question.objects.filter(intent=intent).order_by("id").values_list("text", flat=True))
         seen_hashes = {text_hash(text) for text in existing}
@@ -91,11 +94,18 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
         for text in existing:
             similar.add(text, force=True)
         rng = _rng(p["seed"], unit.key, unit.attempts, round_number)
-        ask = need + math.ceil(need * ASK_MARGIN)
-        specs = [{"n": n, **mix_draw(p["mix"], rng)} for n in range(1, ask + 1)]
-        batches = [specs[i:i + p["questions_per_call"]] for i in range(0, ask, p["questions_per_call"])]
-        futures = {ctx.call_pool.submit(_ask, ctx, prompt, batch, existing[-EXISTING_IN_PROMPT:], usage): batch
-                   for batch in batches}
+        batches, n = [], 0
+        for language, need in needs.items():
+            if need <= 0:
+                continue
+            ask = need + math.ceil(need * ASK_MARGIN)
+            specs = [{"n": n + i, **mix_draw(p["mix"], rng)} for i in range(1, ask + 1)]
+            n += ask
+            batches += [(language, specs[i:i + p["questions_per_call"]])
+                        for i in range(0, ask, p["questions_per_call"])]
+        futures = {ctx.call_pool.submit(_ask, ctx, prompt, batch, existing[-EXISTING_IN_PROMPT:], usage,
+                                        language): (language, batch)
+                   for language, batch in batches}
         created: list[int] = []
         round_errors, fatal = ctx.collect(
             futures, partial(_write_answer, ctx, unit, intent.pk, usage, seen_hashes, similar, created),
@@ -113,12 +123,14 @@ def question_unit_run(ctx, unit: DistillationUnit) -> tuple[bool, str]:
     return False, ""
 
 
-def _write_answer(ctx, unit, intent_id, usage, seen_hashes, similar, created: list[int], batch, answer) -> None:
+def _write_answer(ctx, unit, intent_id, usage, seen_hashes, similar, created: list[int], language_batch,
+                  answer) -> None:
     """Screen one answer's questions and write those that pass; appends how many were written."""
+    language, batch = language_batch
     answer, *made_by = answer if answer is not None else (None, None, None)
     rows, counts = _screen(ctx, intent_id, answer, batch, seen_hashes, similar,
-                           contrastive_of=unit.neighbour_id, made_by=tuple(made_by))
-    created.append(_write(ctx, unit, rows, usage, **counts))
+                           contrastive_of=unit.neighbour_id, made_by=tuple(made_by), language=language)
+    created.append(_write(ctx, unit, rows, usage, language=language, **counts))
 
 
 def max_tokens_for(batch_size: int) -> int:
@@ -126,15 +138,15 @@ def max_tokens_for(batch_size: int) -> int:
     return 200 + 2 * prompts.QUESTIONS.EST_TOKENS_OUT_PER_ITEM * batch_size * 2
 
 
-def _ask(ctx, prompt: dict, batch, existing, usage):
-    """(answer, provider, model) of one batch; a batch cut off at max_tokens is asked again in two halves
-    (one answer back). None when the run stopped."""
+def _ask(ctx, prompt: dict, batch, existing, usage, language: str):
+    """(answer, provider, model) of one batch, asked in `language`; a batch cut off at max_tokens is
+    asked again in two halves (one answer back). None when the run stopped."""
     if ctx.stop.is_set():
         return None
     p = ctx.parameters
     messages = prompts.QUESTIONS.messages(
         topic=ctx.topic.name, topic_description=ctx.topic.description, intent_path=prompt["path"],
-        description=prompt["description"], language=p["language"], items=batch, existing=existing,
+        description=prompt["description"], language=language, items=batch, existing=existing,
         neighbours=prompt["neighbours"], contrast=prompt["contrast"], out_of_scope=prompt["out_of_scope"])
     try:
         return ctx.client.complete_json_sourced(
@@ -143,7 +155,8 @@ def _ask(ctx, prompt: dict, batch, existing, usage):
             split_truncated=len(batch) > 1)
     except LLMTruncatedError:
         half = len(batch) // 2
-        parts = [_ask(ctx, prompt, batch[:half], existing, usage), _ask(ctx, prompt, batch[half:], existing, usage)]
+        parts = [_ask(ctx, prompt, batch[:half], existing, usage, language),
+                 _ask(ctx, prompt, batch[half:], existing, usage, language)]
         if any(part is None for part in parts):
             return None
         # The halves' numbers are the batch's own, or restart at 1: _pair matches either (by position).
@@ -153,8 +166,9 @@ def _ask(ctx, prompt: dict, batch, existing, usage):
 
 
 def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearDuplicateIndex,
-            contrastive_of: int | None = None, made_by: tuple = ()) -> tuple[list[dict], dict]:
-    """Rows worth inserting from one answer (made by `made_by`: provider name and model), and what was dropped and why."""
+            contrastive_of: int | None = None, made_by: tuple = (), language: str = "") -> tuple[list[dict], dict]:
+    """Rows worth inserting from one answer (made by `made_by`: provider name and model, asked in
+    `language`), and what was dropped and why."""
     counts = {"duplicates_dropped": 0, "near_duplicates_dropped": 0, "invalid_dropped": 0}
     if answer is None:
         return [], counts
@@ -175,7 +189,7 @@ def _screen(ctx, intent_id: int, answer, batch, seen_hashes: set, similar: NearD
             continue
         seen_hashes.add(digest)
         rows.append({
-            "intent_id": intent_id, "text": text, "language": p["language"],
+            "intent_id": intent_id, "text": text, "language": language or p["language"],
             "source": Question.Source.GENERATED, "run_id": ctx.run_id, "provider": provider,
             "model": model, "temperature": p["temperature"], "prompt_version": prompts.QUESTIONS.VERSION,
             "style": spec["style"], "complexity": spec["complexity"], "audience": spec["audience"],
@@ -198,18 +212,26 @@ def _pair(batch: list[dict], items: list) -> list[tuple[dict | None, object]]:
     return [(specs[item.n], item) for item in items]
 
 
-def _write(ctx, unit: DistillationUnit, rows: list[dict], usage: Usage, **counts) -> int:
-    """Insert up to the unit's remaining room, record counters and usage; returns how many were created."""
+def _write(ctx, unit: DistillationUnit, rows: list[dict], usage: Usage, language: str = "", **counts) -> int:
+    """Insert up to the unit's remaining room (and the room of `language`'s quota, for the rows of
+    one call), record counters and usage; returns how many were created."""
     with transaction.atomic():
         ctx.locked_unit(unit.pk)  # the lock also serializes this unit's concurrent batches
         mine = unit_questions(ctx, unit)
         before = after = mine.count()
+        room = unit.target - after
+        if rows and language:
+            p = ctx.parameters
+            quotas = language_quotas(run_languages(p), unit.target, _rng(p["seed"], unit.key, "languages"))
+            room = min(room, quotas.get(language, 0) - mine.filter(language=language).count())
         rest = rows
-        while rest and after < unit.target:
-            chunk, rest = rest[: unit.target - after], rest[unit.target - after:]
+        while rest and room > 0:
+            chunk, rest = rest[:room], rest[room:]
             result = question_bulk_create(topic=ctx.topic, rows=chunk)
             counts["duplicates_dropped"] = counts.get("duplicates_dropped", 0) + result.duplicates
-            after = mine.count()
+            now = mine.count()
+            room -= now - after
+            after = now
         created = after - before
         DistillationUnit.objects.filter(pk=unit.pk).update(produced=after)
         subset = {DistillationUnit.Kind.CONTRAST: "hard_negatives_created",

@@ -93,6 +93,9 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
         "hard_negatives": 0, "out_of_scope": 0,
         # A teacher pool: [{"provider": name, "weight": w}, ...] (empty: the run's provider alone).
         "pool": [],
+        # The languages its questions are written in, spread evenly over each intent (see
+        # language_quotas); `language` stays the language of the taxonomy's intent names.
+        "languages": None,
     }
     unknown = set(given) - set(p)
     if unknown:
@@ -120,6 +123,11 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
             raise RunError(f"{name} must be between {low} and {high}.")
     if p["language"] not in prompts.LANGUAGE_NAMES:
         raise RunError(f"Unsupported language {p['language']!r}; use one of {', '.join(prompts.LANGUAGE_NAMES)}.")
+    if p["languages"] in (None, "", []):
+        # An explicit `language` alone keeps a one-language run; otherwise the preset's languages.
+        p["languages"] = topic.preset.languages if given.get("language") is None and topic.preset_id is not None \
+            else [p["language"]]
+    p["languages"] = languages_clean(p["languages"])
     # A judge run judges the questions of every intent, wherever they sit in the tree.
     p["leaf_only"] = bool(p["leaf_only"]) and kind != DistillationRun.Kind.JUDGE
     if p["judge_action"] not in JUDGE_ACTIONS:
@@ -148,6 +156,37 @@ def run_parameters(*, topic: Topic, kind: str, **given) -> dict:
 
 
 JUDGE_ACTIONS = ("mark", "reject", "refine")
+
+
+def languages_clean(languages) -> list[str]:
+    """A run's question languages as stored: known codes, each once, in the order given ("en,es" or
+    ["en", "es"]); RunError naming an unknown code."""
+    if isinstance(languages, str):
+        languages = languages.split(",")
+    if not isinstance(languages, list | tuple) or not all(isinstance(code, str) for code in languages):
+        raise RunError('languages must be a list of language codes, e.g. ["en", "es"].')
+    codes = list(dict.fromkeys(code.strip() for code in languages if code.strip()))
+    if not codes:
+        raise RunError('languages is empty: give at least one language code, e.g. ["en"].')
+    for code in codes:
+        if code not in prompts.LANGUAGE_NAMES:
+            raise RunError(f"Unsupported language {code!r} in languages; use one of "
+                           f"{', '.join(prompts.LANGUAGE_NAMES)}.")
+    return codes
+
+
+def run_languages(parameters: dict) -> list[str]:
+    """The languages a run writes questions in (runs started before `languages`: their `language`)."""
+    return parameters.get("languages") or [parameters["language"]]
+
+
+def language_quotas(languages: list[str], target: int, rng) -> dict[str, int]:
+    """How many of a unit's `target` questions each language gets: an even share, and the
+    remainder one each to languages drawn by the unit's seeded `rng` (so over many intents no
+    language is always the one short). The counts add up to `target` exactly."""
+    share, rest = divmod(target, len(languages))
+    extra = set(rng.sample(range(len(languages)), rest)) if len(languages) > 1 else set(range(rest))
+    return {code: share + (i in extra) for i, code in enumerate(languages)}
 
 
 def pool_clean(pool) -> list[dict]:
@@ -442,6 +481,15 @@ def run_estimate_for(*, topic: Topic, provider: LLMProvider, kind: str = "auto",
                         parameters=run_parameters(topic=topic, kind=kind, **parameters))
 
 
+def _unit_asks(target: int, p: dict) -> tuple[int, int]:
+    """(questions asked, calls) of one unit of `target` questions: each language's quota is asked
+    with the margin, in calls of its own language (see questions.question_unit_run)."""
+    share, rest = divmod(target, len(run_languages(p)))
+    quotas = [share + 1] * rest + [share] * (len(run_languages(p)) - rest)
+    asks = [quota + math.ceil(quota * ASK_MARGIN) for quota in quotas if quota]
+    return sum(asks), sum(math.ceil(a / p["questions_per_call"]) for a in asks)
+
+
 def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: dict) -> dict:
     """Calls, tokens and cost a run should take with `provider` (before duplicates force extra rounds)."""
     p = parameters
@@ -455,16 +503,15 @@ def run_estimate(*, topic: Topic, provider: LLMProvider, kind: str, parameters: 
     else:
         intents = 0
     q = p["questions_per_intent"] if kind != DistillationRun.Kind.JUDGE else 0
-    ask = q + math.ceil(q * ASK_MARGIN)
-    question_calls = intents * math.ceil(ask / p["questions_per_call"])
+    ask, per_unit_calls = _unit_asks(q, p)
+    question_calls = intents * per_unit_calls
     # Hard negatives: siblings per intent (taxonomy runs: the other tags of its level).
     pairs = _neighbour_pairs(topic, p, kind, intents) if p["hard_negatives"] else 0
     h = p["hard_negatives"]
-    h_ask = h + math.ceil(h * ASK_MARGIN)
-    contrast_calls = pairs * math.ceil(h_ask / p["questions_per_call"]) if h else 0
+    h_ask, h_calls = _unit_asks(h, p)
+    contrast_calls = pairs * h_calls
     o = p["out_of_scope"]
-    o_ask = o + math.ceil(o * ASK_MARGIN)
-    oos_calls = math.ceil(o_ask / p["questions_per_call"]) if o else 0
+    o_ask, oos_calls = _unit_asks(o, p)
     tax, que, jud = prompts.TAXONOMY, prompts.QUESTIONS, prompts.JUDGE
     # The judge sees each question once (refinements come on top: judged again, bounded by the rounds).
     if kind == DistillationRun.Kind.JUDGE:

@@ -55,15 +55,20 @@ def taxonomy_answer(request: dict, seed: int) -> dict:
     return {"intents": intents}
 
 
+# Languages written without spaces between words: (comma, question mark, ellipsis).
+UNSPACED = {"zh": ("，", "？", "……"), "ja": ("、", "？", "…")}
+
+
 def _sentence(language: str, index: int, intent: str, edge_case: str) -> str:
     parts = QUESTION_PARTS.get(language, QUESTION_PARTS["en"])
     opener = parts["openers"][index % 10]
     core = parts["cores"][index % 11].format(intent=intent)
     detail = parts["details"][index % 13]
     closer = parts["closers"][index % 9]
-    if language == "zh":
-        text = f"{opener}{detail}，{core}{closer}"
-        short = f"{intent}，{detail}？"
+    comma, question_mark, ellipsis = UNSPACED.get(language, ("", "", ""))
+    if comma:
+        text = f"{opener}{detail}{comma}{core}{closer}"
+        short = f"{intent}{comma}{detail}{question_mark}"
     else:
         end = core[-1] if core[-1] in "?.!" else ""
         body = core[:-1].rstrip() if end else core
@@ -79,7 +84,7 @@ def _sentence(language: str, index: int, intent: str, edge_case: str) -> str:
         at = 3 + index % (len(text) - 8)
         return text[:at] + text[at + 1] + text[at] + text[at + 2:]
     if edge_case == "ambiguous":
-        return f"{opener} {detail}… {intent}?" if language != "zh" else f"{opener}{detail}……{intent}？"
+        return f"{opener}{detail}{ellipsis}{intent}{question_mark}" if comma else f"{opener} {detail}… {intent}?"
     return text
 
 

@@ -62,7 +62,11 @@ class Command(BaseCommand):
         auto.add_argument("--tags-per-level", type=int)
         auto.add_argument("--questions-per-tag", type=int)
         auto.add_argument("--questions-per-call", type=int)
-        auto.add_argument("--language")
+        auto.add_argument("--language", help="the language of the intent names (and of the questions, without "
+                                             "--languages)")
+        auto.add_argument("--languages", metavar="en,es",
+                          help="the questions' languages, spread evenly over each intent (default: the topic's "
+                               "preset's languages, else --language)")
         auto.add_argument("--preset", help="a domain preset for a new topic (banking, telecom...: GET /api/v1/presets/)")
         auto.add_argument("--provider", help="provider name or kind (deepseek, openrouter, openai, custom)")
         leaf = auto.add_mutually_exclusive_group()
@@ -137,7 +141,8 @@ class Command(BaseCommand):
     def handle_auto(self, o):
         parameters = {"levels": o["levels"], "tags_per_level": o["tags_per_level"],
                       "questions_per_intent": o["questions_per_tag"], "questions_per_call": o["questions_per_call"],
-                      "language": o["language"], "leaf_only": o["leaf_only"], "seed": o["seed"],
+                      "language": o["language"], "languages": o["languages"], "leaf_only": o["leaf_only"],
+                      "seed": o["seed"],
                       "out_of_scope": o["out_of_scope"], **_quality_parameters(o)}
         # Everything is checked before anything is created: a refused run leaves no empty topic.
         name = topic_name_clean(o["topic"])
