@@ -114,7 +114,7 @@ def before_and_after(topic, small_topic):
     return before, run(topic)
 
 
-def test_two_evaluations_on_the_same_questions_are_compared_with_mcnemar(before_and_after, reviewer):
+def test_two_evaluations_on_the_same_questions_are_compared_with_mcnemar(before_and_after, reviewer, other_reviewer):
     before, after = before_and_after
     assert (before.metrics["accuracy"], after.metrics["accuracy"]) == (1.0, 0.6)
     difference = accuracy_difference(a=before, b=after)
@@ -126,6 +126,9 @@ def test_two_evaluations_on_the_same_questions_are_compared_with_mcnemar(before_
     assert difference["p_value"] == binomtest(6, 6, 0.5).pvalue
     answer = api_as(reviewer).get(reverse("api-evaluation-compare") + f"?a={before.pk}&b={after.pk}")
     assert answer.status_code == 200 and answer.json() == difference
+    assert api_as(other_reviewer).get(reverse("api-evaluation-compare") + f"?a={before.pk}&b={after.pk}").status_code == 404
+    refused = api_as(reviewer).get(reverse("api-evaluation-compare") + f"?a={before.pk}&b=x")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_parameter"
     client = Client()
     client.force_login(reviewer)
     html = client.get(reverse("evaluation:compare") + f"?a={before.pk}&b={after.pk}").content.decode()
