@@ -176,6 +176,8 @@ def test_new_figures_reach_the_api_the_page_and_the_cli(before_and_after, topic,
     assert html.count('class="f1-row failing"') == 2
     low, high = by_name["Reset Password"]["f1_interval"]
     assert f'1.000 ({low:.3f}–{high:.3f}) <span class="chip uncertain">uncertain</span>' in html
+    listed = client.get(reverse("evaluation:list", args=[topic.pk])).content.decode()
+    assert '<span class="chip warn">fail</span> <span class="chip uncertain">3 uncertain</span>' in listed
 
     call_command("evaluate", "--topic", topic.name, "--wait", "--no-learning-curve", "--no-label-issues")
     out = capsys.readouterr().out
