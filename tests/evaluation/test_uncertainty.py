@@ -39,7 +39,7 @@ def test_the_bootstrap_is_the_same_for_a_seed_and_contains_the_point_estimates()
     intervals, macro = metrics.bootstrap_f1_intervals(Y_TRUE, Y_PRED, seed=42)
     assert metrics.bootstrap_f1_intervals(Y_TRUE, Y_PRED, seed=42) == (intervals, macro)
     assert intervals == {1: [0.5, 1.0], 2: [0.7694, 0.8296], 3: [0.845, 0.8847]}
-    assert macro == [0.7228, 0.8966]
+    assert macro == [0.7228, 0.9059]  # the upper bound: the per-intent intervals combined (intent 1's 0.5 wide)
     points = f1_score(Y_TRUE, Y_PRED, labels=[1, 2, 3], average=None)
     assert all(intervals[label][0] <= point <= intervals[label][1] for label, point in zip([1, 2, 3], points, strict=True))
     assert macro[0] <= f1_score(Y_TRUE, Y_PRED, average="macro") <= macro[1]
@@ -48,9 +48,11 @@ def test_the_bootstrap_is_the_same_for_a_seed_and_contains_the_point_estimates()
 def test_an_intent_with_no_error_on_five_questions_is_not_sure_to_pass():
     # A bootstrap alone draws only what it saw ([1, 1]); the Wilson bound of 5/5 recall gives F1 0.7225.
     labels = np.array([1] * 5 + [2] * 5)
-    intervals, _ = metrics.bootstrap_f1_intervals(labels, labels, seed=1)
+    intervals, macro = metrics.bootstrap_f1_intervals(labels, labels, seed=1)
     assert intervals == {1: [0.7225, 1.0], 2: [0.7225, 1.0]}
     assert metrics.gate_verdict(intervals[1], 0.85) == "uncertain"
+    # Nor a macro-F1 of 1.0 on 10 questions: sigma_i = 0.2775 / 3.92 each, the mean's 1.96 sqrt(2) sigma_i / 2.
+    assert macro == [0.9019, 1.0]
 
 
 def test_few_test_questions_make_an_intent_uncertain_and_many_make_it_fail():
