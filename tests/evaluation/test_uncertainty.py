@@ -225,3 +225,19 @@ def test_an_evaluation_stored_before_the_intervals_still_renders_and_compares(be
                                          "were kept; two-proportion z-test (unpaired) p = ")
     compare = client.get(reverse("evaluation:compare") + f"?a={before.pk}&b={after.pk}")
     assert compare.status_code == 200 and json.dumps(difference["difference"]) == "-0.4"
+
+
+def test_the_comparison_reads_only_the_questions_file_from_the_object_store(topic, small_topic, bucket, settings,
+                                                                              tmp_path):
+    first, second = run(topic), run(topic)  # the same data and seed: the same test questions and answers
+    assert {f"evaluations/{e.pk}/questions.npz" for e in (first, second)} <= set(bucket.keys())
+    settings.EXPORT_ROOT = tmp_path / "web"  # another machine: no local copy of anything
+    difference = accuracy_difference(a=first, b=second)
+    assert (difference["same_test_set"], difference["test"], difference["p_value"], difference["significant"]) == (
+        True, "mcnemar", 1.0, False)
+    assert (difference["only_a_right"], difference["only_b_right"]) == (0, 0)
+    assert not (tmp_path / "web").exists()  # the models were not fetched to compare
+    bucket.client.delete_object(Bucket=bucket.name, Key=f"evaluations/{second.pk}/questions.npz")
+    missing = accuracy_difference(a=first, b=second)
+    assert (missing["same_test_set"], missing["test"]) == (None, "two_proportion")
+    assert missing["note"].startswith("The test questions of one of them are not stored; two-proportion z-test")
