@@ -127,6 +127,15 @@ def test_distill_tags_and_questions_save_into_a_topic(provider, topic, make_inte
     assert Question.objects.count() == 7
     assert "succeeded" in capsys.readouterr().out
 
+    # --languages spreads the saved questions over languages, each question in the one it was asked in.
+    call_command("distill", "questions", "--topic", topic.name, "--intent", "Refunds", "--intent-path",
+                 "Billing -> Refunds", "--count", "6", "--languages", "en,es", "--provider", "Teacher", "--save")
+    run = DistillationRun.objects.latest("pk")
+    assert run.parameters["languages"] == ["en", "es"]
+    assert sorted(Question.objects.filter(run=run).values_list("language", flat=True)) == ["en"] * 3 + ["es"] * 3
+    with pytest.raises(CommandError, match="add --topic and --save"):
+        call_command("distill", "questions", "--intent", "Refunds", "--languages", "en,es", "--provider", "Teacher")
+
 
 def test_distill_auto_estimate_prints_and_starts_nothing(provider, capsys):
     call_command("distill", "auto", "--topic", "Brand New", "--levels", "2", "--tags-per-level", "3",

@@ -112,6 +112,9 @@ class Command(BaseCommand):
                 one.add_argument("--existing", default="", help="comma-separated sibling names to avoid")
             else:
                 one.add_argument("--intent", required=True)
+                one.add_argument("--languages", metavar="en,es",
+                                 help="with --save: the questions' languages, spread evenly over each intent "
+                                      "(default: the topic's preset's languages, else --language)")
                 one.add_argument("--intent-path", default="", help='e.g. "Support -> Billing -> Refunds"')
                 _quality_arguments(one, note=" (with --save)")
 
@@ -419,9 +422,13 @@ class Command(BaseCommand):
                 raise CommandError("Give the intent's path with --intent-path.")
             # The leaves under the intent (the intent itself when it is a leaf) get --count each.
             self._start_and_follow(topic=topic, kind="questions", provider=o["provider"], wait=True,
-                                   questions_per_intent=o["count"], language=o["language"], intent_id=node.pk,
-                                   leaf_only=True, **_quality_parameters(o))
+                                   questions_per_intent=o["count"], language=o["language"],
+                                   languages=o["languages"], intent_id=node.pk, leaf_only=True,
+                                   **_quality_parameters(o))
             return
+        if o["languages"]:
+            raise CommandError("--languages spreads a saved run over languages: add --topic and --save "
+                               "(without --save, --language names the one language to print).")
         if any(value for value in _quality_parameters(o).values()):
             raise CommandError("--judge and --hard-negatives work on saved questions: add --topic and --save.")
         # The intent's questions in --topic, when it is there: the model must avoid them too.
