@@ -67,12 +67,19 @@ def _judge_pending(ctx, unit, intent, candidates, by_name) -> list[str]:
     usage = ctx.usage(unit)
     for _ in range(MAX_JUDGE_ROUNDS):
         ctx.check()
-        pending = list(judge_targets(ctx, unit).filter(judge_verdict="").order_by("id").values_list("id", "text"))
+        pending = list(judge_targets(ctx, unit).filter(judge_verdict="").order_by("id").values_list(
+            "id", "text", "language"))
         if not pending:
             return []
         size = p["judge_batch"]
-        batches = [pending[i:i + size] for i in range(0, len(pending), size)]
-        futures = {ctx.call_pool.submit(_ask_judge, ctx, intent, candidates, batch, usage): batch for batch in batches}
+        # A batch per language, so the judge rates naturalness as a user of that language would write.
+        by_language: dict[str, list[tuple[int, str]]] = {}
+        for pk, text, language in pending:
+            by_language.setdefault(language or p["language"], []).append((pk, text))
+        batches = [(language, group[i:i + size]) for language, group in by_language.items()
+                   for i in range(0, len(group), size)]
+        futures = {ctx.call_pool.submit(_ask_judge, ctx, intent, candidates, batch, usage, language): batch
+                   for language, batch in batches}
         errors, fatal = ctx.collect(
             futures,
             on_answer=lambda batch, answer: _write_verdicts(ctx, unit, _verdicts(ctx, intent, by_name, batch, answer),
@@ -87,12 +94,11 @@ def _judge_pending(ctx, unit, intent, candidates, by_name) -> list[str]:
     return errors or [f"the judge left {left} question(s) unanswered {MAX_JUDGE_ROUNDS} times"]
 
 
-def _ask_judge(ctx, intent, candidates, batch, usage):
+def _ask_judge(ctx, intent, candidates, batch, usage, language):
     if ctx.stop.is_set():
         return None
-    p = ctx.parameters
     messages = prompts.JUDGE.messages(
-        topic=ctx.topic.name, topic_description=ctx.topic.description, language=p["language"],
+        topic=ctx.topic.name, topic_description=ctx.topic.description, language=language,
         intent=candidates[0]["name"], candidates=candidates,
         questions=[{"n": n, "text": text} for n, (_, text) in enumerate(batch, start=1)])
     return ctx.judge_client.complete_json(

@@ -184,3 +184,32 @@ def test_the_teacher_answers_in_every_language_a_run_may_ask_for(language):
     assert texts == [item["text"] for item in questions_answer(request, seed=3)["questions"]]  # deterministic
     detected = Counter(language_detect(text) for text in texts)
     assert detected.most_common(1)[0][0] == language and set(detected) <= {language, ""}, detected
+
+
+@WORKERS
+def test_the_judge_of_a_bilingual_run_gets_one_language_per_batch(provider, make_topic, make_intent, bilingual,
+                                                                 monkeypatch):
+    from distiller import prompts
+
+    asked = []
+    real = prompts.JUDGE.messages
+
+    def spy(**kwargs):
+        asked.append((kwargs["language"], [q["text"] for q in kwargs["questions"]]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(prompts.JUDGE, "messages", spy)
+    topic = make_topic("Banca judged")
+    topic.preset = bilingual
+    topic.save()
+    make_intent(topic, "Card payments")
+    run = run_start(topic=topic, provider=provider, kind="questions", questions_per_intent=6, judge="Teacher",
+                    workers=0)
+    run_work(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", run.error
+    language_of = dict(Question.objects.filter(run=run).values_list("text", "language"))
+    # The naturalness is rated as a user of the questions' own language would write: never a mixed batch.
+    assert sorted(language for language, _ in asked) == ["en", "es"]
+    assert all({language_of[text] for text in texts} == {language} for language, texts in asked)
+    assert run.questions_judged == 6
