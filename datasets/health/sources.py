@@ -2,6 +2,7 @@
 not imported (read with the import's readers, nothing written)."""
 
 import sys
+from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def topic_health_data(*, topic: Topic) -> HealthData:
         data.languages.append(sys.intern(language_detect(text)))
         data.splits.append(sys.intern(split))
     data.hashes = data.refs  # a text is unique per topic (a constraint): no exact duplicates to find
+    if topic.leaf_only:
+        _drop_empty_inner_intents(data, [infos[i].is_leaf for i in ids])
     data.sources = Counter(dict(questions.values_list("source").annotate(n=Count("id")).order_by()))
     data.statuses = Counter(dict(questions.values_list("status").annotate(n=Count("id")).order_by()))
     data.requested_languages, data.mix = _topic_requests(topic)
@@ -57,6 +60,19 @@ def topic_health_data(*, topic: Topic) -> HealthData:
 
     data.paraphrase_pairs = pairs
     return data
+
+
+def _drop_empty_inner_intents(data: HealthData, is_leaf: list[bool]) -> None:
+    """A leaf-only topic's inner intents hold no questions by design: they are not intents of the
+    dataset (the dashboard leaves them out too), so they are neither small nor under the target.
+    One that does hold questions (imported there, say) stays."""
+    held = set(data.intent_of)
+    kept = [i for i, leaf in enumerate(is_leaf) if leaf or i in held]
+    if len(kept) == len(is_leaf):
+        return
+    position = {old: new for new, old in enumerate(kept)}
+    data.intents = [data.intents[i] for i in kept]
+    data.intent_of = array("i", (position[i] for i in data.intent_of))
 
 
 def _topic_requests(topic: Topic) -> tuple[list[str], list[dict]]:

@@ -145,3 +145,30 @@ def test_a_file_over_the_limit_is_refused_before_it_is_read(dataset_admin, tmp_p
 def test_gini():
     assert gini([5, 5, 5]) == 0.0
     assert gini([0, 0, 10]) == 0.6667
+
+
+def test_a_leaf_only_topics_empty_inner_intents_are_not_intents_of_the_report(make_topic, make_intent, make_question):
+    # CLINC150's ten domains hold no questions by design: the demo's report called them ten intents
+    # "with fewer than 10 questions" (its first error) and counted 161 intents where the dashboard has 151.
+    from datasets.health.services import topic_health_report
+    from labeling.selectors import topic_progress
+
+    topic = make_topic("Banking support", target_per_intent=10)
+    banking = make_intent(topic, "Banking")
+    for name in ("Freeze account", "Routing number"):
+        leaf = make_intent(topic, name, parent=banking)
+        for i in range(10):
+            make_question(leaf, f"{name} question number {i} about my account", status="approved")
+    cards = make_intent(topic, "Cards")  # an inner intent that does hold a question stays in the report
+    lost_card = make_intent(topic, "Lost card", parent=cards)
+    make_question(cards, "something about my cards", status="approved")
+    for i in range(10):
+        make_question(lost_card, f"I lost my card number {i}", status="approved")
+
+    report = topic_health_report(topic=topic)
+
+    assert report["subject"]["intents"] == 4 == len(topic_progress(topic=topic))
+    assert [row["intent"] for row in report["balance"]["per_intent"]] == [
+        "1.1 Freeze account", "1.2 Routing number", "2 Cards", "2.1 Lost card"]
+    assert [row["intent"] for row in report["balance"]["under_10"]] == ["2 Cards"]
+    assert report["balance"]["min"] == 1
