@@ -17,6 +17,8 @@ from distiller.forms import RunStartForm
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider, key_variable_problem
 from distiller.selectors import judge_summary, run_progress
 from distiller.services import (
+    provider_adaptations_forget,
+    provider_adaptations_text,
     provider_resolve,
     run_cancel,
     run_estimate,
@@ -35,7 +37,8 @@ class LLMProviderAdmin(admin.ModelAdmin):
                     "supports_json_schema", "max_concurrency", "requests_per_minute", "is_active")
     list_filter = ("kind", "is_active", "supports_json_schema")
     search_fields = ("name", "model", "base_url")
-    readonly_fields = ("key_status", "created_at", "updated_at")
+    readonly_fields = ("key_status", "refused_parameters", "created_at", "updated_at")
+    actions = ["forget_refused_parameters"]
 
     # What a call really uses: a blank base URL or model reads LLM_BASE_URL / LLM_MODEL.
     @admin.display(description="Base URL")
@@ -63,6 +66,18 @@ class LLMProviderAdmin(admin.ModelAdmin):
         if provider.kind == LLMProvider.Kind.CUSTOM:  # runs start without one (distiller.services.runs)
             return f"none ({provider.api_key_env} unset): fine for a local server that asks for none"
         return f"{provider.api_key_env} is NOT set"
+
+
+    # Learned by the calls (distiller.llm), so an operator sees e.g. "this server refuses temperature".
+    @admin.display(description="Refused parameters")
+    def refused_parameters(self, provider):
+        return provider_adaptations_text(provider) or "none seen"
+
+    @admin.action(description="Forget refused parameters (send the full request again)")
+    def forget_refused_parameters(self, request, queryset):
+        for provider in queryset:
+            provider_adaptations_forget(provider=provider)
+        self.message_user(request, f"Forgot the refused parameters of {len(queryset)} provider(s).", messages.SUCCESS)
 
 
 class UnitInline(admin.TabularInline):

@@ -34,6 +34,19 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 # for dead: the run fails at once instead of retrying every call of every unit (21 attempts and
 # 93 s for a 3-unit run before).
 REFUSED_IN_A_ROW_LIMIT = 5
+# Statuses with which a server refuses a request's shape: a parameter it does not take (OpenAI's
+# reasoning models and max_tokens or temperature, llama.cpp and json_schema, a pydantic server and
+# any field it does not know). Adapted once per parameter value and call, then remembered.
+ADAPTABLE_STATUSES = {400, 422}
+# Without one of these words (or OpenAI's unsupported_* codes, or pydantic's extra-field type) a
+# message naming a parameter is about its value ("max_tokens must be <= 4096"), not about the
+# server refusing the parameter itself: that is the user's to fix, so it still fails.
+REFUSAL_WORDS = re.compile(
+    r"unsupported|not supported|does not support|doesn't support|not allowed|not permitted|unrecognized|"
+    r"unrecognised|unknown|unexpected|extra (?:fields|inputs)|only the default", re.IGNORECASE)
+UNKNOWN_FIELD_WORDS = re.compile(r"unrecognized|unrecognised|unknown|unexpected|extra (?:fields|inputs)", re.IGNORECASE)
+# Never adapted away: without them there is no request.
+ESSENTIAL_FIELDS = ("model", "messages")
 
 
 def connection_refused(exc: BaseException) -> bool:
@@ -85,6 +98,9 @@ class CallRecord:
     # The provider slot's token: its call stays listed in Redis until the record is in the database.
     token: str = ""
     provider_id: int | None = None  # the provider called (a run may call several: a pool, a judge)
+    # What this refused attempt taught about the server: ((parameter, adaptation), ...), see
+    # LLMClient._adaptations_for; the run stores it on the provider (request_adaptations).
+    adapted: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -133,6 +149,8 @@ class Endpoint:
     timeout_seconds: float
     max_concurrency: int
     requests_per_minute: int
+    # What the provider row remembers the server refuses ({parameter: adaptation} as items).
+    adaptations: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_provider(cls, provider, *, resolved: dict | None = None) -> "Endpoint":
@@ -157,6 +175,7 @@ class Endpoint:
             model=resolved.get("model", provider.resolved_model), api_key=key, api_key_env=provider.api_key_env,
             supports_json_schema=provider.supports_json_schema, timeout_seconds=provider.timeout_seconds,
             max_concurrency=provider.max_concurrency, requests_per_minute=provider.requests_per_minute,
+            adaptations=tuple(sorted((provider.request_adaptations or {}).items())),
         )
 
     def check(self) -> None:
@@ -246,6 +265,78 @@ def _error_code(exc: openai.APIStatusError) -> str:
     return str(inner.get("code") or inner.get("type") or "")
 
 
+def _server_message(exc: openai.APIStatusError) -> str:
+    """The server's own words: the SDK's message, or a FastAPI/pydantic 422's detail list, which
+    the SDK reduces to "Error code: 422"."""
+    detail = exc.body.get("detail") if isinstance(exc.body, dict) else None
+    if isinstance(detail, list) and detail:
+        parts = [f"{'.'.join(str(p) for p in (item.get('loc') or [])[1:]) or 'request'}: {item.get('msg', '')}"
+                 for item in detail if isinstance(item, dict)]
+        return f"{exc.message} - " + "; ".join(parts)
+    return str(exc.message)
+
+
+# What each server refuses, learned this process's lifetime: {(provider id, base URL, model):
+# {parameter: adaptation}}. Keyed by URL and model too: another model behind the same provider row
+# (o3 after gpt-4o) may take what this one refuses. The run also stores it on the provider row,
+# so other workers start from it (Endpoint.adaptations).
+_learned: dict[tuple, dict[str, str]] = {}
+_learned_lock = threading.Lock()
+
+# Adaptations, as stored: max_tokens -> "max_completion_tokens"; response_format -> "json_object"
+# or "none"; any other parameter -> "dropped".
+ADAPTATION_TEXT = {"max_completion_tokens": "sent as max_completion_tokens", "json_object": "json_object instead of "
+                   "json_schema", "none": "not sent (the prompt carries the shape)", "dropped": "not sent"}
+
+
+def adaptation_describe(parameter: str, adaptation: str) -> str:
+    """'max_tokens sent as max_completion_tokens': what the client does about a refused parameter."""
+    if parameter == "response_format" and adaptation == "json_object":
+        return "response_format json_object instead of json_schema"
+    return f"{parameter} {ADAPTATION_TEXT.get(adaptation, adaptation)}"
+
+
+def _refused_parameters(exc: openai.APIStatusError, request: dict) -> tuple[list[str], bool]:
+    """The top-level fields of `request` the server refused, and whether it called them unknown fields.
+
+    Structured answers first (OpenAI's `param`, pydantic's `detail[].loc`), then the message text:
+    a field we sent named in it, with words saying it is refused (REFUSAL_WORDS).
+    """
+    sent = [name for name in request if name not in ESSENTIAL_FIELDS]
+    body = exc.body if isinstance(exc.body, dict) else {}
+    if isinstance(body.get("error"), dict):
+        body = body["error"]
+    detail = body.get("detail")
+    if isinstance(detail, list):  # FastAPI / pydantic: [{"loc": ["body", "seed"], "msg": ..., "type": ...}]
+        named = []
+        for item in detail:
+            if not isinstance(item, dict):
+                continue
+            loc = [str(part) for part in item.get("loc") or []]
+            field_name = loc[1] if len(loc) > 1 and loc[0] == "body" else (loc[0] if loc else "")
+            words = f"{item.get('type', '')} {item.get('msg', '')}"
+            extra = "extra" in words or bool(UNKNOWN_FIELD_WORDS.search(words))
+            if field_name in sent and field_name not in named and (extra or REFUSAL_WORDS.search(words)):
+                named.append(field_name)
+        if named:
+            return named, True
+    message = str(body.get("message") or body.get("detail") or body.get("error") or exc.message or "")
+    code = str(body.get("code") or "")
+    param = str(body.get("param") or "")
+    refused = code.startswith("unsupported") or bool(REFUSAL_WORDS.search(message))
+    if not refused:
+        return [], False
+    unknown = bool(UNKNOWN_FIELD_WORDS.search(message)) or code in ("unknown_parameter", "unrecognized_parameter")
+    top = re.split(r"[.\[]", param, maxsplit=1)[0]
+    if top in sent:
+        return [top], unknown
+    named = [name for name in sent if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message)]
+    response_format = (request.get("response_format") or {}).get("type")
+    if not named and response_format and re.search(rf"\b{response_format}\b", message):
+        named = ["response_format"]  # llama.cpp: "json_schema is not supported"
+    return named, unknown
+
+
 class LLMClient:
     """Chat completions that return validated pydantic objects.
 
@@ -268,6 +359,40 @@ class LLMClient:
         self._model, self._model_lock = "", threading.Lock()
         # Shared by every thread of a run's work job: refused connections in a row, reset by any answer.
         self._refused, self._refused_lock = 0, threading.Lock()
+
+    def _adaptation_key(self) -> tuple:
+        return (self.endpoint.provider_id, self.endpoint.base_url, self._model or self.endpoint.model)
+
+    def adaptations(self) -> dict[str, str]:
+        """What this server is known to refuse, {parameter: adaptation}: the provider row's, then this process's."""
+        with _learned_lock:
+            return {**dict(self.endpoint.adaptations), **_learned.get(self._adaptation_key(), {})}
+
+    def _learn(self, changes: list[tuple[str, str]]) -> None:
+        with _learned_lock:
+            _learned.setdefault(self._adaptation_key(), {}).update(changes)
+
+    def _adaptations_for(self, exc: openai.APIStatusError, request: dict, tried: set) -> list[tuple[str, str]]:
+        """How to change `request` so the server takes it ([(parameter, adaptation)]); [] when it
+        names no parameter we sent, or only steps this call already took (so it never loops)."""
+        if exc.status_code not in ADAPTABLE_STATUSES:
+            return []
+        names, unknown = _refused_parameters(exc, request)
+        changes = []
+        for name in names:
+            if name == "max_tokens":
+                adaptation = "max_completion_tokens"
+            elif name == "response_format":
+                sent = (request.get("response_format") or {}).get("type")
+                # An unknown field is refused in every mode: straight to none.
+                adaptation = "json_object" if sent == "json_schema" and not unknown else "none"
+            else:
+                adaptation = "dropped"
+            step = (name, str(request.get(name))[:100])
+            if step not in tried:
+                tried.add(step)
+                changes.append((name, adaptation))
+        return changes
 
     def _note_refused(self, refused: bool) -> int:
         with self._refused_lock:
@@ -307,7 +432,7 @@ class LLMClient:
         if status == 404:
             return LLMFatalError(f"{e.name}: model {e.model!r} or URL {e.base_url} not found (404) — "
                                  "check the provider's model and base URL.")
-        message = str(exc.message)[:300]
+        message = _server_message(exc)[:300]
         hint = " — if the server does not support json_schema, untick it on the provider." if status == 400 else ""
         return LLMFatalError(f"{e.name}: request refused ({status}): {message}{hint}")
 
@@ -318,14 +443,15 @@ class LLMClient:
         return random.uniform(0, min(MAX_BACKOFF_SECONDS, self.retry_base * 2 ** attempt))
 
     def _record(self, usage: Usage | None, kind: str, started: tuple[datetime, float, str], outcome: str,
-                error_code: str = "", tokens_in: int = 0, tokens_out: int = 0) -> None:
+                error_code: str = "", tokens_in: int = 0, tokens_out: int = 0,
+                adapted: tuple[tuple[str, str], ...] = ()) -> None:
         if usage is None:
             return
         at, clock, token = started
         usage.add(tokens_in=tokens_in, tokens_out=tokens_out, invalid=int(outcome == "invalid"), record=CallRecord(
             kind=kind, model=self._model or self.endpoint.model, tokens_in=tokens_in, tokens_out=tokens_out,
             latency_ms=round((time.monotonic() - clock) * 1000), outcome=outcome, error_code=error_code[:64],
-            started_at=at, token=token, provider_id=self.endpoint.provider_id))
+            started_at=at, token=token, provider_id=self.endpoint.provider_id, adapted=adapted))
 
     def _call_note(self, usage: Usage | None, kind: str) -> str:
         """What the limiter keeps about a run's call until it is recorded (JSON; '' outside runs)."""
@@ -335,9 +461,14 @@ class LLMClient:
         return json.dumps({"run": run_id, "unit": usage.unit_id, "kind": kind,
                            "model": self._model or self.endpoint.model, "at": timezone.now().isoformat()})
 
-    def _create(self, usage: Usage | None, kind: str, **request):
-        """One HTTP call with transient-error retries. Returns the SDK response and when it started."""
-        attempt = 0
+    def _create(self, usage: Usage | None, kind: str, build: Callable[[], dict]):
+        """One HTTP call with transient-error retries. Returns the SDK response and when it started.
+
+        `build()` makes the request from what the server is known to refuse (self.adaptations()):
+        a 400/422 naming a parameter we sent teaches one more adaptation and the call is made again,
+        at once (it is not a transient fault). The refused attempt is recorded like any call."""
+        attempt, tried = 0, set()
+        request = build()
         while True:
             started = (timezone.now(), time.monotonic(), "")
             try:
@@ -353,6 +484,16 @@ class LLMClient:
                 self._note_refused(False)
                 code = _error_code(exc)
                 quota = exc.status_code == 429 and code in ("insufficient_quota", "quota_exceeded")
+                changes = self._adaptations_for(exc, request, tried)
+                if changes:
+                    self._record(usage, kind, started, "transient", f"unsupported_{changes[0][0]}",
+                                 adapted=tuple(changes))
+                    self._learn(changes)
+                    logger.warning("%s refused %s (%s): %s; asking again without it", self.endpoint.name,
+                                   ", ".join(name for name, _ in changes), exc.status_code,
+                                   "; ".join(adaptation_describe(*change) for change in changes))
+                    request = build()
+                    continue
                 if exc.status_code not in RETRYABLE_STATUSES or quota:
                     self._record(usage, kind, started, "refused", code or f"http_{exc.status_code}")
                     raise self._fatal(exc) from exc
@@ -398,26 +539,44 @@ class LLMClient:
         max_tokens raises LLMTruncatedError at once (the caller asks for less); otherwise it is
         retried like invalid output. Raises LLMFatalError and LLMUnavailableError as documented on them.
         """
-        messages = [dict(m) for m in messages]
-        request = {"model": self.served_model(), "messages": messages, "temperature": temperature}
-        if max_tokens:
-            request["max_tokens"] = max_tokens
         json_schema = strict_schema(schema)
-        if self.endpoint.supports_json_schema:
-            request["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema_name, "schema": json_schema, "strict": True}}
-        else:
-            # json_object mode needs the word JSON and the shape in the prompt (DeepSeek, older servers).
-            messages[0]["content"] += ("\n\nAnswer with one JSON object only, no prose, matching this JSON schema:\n"
-                                       + json.dumps(json_schema, ensure_ascii=False))
-            if example is not None:
-                # Without one, some models answer with the schema itself.
-                messages[0]["content"] += ("\nFill it with your own answer; an example of the shape (not of the "
-                                           "content):\n" + json.dumps(example, ensure_ascii=False))
-            request["response_format"] = {"type": "json_object"}
+        mode = ""
+
+        def build() -> dict:
+            nonlocal mode
+            model = self.served_model()  # first: what the server refuses is known per model
+            adaptations = self.adaptations()
+            mode = "json_schema" if self.endpoint.supports_json_schema else "json_object"
+            if adaptations.get("response_format") == "none" or (
+                    mode == "json_schema" and adaptations.get("response_format") == "json_object"):
+                mode = adaptations["response_format"]
+            asked = [dict(m) for m in messages]
+            request = {"model": model, "messages": asked, "temperature": temperature}
+            if max_tokens:
+                request[adaptations.get("max_tokens") == "max_completion_tokens" and "max_completion_tokens"
+                        or "max_tokens"] = max_tokens
+            if mode == "json_schema":
+                request["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": schema_name, "schema": json_schema, "strict": True}}
+            else:
+                # json_object mode (and no mode at all) needs the word JSON and the shape in the
+                # prompt (DeepSeek, older servers).
+                asked[0]["content"] += ("\n\nAnswer with one JSON object only, no prose, matching this JSON "
+                                        "schema:\n" + json.dumps(json_schema, ensure_ascii=False))
+                if example is not None:
+                    # Without one, some models answer with the schema itself.
+                    asked[0]["content"] += ("\nFill it with your own answer; an example of the shape (not of "
+                                            "the content):\n" + json.dumps(example, ensure_ascii=False))
+                if mode == "json_object":
+                    request["response_format"] = {"type": "json_object"}
+            for name, adaptation in adaptations.items():
+                if adaptation == "dropped" and name not in ESSENTIAL_FIELDS:
+                    request.pop(name, None)
+            return request
+
         problem, codes = "", []
         for _ in range(self.invalid_retries + 1):
-            response, started = self._create(usage, schema_name, **request)
+            response, started = self._create(usage, schema_name, build)
             tokens_in = getattr(response.usage, "prompt_tokens", 0) or 0
             tokens_out = getattr(response.usage, "completion_tokens", 0) or 0
             choice = response.choices[0] if response.choices else None
@@ -440,16 +599,17 @@ class LLMClient:
                 continue
             self._record(usage, schema_name, started, "ok", "", tokens_in, tokens_out)
             return parsed
-        raise LLMOutputError(self._output_advice(codes, problem, schema))
+        raise LLMOutputError(self._output_advice(codes, problem, schema, mode))
 
     def complete_json_sourced(self, **request):
         """complete_json, and who answered: (answer, provider name, model) — the shape of TeacherPool's."""
         return self.complete_json(**request), self.endpoint.name, self.served_model()
 
-    def _output_advice(self, codes: list[tuple[str, object]], problem: str, schema: type[BaseModel]) -> str:
+    def _output_advice(self, codes: list[tuple[str, object]], problem: str, schema: type[BaseModel],
+                       mode: str) -> str:
         """Why the answers were unusable, and what to change."""
         name, times = self.endpoint.name, self.invalid_retries + 1
-        mode = "json_schema" if self.endpoint.supports_json_schema else "json_object"
+        mode = "no response_format" if mode in ("", "none") else mode
         last, value = codes[-1] if codes else ("", None)
         if last == "schema_echo":
             return (f"{name}: invalid output {times} times: model {self._model or self.endpoint.model!r} answered "

@@ -55,6 +55,11 @@ class LLMProvider(models.Model):
         "output price per 1M tokens (USD)", max_digits=10, decimal_places=4, default=Decimal("0")
     )
     timeout_seconds = models.FloatField(default=120.0)
+    # Learned, not configured: what the server refused with a 400/422 and how calls adapt
+    # (distiller.llm.LLMClient._adaptations_for), so every worker sends the adapted request first.
+    request_adaptations = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text='Parameters the server refused and what calls send instead, e.g. {"temperature": "dropped"}.')
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -244,7 +249,7 @@ class LLMCall(models.Model):
     class Outcome(models.TextChoices):
         OK = "ok", "Valid answer"
         INVALID = "invalid", "Invalid or cut-off answer"
-        TRANSIENT = "transient", "Retried error (429, 5xx, timeout, connection)"
+        TRANSIENT = "transient", "Retried error (429, 5xx, timeout, connection, a refused parameter)"
         REFUSED = "refused", "Refused (key, balance, quota, model)"
         INTERRUPTED = "interrupted", "Interrupted: its worker died during the call (tokens unknown)"
 

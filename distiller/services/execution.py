@@ -27,6 +27,7 @@ from distiller.llm import Endpoint, LLMClient, LLMError, LLMFatalError, Usage
 from distiller.models import DistillationRun, DistillationUnit, LLMCall, LLMProvider
 from distiller.pool import PoolMember, TeacherPool
 from distiller.ratelimit import REDIS_DOWN_ERRORS, ProviderLimiter, outage_seconds, redis_connection
+from distiller.services.providers import provider_adaptations_record
 from distiller.services.runs import llm_calls_lost_record, run_complete, run_fail, units_frontier, units_plan_after
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,12 @@ class RunContext:
             updates.update(calls=F("calls") + calls, tokens_in=F("tokens_in") + tokens_in,
                            tokens_out=F("tokens_out") + tokens_out,
                            cost=F("cost") + sum((row.cost for row in rows), Decimal("0")))
+        learned: dict[int, dict[str, str]] = {}
+        for r in records:
+            if r.adapted:
+                learned.setdefault(r.provider_id or default, {}).update(r.adapted)
+        for provider_id, adaptations in learned.items():
+            provider_adaptations_record(provider_id=provider_id, adaptations=adaptations)
         if rows:
             LLMCall.objects.bulk_create(rows)
             # Until this commits, a SIGKILL would lose these calls: the limiter keeps them listed

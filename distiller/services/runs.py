@@ -424,7 +424,7 @@ def _finish(run: DistillationRun) -> None:
                 for u in short[:200]]
     if run.error:  # a work job failed (recorded by run_job_failed) but others finished the run
         warnings.append(f"recovered from: {run.error}")
-    warnings += _pool_warnings(run)
+    warnings += _pool_warnings(run) + _adaptation_warnings(run)
     run.status, run.stage, run.finished_at, run.warnings, run.error = (
         DistillationRun.Status.SUCCEEDED, DONE_STAGE, timezone.now(), warnings, "")
     run.units_done = run.units.filter(status=DistillationUnit.Status.DONE).count()
@@ -449,6 +449,17 @@ def _pool_warnings(run: DistillationRun) -> list[str]:
     served = set(LLMCall.objects.filter(run=run, outcome=LLMCall.Outcome.OK).values_list("provider__name", flat=True))
     rest = ", ".join(n for n in names if n not in refused and n in served) or "none"
     return [f"pool: {name} failed ({code}) and was taken out; {rest} took over." for name, code in refused.items()]
+
+
+def _adaptation_warnings(run: DistillationRun) -> list[str]:
+    """Which parameters the servers this run called refuse, and what its calls sent instead."""
+    from distiller.models import LLMCall
+    from distiller.services.providers import provider_adaptations_text
+
+    called = LLMCall.objects.filter(run=run).values("provider_id").distinct()
+    providers = LLMProvider.objects.filter(pk__in=called).exclude(request_adaptations={}).order_by("name")
+    return [f"{p.name}: the server refuses some request parameters; calls adapted: {provider_adaptations_text(p)}."
+            for p in providers]
 
 
 def run_job_failed(*, run_id: int, job_id: str, error: str) -> None:

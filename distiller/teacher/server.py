@@ -34,7 +34,7 @@ class TeacherConfig:
     malformed_rate: float = 0.0  # share of completions answered with broken JSON, on top of fault_rate
     retry_after: float = 1.0  # seconds, sent with 429
     hang_seconds: float = DEFAULT_HANG_SECONDS  # how long a "hang" fault sleeps before answering
-    fail_status: int = 0  # 401, 402 or 403: answer every completion after `fail_after` with it
+    fail_status: int = 0  # 400, 401, 402 or 403: answer every completion after `fail_after` with it
     fail_after: int = 0
     model: str = "teacher-1"
     # Answer every questions request with the same few sentences, whatever was asked or already
@@ -49,6 +49,14 @@ class TeacherConfig:
     # Answer every request with finish_reason "length" when it asks for more than this many items
     # (0: never): a batch too large for max_tokens, which only smaller batches get through.
     truncate_above_items: int = 0
+    # Servers that refuse request parameters (see LLMClient._adaptations_for): OpenAI's reasoning
+    # models refuse max_tokens and any temperature but 1; "json_schema" refuses that
+    # response_format (older llama.cpp), "any" every response_format; `accepted_fields`, when set,
+    # makes every other top-level field a 422 with a pydantic body (a FastAPI server, extra=forbid).
+    refuse_max_tokens: bool = False
+    refuse_temperature: bool = False
+    refuse_response_format: str = ""
+    accepted_fields: tuple[str, ...] = ()
 
 
 @dataclass
@@ -70,18 +78,22 @@ class Teacher:
         self.seen: dict[str, int] = {}
         # The messages of the latest completion request: tests read what a prompt really said.
         self.last_messages: list[dict] = []
+        # Every completion request's fields but its messages, refused ones too, in arrival order:
+        # tests read what the client really sent.
+        self.received: list[dict] = []
 
     def reset(self) -> None:
         with self.lock:
             self.stats = TeacherStats()
             self.seen = {}
+            self.received = []
 
     def configure(self, **changes) -> None:
         with self.lock:
             for name, value in changes.items():
                 if not hasattr(self.config, name):
                     raise ValueError(f"unknown teacher setting {name!r}")
-                setattr(self.config, name, tuple(value) if name == "faults" else value)
+                setattr(self.config, name, tuple(value) if name in ("faults", "accepted_fields") else value)
 
     def fault_for(self, body_key: str) -> str:
         """Deterministic for a seed: the n-th identical request always meets the same fate."""
@@ -99,6 +111,33 @@ class Teacher:
             return "malformed"
         return ""
 
+    def refusal(self, request: dict) -> tuple[int, dict] | None:
+        """The (status, body) with which this server refuses the request's parameters, if it does.
+
+        The bodies are the real servers' shapes: OpenAI's error object, FastAPI's 422 detail list."""
+        config = self.config
+        if config.accepted_fields:
+            extra = [name for name in request if name not in config.accepted_fields]
+            if extra:
+                return 422, {"detail": [{"loc": ["body", name], "msg": "extra fields not permitted",
+                                         "type": "value_error.extra"} for name in extra]}
+        if config.refuse_max_tokens and "max_tokens" in request:
+            return 400, {"error": {
+                "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                           "'max_completion_tokens' instead.",
+                "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"}}
+        if config.refuse_temperature and request.get("temperature", 1) != 1:
+            return 400, {"error": {
+                "message": f"Unsupported value: 'temperature' does not support {request['temperature']} with this "
+                           "model. Only the default (1) value is supported.",
+                "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"}}
+        response_format = (request.get("response_format") or {}).get("type")
+        if response_format and config.refuse_response_format in (response_format, "any"):
+            # llama.cpp's shape: no param, the name only in the message.
+            return 400, {"error": {"message": f"response_format type {response_format} is not supported by this "
+                                              "server", "type": "invalid_request_error", "code": 400}}
+        return None
+
     def count_fault(self, fault: str) -> None:
         with self.lock:
             self.stats.faults[fault] = self.stats.faults.get(fault, 0) + 1
@@ -107,6 +146,7 @@ class Teacher:
 ERRORS = {
     "401": (401, "invalid_api_key", "Incorrect API key provided."),
     "402": (402, "insufficient_balance", "Insufficient Balance"),
+    "400": (400, "invalid_request_error", "Your request was rejected by the content policy."),
     "403": (403, "permission_denied", "This key may not use this model."),
     "408": (408, "request_timeout", "The request timed out."),
     "409": (409, "conflict", "Another request is being processed; try again."),
@@ -180,6 +220,11 @@ class TeacherHandler(BaseHTTPRequestHandler):
         body_key = hashlib.sha1(raw).hexdigest()
         with teacher.lock:
             teacher.last_messages = messages
+            teacher.received.append({name: value for name, value in request.items() if name != "messages"})
+        refusal = teacher.refusal(request)
+        if refusal:
+            teacher.count_fault(f"refused_{refusal[0]}")
+            return self._send(*refusal)
         fault = teacher.fault_for(body_key)
         if fault:
             teacher.count_fault(fault)
