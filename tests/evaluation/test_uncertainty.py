@@ -180,6 +180,15 @@ def test_new_figures_reach_the_api_the_page_and_the_cli(before_and_after, topic,
     assert f'1.000 ({low:.3f}–{high:.3f}) <span class="chip uncertain">uncertain</span>' in html
     listed = client.get(reverse("evaluation:list", args=[topic.pk])).content.decode()
     assert '<span class="chip warn">fail</span> <span class="chip uncertain">3 uncertain</span>' in listed
+    # An F1 a hair from the gate would need a test set no one has: said so, not as a six-digit count.
+    stored = after.metrics
+    after.metrics = {**stored, "gates": {**stored["gates"], "intent": {**stored["gates"]["intent"], "uncertain": [
+        {**stored["gates"]["intent"]["uncertain"][0], "more_test_questions": 137191}]}}}
+    after.save(update_fields=["metrics"])
+    html = client.get(reverse("evaluation:page", args=[after.pk])).content.decode()
+    assert "too close to the gate for more test questions to settle it soon" in html and "137191" not in html
+    after.metrics = stored
+    after.save(update_fields=["metrics"])
 
     call_command("evaluate", "--topic", topic.name, "--wait", "--no-learning-curve", "--no-label-issues")
     out = capsys.readouterr().out

@@ -119,8 +119,10 @@ class Command(BaseCommand):
             w(f"  by 95 % interval: {verdicts['pass']} pass, {verdicts['fail']} fail, {verdicts['uncertain']} uncertain "
               "(the interval contains the gate)")
             for x in g["intent"]["uncertain"][:10]:
-                more = (f"about {x['more_test_questions']} more test questions would settle it"
-                        if x["more_test_questions"] else "the F1 is on the gate")
+                more = ("the F1 is on the gate" if not x["more_test_questions"] else
+                        "the F1 is too close to the gate for more test questions to settle it soon"
+                        if x["more_test_questions"] > 10000 else
+                        f"about {x['more_test_questions']} more test questions would settle it")
                 w(f"    uncertain: {x['name']} F1 {x['f1']:.4f}{_interval(x['f1_interval'])}, n={x['support']}; {more}")
         w("  per level: " + ", ".join(f"level {x['level']} {x['accuracy']}" for x in m["levels"]))
         if m.get("out_of_scope"):
