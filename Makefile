@@ -12,7 +12,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 # Migrate, create the demo admin, load CLINC150, start embedded Redis (unless REDIS_URL is set),
-# an RQ worker and the web server on http://127.0.0.1:8000/.
+# an RQ worker and the web server on http://127.0.0.1:8000/ (another address: DEMO_ADDR=127.0.0.1:8001 make demo).
 demo: $(VENV)/.installed
 	DEBUG=$${DEBUG:-1} $(PY) manage.py demo
 
