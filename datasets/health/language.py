@@ -8,7 +8,7 @@ from datasets.normalize import normalize_text
 
 _FUNCTION_WORDS = {
     "en": "the is are what how my i you your do does can to of and in for it this that with where when why please "
-          "me need want have be was will would should an on at from about there which who",
+          "me need want have be was will would should an on at from about there which who a as",
     "de": "der die das ist und ich nicht mein meine ein eine wie was wo wann warum bitte kann ich können mit für "
           "auf zu den dem des sie es ihr wir haben ist sind mir mich",
     "es": "el la los las es y de que en un una mi por para con como qué dónde cuándo cuál puedo quiero no se "
@@ -22,6 +22,7 @@ _FUNCTION_WORDS = {
 }
 # Words that told the test teacher's sentences apart (Italian "mi", "da"; French "votre", "sur";
 # Spanish "desde", "pueden"; Portuguese "vocês", "depois"), which it read as a neighbour language.
+# English has "a" and "as" as well as Portuguese: without them "tell me a fact" read as Portuguese.
 _WORDS = {lang: frozenset(words.split()) for lang, words in _FUNCTION_WORDS.items()}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")

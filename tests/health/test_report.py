@@ -172,3 +172,19 @@ def test_a_leaf_only_topics_empty_inner_intents_are_not_intents_of_the_report(ma
         "1.1 Freeze account", "1.2 Routing number", "2 Cards", "2.1 Lost card"]
     assert [row["intent"] for row in report["balance"]["under_10"]] == ["2 Cards"]
     assert report["balance"]["min"] == 1
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    # CLINC150 questions the demo's report counted as Portuguese ("me", "a", "as" are Portuguese
+    # function words too): 61 of them, a warning "61 questions in pt, a language not requested".
+    ("tell me a fact", ""),
+    ("give me a 10 minute countdown", ""),
+    ("help me find a new position as a programmer", ""),
+    ("speak as a british male", ""),
+    ("can you tell me a joke about the weather", "en"),
+    ("vocês podem me explicar a fatura? Me avisem.", "pt"),
+])
+def test_short_english_questions_are_not_read_as_portuguese(text, language):
+    from datasets.health.language import language_detect
+
+    assert language_detect(text) == language
