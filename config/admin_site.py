@@ -64,6 +64,14 @@ class DistillerAdminSite(admin.AdminSite):
     enable_nav_sidebar = False
 
     def register(self, model_or_iterable, admin_class=None, **options):
+        from rest_framework.authtoken.models import TokenProxy
+
+        models = model_or_iterable if isinstance(model_or_iterable, list | tuple) else [model_or_iterable]
+        if TokenProxy in models:  # DRF's own shows every key (config/admin_tokens.py)
+            from config.admin_tokens import ApiTokenAdminMixin
+
+            admin_class = type("ApiTokenAdmin", (ApiTokenAdminMixin, admin_class or admin.ModelAdmin),
+                               {"__module__": __name__})
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, AsciiIdAdminMixin):
             admin_class = type(admin_class.__name__, (AsciiIdAdminMixin, admin_class), {"__module__": admin_class.__module__})

@@ -139,3 +139,31 @@ def test_the_topic_page_links_to_its_tree_and_to_starting_a_run(client, dataset_
     page = client.get(reverse("admin:datasets_topic_change", args=[topic.pk])).content.decode()
     assert reverse("admin:datasets_topic_taxonomy", args=[topic.pk]) in page
     assert reverse("admin:distiller_distillationrun_start") + f"?topic={topic.pk}" in page
+
+
+def test_api_token_pages_show_a_key_once_when_it_is_made_and_never_again(client, superuser, dataset_admin):
+    # The stock Token admin listed every user's key, named the key in its "was added" message (a cookie),
+    # its breadcrumbs and the admin log ("Recent actions: Added: <key>"): anyone who could read one
+    # of those pages could act as any user through the API.
+    from django.contrib.admin.models import LogEntry
+    from rest_framework.authtoken.models import Token
+
+    other = Token.objects.create(user=superuser)
+    client.force_login(superuser)
+    added = client.post("/admin/authtoken/tokenproxy/add/", {"user": dataset_admin.pk})
+    made = Token.objects.get(user=dataset_admin)
+    assert added.status_code == 200
+    assert added.content.decode().count(made.key) == 1  # shown once, on the page that made it
+    assert "not shown again" in added.content.decode()
+    assert made.key not in "".join(f"{c.value}" for c in added.cookies.values())
+    pages = ["/admin/authtoken/tokenproxy/", f"/admin/authtoken/tokenproxy/{dataset_admin.pk}/change/",
+             f"/admin/authtoken/tokenproxy/{superuser.pk}/change/",
+             f"/admin/authtoken/tokenproxy/{dataset_admin.pk}/delete/", "/admin/"]
+    for page in pages:
+        html = client.get(page).content.decode()
+        assert made.key not in html and other.key not in html, page
+    assert f"{made.key[:4]}…" in client.get("/admin/authtoken/tokenproxy/").content.decode()
+    assert list(LogEntry.objects.values_list("object_repr", flat=True)) == ["API token of dora"]
+    client.post(f"/admin/authtoken/tokenproxy/{dataset_admin.pk}/delete/", {"post": "yes"})
+    assert not Token.objects.filter(user=dataset_admin).exists()
+    assert made.key not in "".join(LogEntry.objects.values_list("object_repr", flat=True))
