@@ -465,8 +465,9 @@ class LLMClient:
         """One HTTP call with transient-error retries. Returns the SDK response and when it started.
 
         `build()` makes the request from what the server is known to refuse (self.adaptations()):
-        a 400/422 naming a parameter we sent teaches one more adaptation and the call is made again,
-        at once (it is not a transient fault). The refused attempt is recorded like any call."""
+        a 400/422 naming a parameter we sent teaches one more adaptation and the call is made again
+        at once, not counted against the retries. The refused attempt is recorded (outcome transient,
+        error code unsupported_<parameter>) with what it taught (CallRecord.adapted)."""
         attempt, tried = 0, set()
         request = build()
         while True:
@@ -553,8 +554,8 @@ class LLMClient:
             asked = [dict(m) for m in messages]
             request = {"model": model, "messages": asked, "temperature": temperature}
             if max_tokens:
-                request[adaptations.get("max_tokens") == "max_completion_tokens" and "max_completion_tokens"
-                        or "max_tokens"] = max_tokens
+                renamed = adaptations.get("max_tokens") == "max_completion_tokens"
+                request["max_completion_tokens" if renamed else "max_tokens"] = max_tokens
             if mode == "json_schema":
                 request["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": schema_name, "schema": json_schema, "strict": True}}
