@@ -51,6 +51,12 @@ class EvaluationSummarySerializer(serializers.ModelSerializer):
                   "include_out_of_scope", "seed", "train_count", "test_count", "error", "created_at",
                   "finished_at"]
 
+    def to_representation(self, evaluation):
+        # The same words as the document (evaluation/documents.py): a blank spec is the default plan.
+        data = super().to_representation(evaluation)
+        data["train_spec"], data["test_spec"] = data["train_spec"] or "default", data["test_spec"] or "default"
+        return data
+
 
 class PredictSerializer(InputSerializer):
     texts = serializers.JSONField(help_text="A list of at most 1,000 strings.")

@@ -160,3 +160,12 @@ def test_the_page_of_a_running_evaluation_follows_it_with_the_static_script(fini
     assert finders.find("evaluation/progress.js")
     done = client.get(reverse("evaluation:page", args=[finished.pk])).content.decode()
     assert "evaluation-progress" not in done and "progress.js" not in done
+
+
+def test_the_list_names_the_default_plan_as_the_document_does(finished, reviewer, topic):
+    # The list said "train_spec": "" for the evaluation whose document says "default".
+    listed = api_as(reviewer).get(reverse("api-evaluation-list"), {"topic": topic.pk}).json()["results"]
+    document = api_as(reviewer).get(reverse("api-evaluation-detail", args=[finished.pk])).json()
+    row = next(r for r in listed if r["id"] == finished.pk)
+    assert (row["train_spec"], row["test_spec"]) == (document["train_spec"], document["test_spec"])
+    assert finished.train_spec == "" and row["train_spec"] == "default"
