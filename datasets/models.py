@@ -383,9 +383,13 @@ class QuestionBand(models.Model):
     # The band's rows of the signature mixed with the band number and the topic: one lookup by key
     # finds the candidates of one topic, without a topic column in the index.
     key = models.BigIntegerField()
+    # The question's near-duplicate key (datasets.normalize.near_duplicate_key of its text), held
+    # in the key index too: a lookup collapses a key's candidates to one per near-duplicate group
+    # from the index alone, reading no question row but the few it lists.
+    near_key = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["key"], include=["question"], name="questionband_key_idx")]
+        indexes = [models.Index(fields=["key"], include=["question", "near_key"], name="questionband_key_near_idx")]
 
     def __str__(self):
         return f"band {self.band} of #{self.question_id}"

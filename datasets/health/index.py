@@ -45,22 +45,24 @@ def paraphrase_index_write(*, questions: Sequence[tuple[int, int, str]], replace
         rows = []
         for topic_id, items in by_topic.items():
             keys = paraphrase_keys_batch([text for _, text in items], topic_id=topic_id)
-            rows.extend((pk, band, key) for (pk, _), band_keys in zip(items, keys, strict=True)
-                        for band, key in enumerate(band_keys))
+            for (pk, text), band_keys in zip(items, keys, strict=True):
+                # The same function that keys Question.near_key from the same text (Question.save).
+                near_key = near_duplicate_key(text)
+                rows.extend((pk, band, key, near_key) for band, key in enumerate(band_keys))
         written += _bands_insert(rows)
     return written
 
 
-def _bands_insert(rows: list[tuple[int, int, int]]) -> int:
+def _bands_insert(rows: list[tuple[int, int, int, int]]) -> int:
     if not rows:
         return 0
     if connection.vendor == "postgresql":  # COPY: a tenth of the cost of an INSERT per row
         with connection.cursor() as cursor, cursor.cursor.copy(
-                f"COPY {QuestionBand._meta.db_table} (question_id, band, key) FROM STDIN") as copy:
+                f"COPY {QuestionBand._meta.db_table} (question_id, band, key, near_key) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return len(rows)
-    QuestionBand.objects.bulk_create([QuestionBand(question_id=q, band=b, key=k) for q, b, k in rows],
+    QuestionBand.objects.bulk_create([QuestionBand(question_id=q, band=b, key=k, near_key=n) for q, b, k, n in rows],
                                      batch_size=WRITE_BATCH)
     return len(rows)
 
@@ -152,31 +154,39 @@ def _candidate_groups(*, question: Question, keys: list[int], own_group: int,
         return _candidate_groups_portable(question=question, keys=keys, own_group=own_group, groups=groups)
     band, table = QuestionBand._meta.db_table, Question._meta.db_table
     # One statement: the band rows of each key (bounded, the first ones the index holds), counted
-    # per question, collapsed to one member per group in the database, so only the chosen
-    # members' texts leave it.
+    # per question and collapsed to one member per near-duplicate group from the key index alone
+    # (it holds each row's question and near key), so only the chosen members' rows are read.
+    # A band key mixes in the topic, so the topic check on those rows only guards against a hash
+    # collision with another topic. Band rows written without a near key (raw SQL) fall back to
+    # the question's.
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             WITH shared AS (
-                SELECT b.question_id, count(*) AS bands
+                SELECT b.question_id, b.near_key, count(*) AS bands
                 FROM (SELECT DISTINCT unnest(%s::bigint[]) AS key) k
-                CROSS JOIN LATERAL (SELECT question_id FROM {band}
+                CROSS JOIN LATERAL (SELECT question_id, near_key FROM {band}
                                     WHERE key = k.key AND question_id <> %s LIMIT %s) b
-                GROUP BY b.question_id
+                GROUP BY b.question_id, b.near_key
+            ), keyed AS (
+                SELECT s.question_id, s.bands,
+                       COALESCE(s.near_key, (SELECT q.near_key FROM {table} q WHERE q.id = s.question_id)) AS near_key
+                FROM shared s
             ), members AS (
-                SELECT q.id, s.bands, row_number() OVER (
-                    PARTITION BY q.near_key, CASE WHEN q.near_key IS NULL THEN q.id END
-                    ORDER BY s.bands DESC, q.id) AS place
-                FROM shared s JOIN {table} q ON q.id = s.question_id
-                WHERE q.topic_id = %s AND q.near_key IS DISTINCT FROM %s
+                SELECT question_id, bands, row_number() OVER (
+                    PARTITION BY near_key, CASE WHEN near_key IS NULL THEN question_id END
+                    ORDER BY bands DESC, question_id) AS place
+                FROM keyed
+                WHERE near_key IS DISTINCT FROM %s
+            ), chosen AS (
+                SELECT question_id, bands FROM members WHERE place = 1 ORDER BY bands DESC, question_id LIMIT %s
             )
             SELECT q.id, q.text, q.status, q.intent_id, q.near_key
-            FROM members m JOIN {table} q ON q.id = m.id
-            WHERE m.place = 1
-            ORDER BY m.bands DESC, m.id
-            LIMIT %s
+            FROM chosen c JOIN {table} q ON q.id = c.question_id
+            WHERE q.topic_id = %s
+            ORDER BY c.bands DESC, c.question_id
             """,
-            [keys, question.pk, LOOKUP_PER_KEY, question.topic_id, own_group, groups])
+            [keys, question.pk, LOOKUP_PER_KEY, own_group, groups, question.topic_id])
         return cursor.fetchall()
 
 
