@@ -216,3 +216,22 @@ def test_the_intent_delete_page_states_the_kept_counts_and_reads_no_question(cli
     assert "Intent: 1.2 Invoices" in client.get(empty).content.decode()
     assert client.post(empty, {"post": "yes"}).status_code == 302
     assert not billing["invoices"].__class__.objects.filter(pk=billing["invoices"].pk).exists()
+
+
+def test_removed_questions_leave_the_topic_and_intent_counts_as_everywhere_else(client, superuser, billing):
+    # docs/lifecycle.md: a removed question is hidden from topic counts. The Topics and Intents lists
+    # still counted it (64 where the dashboard, the API, the health report and the admin's own
+    # question list said 62).
+    from django.utils import timezone
+
+    questions_add(billing["refunds"], 3, status="approved")
+    questions_add(billing["invoices"], 2)
+    first_refund = Question.objects.filter(intent=billing["refunds"]).order_by("id").first()
+    Question.objects.filter(pk=first_refund.pk).update(removed_at=timezone.now())
+    client.force_login(superuser)
+    topics = client.get(reverse("admin:datasets_topic_changelist")).context["cl"].result_list
+    assert {t.name: (t.n_questions, t.n_approved) for t in topics}["Customer Support"] == (4, 2)
+    intents = client.get(reverse("admin:datasets_intentnode_changelist")).context["cl"].result_list
+    assert {n.name: (n.n_total, n.n_approved) for n in intents}["Refunds"] == (2, 2)
+    listed = client.get(QUESTIONS + f"?topic__id__exact={billing['refunds'].topic_id}").context["cl"]
+    assert listed.result_count == 4
