@@ -210,3 +210,9 @@ def test_a_judged_refined_run_with_hard_negatives_survives_a_sigkill_mid_judging
                for q in refined)
     assert run.calls == LLMCall.objects.filter(run=run).count()
     assert run.units_done == run.units_total == 3 + 6 + 3
+
+
+def test_distill_judge_takes_the_topic_by_id_as_the_other_commands_do(topic, provider, teacher, three_siblings):
+    # export, import, health, augment and evaluate take --topic NAME_OR_ID; judge answered "No topic named '3'".
+    with pytest.raises(CommandError, match="has no questions without a verdict to judge"):
+        call_command("distill", "judge", "--topic", str(topic.pk), "--judge", "Teacher")

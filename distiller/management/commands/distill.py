@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from config.embedded_redis import embedded_redis_ensure
 from datasets.models import IntentNode, Topic
+from datasets.selectors import topic_by_name_or_id
 from datasets.services import DatasetError, topic_preset_apply, topic_preset_by_name
 from distiller import prompts
 from distiller.jobs import run_work
@@ -87,7 +88,7 @@ class Command(BaseCommand):
                           help="also write N questions near the topic but outside every intent, into an "
                                "out-of-scope intent")
         judge = sub.add_parser("judge", help="judge a topic's existing questions (those without a verdict)")
-        judge.add_argument("--topic", required=True)
+        judge.add_argument("--topic", required=True, help="topic name or id")
         judge.add_argument("--intent", default="", help="only this intent's subtree (a name or a path A -> B)")
         judge.add_argument("--judge", required=True, help="the judge: a provider's name or kind")
         judge.add_argument("--judge-threshold", type=float)
@@ -241,9 +242,9 @@ class Command(BaseCommand):
     # --- judge --------------------------------------------------------------------------------
 
     def handle_judge(self, o):
-        topic = Topic.objects.filter(name=o["topic"]).first()
+        topic = topic_by_name_or_id(o["topic"])
         if topic is None:
-            raise CommandError(f"No topic named {o['topic']!r}.")
+            raise CommandError(f"No topic named {o['topic']!r} (or with that id).")
         node = None
         if o["intent"]:
             path = [part.strip() for part in o["intent"].split("->") if part.strip()]
