@@ -95,7 +95,8 @@ class TopicLifecycleAdminMixin:
         plan = topic_deletion_plan(topic=topic)
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "topic": topic,
-            "title": f"Delete {topic.name}?", "lines": [(plan[key], label) for key, label in PLAN_LABELS],
+            "title": f"Delete {topic.name}?", "lines": [(plan[key], label, key in plan.get("estimated", ()))
+                                                      for key, label in PLAN_LABELS],
         }
         return TemplateResponse(request, "admin/datasets/topic/delete_confirmation.html", context)
 

@@ -126,7 +126,9 @@ def _files_delete(evaluation_ids: list[int], export_ids: list[int]) -> None:
 
 
 def topic_deletion_plan(*, topic: Topic) -> dict[str, int]:
-    """What deleting `topic` removes, counted: what the confirmation states and the job records."""
+    """What deleting `topic` removes, counted: what the confirmation states and the job records.
+    Counts over a join past EXACT_COUNT_LIMIT rows are the planner's estimate, their keys listed
+    under "estimated" (the job's `deleted` is exact)."""
     Evaluation = apps.get_model("evaluation", "Evaluation")
     LabelIssue = apps.get_model("evaluation", "LabelIssue")
     DistillationRun = apps.get_model("distiller", "DistillationRun")
@@ -136,19 +138,38 @@ def topic_deletion_plan(*, topic: Topic) -> dict[str, int]:
     # Questions from the kept counts (exact, one small query), not a count of the topic's rows.
     kept = kept_counts(topic_ids=[topic.pk], include_removed=True)
     questions = sum(row.n for row in kept)
-    return {
+    estimated = []
+
+    def joined_count(key: str, rows: QuerySet) -> int:
+        # Rows reached through a join (a topic's 600,000 review events took 620 ms to count): exact
+        # up to EXACT_COUNT_LIMIT, past it the planner's estimate, listed under "estimated".
+        from datasets.admin_lists import EXACT_COUNT_LIMIT, planner_row_estimate
+
+        counted = rows.order_by()[:EXACT_COUNT_LIMIT + 1].count()
+        if counted <= EXACT_COUNT_LIMIT:
+            return counted
+        estimate = planner_row_estimate(rows)
+        if estimate is None:  # not PostgreSQL: no estimate to give, so the exact count
+            return rows.count()
+        estimated.append(key)
+        return max(counted, estimate)
+
+    plan = {
         "intents": IntentNode.objects.filter(topic=topic).count(),
         "questions": questions,
         "removed_questions": questions - sum(row.n for row in kept_counts(topic_ids=[topic.pk])),
-        "review_events": ReviewEvent.objects.filter(question__topic=topic).count(),
+        "review_events": joined_count("review_events", ReviewEvent.objects.filter(question__topic=topic)),
         "distillation_runs": DistillationRun.objects.filter(topic=topic).count(),
-        "llm_calls": LLMCall.objects.filter(run__topic=topic).count(),
+        "llm_calls": joined_count("llm_calls", LLMCall.objects.filter(run__topic=topic)),
         "exports": exports.count(),
         "export_files": _export_files_count(exports),
         "evaluations": evaluations.count(),
         "evaluation_files": _evaluation_files_count(list(evaluations.values_list("pk", flat=True))),
-        "label_issues": LabelIssue.objects.filter(evaluation__topic=topic).count(),
+        "label_issues": joined_count("label_issues", LabelIssue.objects.filter(evaluation__topic=topic)),
     }
+    if estimated:
+        plan["estimated"] = estimated
+    return plan
 
 
 def topic_deletion_start(*, topic: Topic, actor) -> DataDeletion:

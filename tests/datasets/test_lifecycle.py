@@ -74,6 +74,19 @@ def test_the_deletion_plan_counts_everything_that_goes(full_topic):
     }
 
 
+def test_past_the_exact_limit_the_plan_estimates_joined_rows_and_the_page_says_about(full_topic, dataset_admin,
+                                                                                     client, monkeypatch):
+    from datasets import admin_lists
+
+    monkeypatch.setattr(admin_lists, "EXACT_COUNT_LIMIT", 2)  # 4 review events: past it
+    plan = topic_deletion_plan(topic=full_topic["topic"])
+    assert plan["estimated"] == ["review_events"] and plan["review_events"] >= 3
+    assert (plan["questions"], plan["llm_calls"], plan["label_issues"]) == (8, 1, 1)  # kept counts; under the limit
+    client.force_login(dataset_admin)
+    page = client.get(reverse("admin:datasets_topic_delete", args=[full_topic["topic"].pk])).content.decode()
+    assert f"<li>about {plan['review_events']} review events" in page and "<li>8 questions</li>" in page
+
+
 def test_deleting_a_topic_leaves_nothing_in_the_database_or_on_storage(
         full_topic, make_topic, make_intent, make_question, dataset_admin, export_root, django_capture_on_commit_callbacks):
     other = make_topic("Other")
