@@ -167,3 +167,27 @@ def test_api_token_pages_show_a_key_once_when_it_is_made_and_never_again(client,
     client.post(f"/admin/authtoken/tokenproxy/{dataset_admin.pk}/delete/", {"post": "yes"})
     assert not Token.objects.filter(user=dataset_admin).exists()
     assert made.key not in "".join(LogEntry.objects.values_list("object_repr", flat=True))
+
+
+def test_a_migration_takes_the_keys_out_of_admin_log_entries_written_before(superuser, dataset_admin):
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.admin.models import ADDITION, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from rest_framework.authtoken.models import Token, TokenProxy
+
+    token = Token.objects.create(user=dataset_admin)
+    proxy_type = ContentType.objects.get_for_model(TokenProxy, for_concrete_model=False)
+    token_type = ContentType.objects.get_for_model(Token)
+    # As the stock admin wrote them: named by the key; object_id the user's id (TokenProxy) or the key (Token).
+    LogEntry.objects.create(user=superuser, content_type=proxy_type, object_id=str(dataset_admin.pk),
+                            object_repr=token.key, action_flag=ADDITION)
+    LogEntry.objects.create(user=superuser, content_type=token_type, object_id=token.key,
+                            object_repr=token.key, action_flag=ADDITION)
+    other = LogEntry.objects.create(user=superuser, content_type=ContentType.objects.get_for_model(superuser),
+                                    object_id=str(superuser.pk), object_repr="root", action_flag=ADDITION)
+    importlib.import_module("datasets.migrations.0021_admin_log_without_token_keys").token_keys_scrub(apps, None)
+    rows = list(LogEntry.objects.exclude(pk=other.pk).order_by("pk").values_list("object_repr", "object_id"))
+    assert rows == [(f"API token of {dataset_admin.username}", str(dataset_admin.pk)), ("API token of a user", "")]
+    assert LogEntry.objects.get(pk=other.pk).object_repr == "root"
