@@ -344,7 +344,8 @@ def questions_import(*, topic: Topic, stream, format: str, create_intents: bool 
                 continue
             if not (create_intents and item.intent_path):
                 problem(ImportProblem(item.line, f"unknown intent {item.intent_names[0]!r} in topic {topic.name!r}: "
-                                                 "create it first, or import with create_intents"))
+                                                 "create it first, or import with create_intents (API), "
+                                                 "--create-intents (manage.py import) or Create intents (admin)"))
                 continue
             if path_problem := _path_problem(item.line, item.intent_path):
                 problem(path_problem)

@@ -92,7 +92,8 @@ def test_every_problem_is_listed_with_its_line(known_dataset):
         {"line": 2, "message": "no question text: found 'intent_path'; accepted: 'question' or 'text' (or name yours "
                                "with text_column)"},
         {"line": 3, "message": "unknown intent 'Billing -> Lost' in topic 'Customer Care': create it first, "
-                               "or import with create_intents"},
+                               "or import with create_intents (API), --create-intents (manage.py import) or "
+                               "Create intents (admin)"},
         {"line": 4, "message": "not UTF-8 (byte 0xff at column 1); save the file as UTF-8"},
         {"line": 5, "message": "expected a JSON object, got list"},
         {"line": 6, "message": "field 'question' must be a non-empty string"},
@@ -132,7 +133,8 @@ def test_a_csv_file_reports_lines_and_imports_when_clean(known_dataset):
     bad = b'text,intent_path\n"ok, quoted",Billing -> Refunds\n"multi\nline",Billing -> Nowhere\nno intent\n'
     assert rejected(known_dataset, bad, format="csv") == [
         {"line": 4, "message": "unknown intent 'Billing -> Nowhere' in topic 'Customer Care': create it first, "
-                               "or import with create_intents"},
+                               "or import with create_intents (API), --create-intents (manage.py import) or "
+                               "Create intents (admin)"},
         {"line": 5, "message": "expected 2 columns as in the header, got 1"},
     ]
     good = "\ufefftext,label,intent_number\nRückerstattung bitte,0,1.1\n".encode()
@@ -148,7 +150,8 @@ def test_an_alpaca_array_reports_the_line_of_each_record(known_dataset):
     errors = rejected(known_dataset, data, format="alpaca")
     assert errors == [
         {"line": 7, "message": "unknown intent '9.9 Unknown' in topic 'Customer Care': create it first, or "
-                               "import with create_intents"},
+                               "import with create_intents (API), --create-intents (manage.py import) or "
+                               "Create intents (admin)"},
         {"line": 12, "message": "missing field 'input' (the question): found 'instruction', 'output'; accepted: "
                                 "'input' (or name yours with text_column)"},
     ]
