@@ -27,7 +27,7 @@ from datasets.admin_lifecycle import (
 )
 from datasets.admin_lists import LargeListAdminMixin, TopicValuesFilter
 from datasets.exports import export_stream
-from datasets.models import QUESTION_TEXT_MAX_CHARS, IntentNode, Question, ReviewEvent, Topic
+from datasets.models import QUESTION_TEXT_MAX_CHARS, DataDeletion, IntentNode, Question, ReviewEvent, Topic
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.question_counts import status_counts_by
 from datasets.resources import QUESTION_EXPORT_FORMATS, QUESTION_IMPORT_FORMATS, QuestionResource
@@ -103,6 +103,38 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(DataDeletion)
+class DataDeletionAdmin(ReadOnlyAdmin):
+    """The record of every topic deletion and purge: its progress while it runs, what it deleted
+    after (it names the topic, which is gone). Written by the jobs only; dataset admins read it."""
+
+    list_display = ("id", "kind", "topic_name", "status", "progress", "batches", "longest_batch",
+                    "requested_by", "created_at", "finished_at")
+    list_filter = ("kind", "status")
+    search_fields = ("topic_name",)
+    list_select_related = ("requested_by",)
+    readonly_fields = [f.name for f in DataDeletion._meta.fields]
+
+    @admin.display(description="Questions deleted")
+    def progress(self, deletion):
+        done, planned = deletion.deleted.get("questions", 0), deletion.planned.get("questions", 0)
+        if not planned:
+            return f"{done:,}"
+        share = min(100, round(100 * done / planned))
+        return format_html('<progress max="100" value="{}" title="{} %"></progress> {} / {}', share, share,
+                           f"{done:,}", f"{planned:,}")
+
+    @admin.display(description="Longest batch")
+    def longest_batch(self, deletion):
+        return f"{deletion.longest_batch_ms:,} ms" if deletion.batches else "-"
+
+    def has_module_permission(self, request):
+        return is_dataset_admin(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_dataset_admin(request.user)
 
 
 @admin.register(Topic)

@@ -1,8 +1,7 @@
 """The data lifecycle in the admin (datasets/lifecycle.py), for dataset admins and superusers only:
 a topic's delete page that states what goes and queues the deletion job, archive and unarchive
 actions, remove and restore actions on questions, and merging or deleting an intent from the
-taxonomy tree (and the stock intent delete page stated from the kept counts), and the list of
-data deletions. Mixed into the model admins of datasets/admin.py."""
+taxonomy tree (and the stock intent delete page stated from the kept counts). Mixed into the model admins of datasets/admin.py."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,7 +23,7 @@ from datasets.lifecycle import (
     topic_deletion_start,
     topic_unarchive,
 )
-from datasets.models import DataDeletion, IntentNode, Topic
+from datasets.models import IntentNode, Topic
 from datasets.permissions import is_dataset_admin
 from datasets.services import DatasetError
 
@@ -188,47 +187,6 @@ class IntentChangeForm(forms.Form):
             .order_by("sort_key")
         self.fields["target"].required = required
         self.fields["target"].label_from_instance = lambda intent: intent.intent_full_name
-
-
-@admin.register(DataDeletion)
-class DataDeletionAdmin(admin.ModelAdmin):
-    """The record of every topic deletion and purge: its progress while it runs, what it deleted
-    after (it names the topic, which is gone). Written by the jobs only; dataset admins read it."""
-
-    list_display = ("id", "kind", "topic_name", "status", "progress", "batches", "longest_batch",
-                    "requested_by", "created_at", "finished_at")
-    list_filter = ("kind", "status")
-    search_fields = ("topic_name",)
-    list_select_related = ("requested_by",)
-    readonly_fields = [f.name for f in DataDeletion._meta.fields]
-
-    @admin.display(description="Questions deleted")
-    def progress(self, deletion):
-        done, planned = deletion.deleted.get("questions", 0), deletion.planned.get("questions", 0)
-        if not planned:
-            return f"{done:,}"
-        share = min(100, round(100 * done / planned))
-        return format_html('<progress max="100" value="{}" title="{} %"></progress> {} / {}', share, share,
-                           f"{done:,}", f"{planned:,}")
-
-    @admin.display(description="Longest batch")
-    def longest_batch(self, deletion):
-        return f"{deletion.longest_batch_ms:,} ms" if deletion.batches else "-"
-
-    def has_module_permission(self, request):
-        return is_dataset_admin(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return is_dataset_admin(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class IntentLifecycleAdminMixin:
