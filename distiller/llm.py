@@ -114,6 +114,9 @@ class Usage:
     invalid: int = 0
     records: list[CallRecord] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # What take() handed out whose transaction has not committed yet (committed() clears it): a
+    # rollback (PostgreSQL restarted mid-write) must not lose calls already answered and paid for.
+    _taken: list[tuple] = field(default_factory=list, repr=False)
 
     def add(self, *, tokens_in: int = 0, tokens_out: int = 0, invalid: int = 0,
             record: CallRecord | None = None) -> None:
@@ -126,12 +129,30 @@ class Usage:
                 self.records.append(record)
 
     def take(self) -> tuple[int, int, int, int, list[CallRecord]]:
-        """Return and reset (calls, tokens_in, tokens_out, invalid, records), all at one instant."""
+        """Return and reset (calls, tokens_in, tokens_out, invalid, records), all at one instant.
+        They stay owed until committed(values): restore_uncommitted() puts them back."""
         with self._lock:
             values = (self.calls, self.tokens_in, self.tokens_out, self.invalid, self.records)
             self.calls = self.tokens_in = self.tokens_out = self.invalid = 0
             self.records = []
+            self._taken.append(values)
             return values
+
+    def committed(self, values: tuple) -> None:
+        """The transaction that wrote what take() returned as `values` has committed."""
+        with self._lock:
+            self._taken = [taken for taken in self._taken if taken is not values]
+
+    def restore_uncommitted(self) -> None:
+        """Put back what was taken but never committed (its transaction rolled back), to be written again."""
+        with self._lock:
+            for calls, tokens_in, tokens_out, invalid, records in self._taken:
+                self.calls += calls
+                self.tokens_in += tokens_in
+                self.tokens_out += tokens_out
+                self.invalid += invalid
+                self.records = records + self.records
+            self._taken = []
 
 
 @dataclass(frozen=True)

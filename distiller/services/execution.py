@@ -161,9 +161,16 @@ class RunContext:
         """Record the calls the unit's Usages still hold (answered, but the unit died before writing)."""
         with self._lock:
             usages = self._usages.pop(unit_id, [])
-        with transaction.atomic():
-            for usage in usages:
-                self.record(usage, unit_id)
+        for usage in usages:
+            usage.restore_uncommitted()  # calls whose record was rolled back (an outage mid-write)
+        try:
+            with transaction.atomic():
+                for usage in usages:
+                    self.record(usage, unit_id)
+        except Exception:
+            with self._lock:  # still owed: a later flush of the unit (once the database is back) writes them
+                self._usages.setdefault(unit_id, []).extend(usages)
+            raise
 
     def collect(self, futures: dict, on_answer, on_error=None) -> tuple[list[str], LLMFatalError | None]:
         """Hand each answer of `futures` (call futures mapped to their batch) to on_answer(batch,
@@ -215,8 +222,14 @@ class RunContext:
 
         Call inside the write transaction: the rows and the counters they add to commit together.
         """
+        if not transaction.get_connection().in_atomic_block:  # its own transaction, so a failed write gives them back
+            with transaction.atomic():
+                return self.record(usage, unit_id, provider, **counters)
         default = (provider or self.provider).pk
-        calls, tokens_in, tokens_out, invalid, records = usage.take()
+        taken = usage.take()
+        # Until this transaction commits the calls stay owed on the usage (a rollback gives them back).
+        transaction.on_commit(lambda: usage.committed(taken))
+        calls, tokens_in, tokens_out, invalid, records = taken
         counters["invalid_dropped"] = counters.get("invalid_dropped", 0) + invalid
         updates = {name: F(name) + value for name, value in counters.items() if value}
         rows = [LLMCall(run_id=self.run_id, unit_id=unit_id, provider_id=r.provider_id or default, model=r.model,

@@ -639,3 +639,35 @@ def test_a_run_whose_job_redis_lost_is_flagged_and_a_requeue_meeting_postgresql_
         assert run_progress(run=run)["hint"] == ""
     finally:
         worker.register_death()
+
+
+def test_calls_whose_record_rolled_back_stay_owed_and_the_unit_flush_writes_them(topic, provider):
+    # CI saw it once: PostgreSQL restarted while a unit's record was being written; the calls had
+    # been taken off the unit's Usage, the transaction rolled back, and 4 answered calls were never
+    # recorded (run.calls 28, the teacher's requests 32).
+    from datetime import UTC, datetime
+
+    from django.db import transaction
+
+    from distiller.llm import CallRecord
+    from distiller.models import DistillationUnit
+    from distiller.services.execution import RunContext
+
+    run = DistillationRun.objects.create(topic=topic, provider=provider, status="running")
+    unit = DistillationUnit.objects.create(run=run, kind="questions", stage="questions", key="questions:1")
+    ctx = RunContext(run, concurrency=1, owner="test")
+    usage = ctx.usage(unit)
+    for tokens in (10, 20):
+        usage.add(tokens_in=tokens, tokens_out=tokens, record=CallRecord(
+            kind="questions", model="teacher-1", tokens_in=tokens, tokens_out=tokens, latency_ms=5, outcome="ok", error_code="",
+            started_at=datetime.now(UTC), provider_id=provider.pk))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ctx.record(usage, unit.pk)
+        raise RuntimeError("the connection dropped before COMMIT")
+    assert not LLMCall.objects.filter(run=run).exists()
+
+    ctx.usage_flush(unit.pk)
+    run.refresh_from_db()
+    assert (run.calls, run.tokens_in) == (2, 30) == (LLMCall.objects.filter(run=run).count(), 30)
+    ctx.usage_flush(unit.pk)  # nothing owed any more: not written twice
+    assert LLMCall.objects.filter(run=run).count() == 2
