@@ -125,6 +125,9 @@ def test_question_changelist(client, personas, persona, changelist):
     ("admin:distiller_distillationrun_changelist", 403, 200),
     ("admin:distiller_llmprovider_changelist", 403, 200),
     ("admin:auth_user_changelist", 403, 403),
+    # API tokens act as their user: only superusers list or make them.
+    ("admin:authtoken_tokenproxy_changelist", 403, 403),
+    ("admin:authtoken_tokenproxy_add", 403, 403),
 ])
 def test_admin_changelists_per_role(client, personas, page, as_reviewer, as_dataset_admin):
     url = reverse(page)
