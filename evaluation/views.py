@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from config.input import id_parse
 from datasets.permissions import is_dataset_admin, topics_for_reviewer
 from datasets.services import DatasetError
 from evaluation.comparison import accuracy_difference
@@ -95,9 +96,9 @@ def evaluation_page(request, pk):
 @login_required
 def evaluation_compare(request):
     """Two evaluations side by side (?a=ID&b=ID), e.g. before and after a review round."""
-    try:
-        a, b = int(request.GET.get("a", "")), int(request.GET.get("b", ""))
-    except ValueError:
+    try:  # ASCII digits within a bigint, as the API's compare (int() took "١" and 20-digit ids: a 500)
+        a, b = id_parse(request.GET.get("a", ""), "a"), id_parse(request.GET.get("b", ""), "b")
+    except DatasetError:
         raise Http404("Give two evaluation ids: ?a=1&b=2.") from None
     left, right = _evaluation_or_404(request.user, a), _evaluation_or_404(request.user, b)
     left_rows = {row["id"]: row for row in (left.metrics or {}).get("per_intent", [])}

@@ -137,6 +137,10 @@ def test_two_evaluations_on_the_same_questions_are_compared_with_mcnemar(before_
     assert (f'#{after.pk} − #{before.pk}: <b>-0.4000</b>\n  <span class="chip warn">significant</span>\n  p = 0.0312'
             in html)
     assert escape(difference["note"]) in html
+    # Ids in other digits or past a bigint: not found, not a 500 (int() read "١" as 1).
+    for bad in ("\u0661", "99999999999999999999"):
+        assert client.get(reverse("evaluation:compare"), {"a": bad, "b": after.pk}).status_code == 404
+    assert client.get(reverse("evaluation:compare"), {"a": "1\x00", "b": after.pk}).status_code == 400  # refused first
 
 
 def test_an_evaluation_on_other_questions_is_compared_without_pairing(before_and_after, topic):
