@@ -21,10 +21,14 @@ def near_keys_backfill(apps, schema_editor):
         if not ids:
             return
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {band} AS b SET near_key = q.near_key FROM {question} AS q "
-                f"WHERE q.id = b.question_id AND q.id BETWEEN %s AND %s AND b.near_key IS DISTINCT FROM q.near_key",
-                [ids[0], ids[-1]])
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {band} AS b SET near_key = q.near_key FROM {question} AS q WHERE q.id = b.question_id "
+                    f"AND q.id BETWEEN %s AND %s AND b.near_key IS DISTINCT FROM q.near_key", [ids[0], ids[-1]])
+            else:  # SQLite (the demo): UPDATE ... FROM and IS DISTINCT FROM need 3.33 / 3.39
+                cursor.execute(
+                    f"UPDATE {band} SET near_key = (SELECT q.near_key FROM {question} q WHERE q.id = {band}.question_id) "
+                    f"WHERE question_id BETWEEN %s AND %s", [ids[0], ids[-1]])
         last = ids[-1]
 
 
