@@ -14,7 +14,7 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from datasets.models import DataDeletion, Export, IntentNode, Question, QuestionBand, ReviewEvent, Topic
@@ -480,6 +480,16 @@ def intent_question_counts(*, node: IntentNode) -> dict[str, int]:
     return {"sub_intents": len(ids) - 1, "questions": sum(counts.values()), **counts}
 
 
+def _intent_question_counts_counted(ids: list[int]) -> dict[str, int]:
+    questions = Question.objects.filter(intent_id__in=ids)
+    by_status = dict(questions.filter(removed_at__isnull=True).values_list("status").annotate(n=Count("pk")).order_by())
+    counts = {status: by_status[status] for status in Question.Status.values if status in by_status}
+    removed = questions.filter(removed_at__isnull=False).count()
+    if removed:
+        counts["removed"] = removed
+    return {"sub_intents": len(ids) - 1, "questions": sum(counts.values()), **counts}
+
+
 def intent_delete(*, node: IntentNode, actor, move_questions_to: IntentNode | None = None,
                   via: str = "admin") -> IntentChangeResult:
     """Delete an intent and its sub-intents. Their questions (removed ones too) are first moved to
@@ -488,6 +498,10 @@ def intent_delete(*, node: IntentNode, actor, move_questions_to: IntentNode | No
     ids = intent_subtree_ids(node=node)
     topic = _intent_checks(node, "delete intents of")
     counts = intent_question_counts(node=node)
+    if not counts["questions"] and Question.objects.filter(intent_id__in=ids).exists():
+        # Kept counts behind the table (a data-only restore without `question_counts --rebuild`):
+        # count the rows rather than let the delete meet their PROTECT.
+        counts = _intent_question_counts_counted(ids)
     if counts["questions"] and move_questions_to is None:
         by_status = ", ".join(f"{n} {status}" for status, n in counts.items() if status not in ("questions", "sub_intents"))
         below = f" (with its {counts['sub_intents']} sub-intents)" if counts["sub_intents"] else ""

@@ -321,6 +321,17 @@ def test_deleting_an_intent_with_questions_is_refused_with_the_counts(full_topic
                                      "move them to another intent first.")
 
 
+def test_deleting_an_intent_is_refused_even_when_the_kept_counts_are_behind(full_topic, dataset_admin):
+    # A data-only restore leaves the kept counts empty until `question_counts --rebuild`: the
+    # refusal must still come from the questions, not a ProtectedError (a 500) from their PROTECT.
+    from datasets.models import QuestionCount
+
+    QuestionCount.objects.all().delete()
+    with pytest.raises(DatasetError) as refused:
+        intent_delete(node=full_topic["billing"], actor=dataset_admin)
+    assert refused.value.code == "has_questions" and refused.value.details["questions"] == 8
+
+
 def test_deleting_an_intent_moves_its_questions_first(full_topic, make_intent, dataset_admin):
     topic = full_topic["topic"]
     other = make_intent(topic, "Other")
